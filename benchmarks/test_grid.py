@@ -1,0 +1,12 @@
+"""The study grid: one test per cell of the selected profile (``--ecg-profile``), e.g. ``-k "finetune and ptb"``."""
+import math
+
+
+def test_cell(ecg_cell, ecg_run):
+    record = ecg_run(ecg_cell)
+    assert record["status"] == "ok", record["error"]
+    test = record["test"]
+    assert test["f1_weighted"] is not None, "the test split has no positive label at all"
+    for metric in ("f1_weighted", "f1_macro", "auroc_macro", "auprc_macro"):
+        value = test[metric]  # None only where no class of the test split is defined for the metric
+        assert value is None or (math.isfinite(value) and 0.0 <= value <= 1.0), (metric, value)

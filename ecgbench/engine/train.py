@@ -1,0 +1,120 @@
+"""The shared torch train/eval core: plain arrays and a config in, weights and a history out. No pytest here."""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecgbench.engine.metrics import bce_loss, classification_metrics
+from ecgbench.study import TrainConfig
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss: the cell stops at once instead of training on garbage."""
+
+
+@dataclass(frozen=True)
+class ArraySplit:
+    """One split as arrays: x float32 [n, 1000, 12] (a memory map is fine), y multi-hot [n, C]."""
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_val_loss: float
+    history: list[dict] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    stop_reason: str = "max_epochs"
+    train_seconds: float = 0.0
+
+
+def _autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def _batch(split: ArraySplit, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slice one batch straight from the (memory-mapped) arrays: no per-record Python work."""
+    idx = np.sort(idx)
+    x = torch.from_numpy(np.ascontiguousarray(split.x[idx], dtype=np.float32))
+    y = torch.from_numpy(np.asarray(split.y[idx], dtype=np.float32))
+    non_blocking = device.type == "cuda"
+    return x.to(device, non_blocking=non_blocking), y.to(device, non_blocking=non_blocking)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
+    """Sigmoid probabilities [n, C] in float32, in the order of ``x``."""
+    model.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size], dtype=np.float32)).to(device)
+        with _autocast(device):
+            logits = model(xb)
+        out.append(torch.sigmoid(logits.float()).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def _validate(model: nn.Module, val: ArraySplit, batch_size: int, device: torch.device) -> dict:
+    prob = predict(model, val.x, batch_size, device)
+    metrics = classification_metrics(val.y, prob, val.classes)
+    return {"val_loss": bce_loss(val.y, prob), "val_f1_weighted": metrics["f1_weighted"],
+            "val_auroc_macro": metrics["auroc_macro"]}
+
+
+def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfig, *, seed: int,
+        device: torch.device) -> FitResult:
+    """Adam + BCE-with-logits; validation after every epoch; the best epoch (lowest validation loss) is kept.
+
+    Only parameters with ``requires_grad`` are optimised (a linear probe freezes its backbone beforehand).
+    ``best_state`` is a real copy of the best epoch's weights, not a view of the live ones.
+    """
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    optimiser = torch.optim.Adam(params, lr=config.lr)
+    loss_fn = nn.BCEWithLogitsLoss()
+    order_rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    result = FitResult(best_epoch=-1, best_val_loss=math.inf)
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = order_rng.permutation(len(train))
+        total, seen = 0.0, 0
+        for start in range(0, len(order), config.batch_size):
+            xb, yb = _batch(train, order[start:start + config.batch_size], device)
+            with _autocast(device):
+                logits = model(xb)
+            loss = loss_fn(logits.float(), yb)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch}, batch starting {start}")
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(yb)
+            seen += len(yb)
+        log = {"epoch": epoch, "train_loss": total / seen, **_validate(model, val, config.batch_size, device)}
+        log["seconds"] = time.perf_counter() - t0
+        result.history.append(log)
+        if log["val_loss"] < result.best_val_loss:
+            result.best_epoch, result.best_val_loss = epoch, log["val_loss"]
+            result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif config.patience and epoch - result.best_epoch >= config.patience:
+            result.stop_reason = f"early_stop(patience={config.patience})"
+            break
+    result.train_seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,147 @@
+"""pytest plugin: study options, the ``ecg_cell`` parametrization, and the leaderboard at session end.
+
+The only place (with the CLI) that reads user options. Under pytest-xdist the workers train cells and write
+records; the controller, which sees every test report, writes the leaderboard once in ``pytest_sessionfinish``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from ecgbench.runner import RERUN_MODES, RunOptions, Study
+from ecgbench.study import DEFAULT_PROFILE, Cell, Profile, enumerate_cells, get_profile
+
+CELL_PROPERTY = "ecg_cell"
+
+
+class EcgSession:
+    """Per-session state, registered as a plugin object (the pytest-benchmark pattern)."""
+
+    def __init__(self, profile: Profile, options: RunOptions, is_worker: bool) -> None:
+        self.profile = profile
+        self.options = options
+        self.report_dir = options.results_dir.parent
+        self.is_worker = is_worker
+        self.cells_run: list[str] = []
+        self.written: list[Path] = []
+        self.problems: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Seen by the controller for every worker's test: remember which study cells ran."""
+        if report.when == "call":
+            self.cells_run += [value for name, value in report.user_properties if name == CELL_PROPERTY]
+
+    def _records(self) -> list[dict]:
+        from ecgbench.results.store import load_records
+
+        loaded = load_records(self.options.results_dir, self.profile.name)
+        self.problems = loaded.problems
+        return loaded.records
+
+    def pytest_sessionfinish(self) -> None:
+        """The controller (or a plain run) writes the leaderboard from every stored record of the profile."""
+        if self.is_worker or not self.cells_run:
+            return
+        from ecgbench.results.report import build_report
+
+        self.written = build_report(self._records(), self.report_dir)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.is_worker or not self.cells_run:
+            return
+        from ecgbench.results.report import terminal_summary
+
+        ran = set(self.cells_run)
+        terminalreporter.section("ecgbench")
+        terminalreporter.write_line(terminal_summary([r for r in self._records() if r["key"] in ran]))
+        for problem in self.problems:
+            terminalreporter.write_line(f"skipped unreadable record: {problem}")
+        for path in self.written:
+            terminalreporter.write_line(f"wrote {path}")
+
+
+STATE_KEY = pytest.StashKey[EcgSession]()
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("ECGBENCH_CACHE", Path.home() / ".cache" / "ecgbench"))
+
+
+def default_results_dir(root: Path, profile: str) -> Path:
+    """``reports/results`` for the main profile, ``reports/<profile>/results`` for the others."""
+    base = Path(root) / "reports"
+    return base / "results" if profile == DEFAULT_PROFILE else base / profile / "results"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ecgbench", "ecgbench transfer-learning study")
+    group.addoption("--ecg-profile", default=DEFAULT_PROFILE, help="profile of profiles.toml (default: %(default)s)")
+    group.addoption("--ecg-results", type=Path, default=None,
+                    help="results directory (default: reports/results, or reports/<profile>/results)")
+    group.addoption("--ecg-data", type=Path, default=None, help="folder with one sub-folder per real dataset")
+    group.addoption("--ecg-seeds", type=int, default=None, help="number of seeds (default: the profile's)")
+    group.addoption("--ecg-cache", type=Path, default=None,
+                    help="cache of generated/prepared data (default: $ECGBENCH_CACHE or ~/.cache/ecgbench)")
+    group.addoption("--ecg-rerun", choices=RERUN_MODES, default="none",
+                    help="re-run stored cells: none (only missing cells run), failed, all")
+    group.addoption("--ecg-device", default=None, help="torch device (default: cuda when present, else cpu)")
+
+
+def _share_cores_between_workers(config: pytest.Config) -> None:
+    """Under xdist, N workers on C cores each get C/N torch threads instead of all fighting for C."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return
+    import torch
+
+    workers = int(workerinput.get("workercount", 1))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def _profile_from_options(config: pytest.Config) -> Profile:
+    seeds = config.getoption("--ecg-seeds")
+    if seeds is not None and seeds < 1:
+        raise pytest.UsageError("--ecg-seeds must be at least 1")
+    try:
+        profile = get_profile(config.getoption("--ecg-profile"))
+    except (KeyError, ValueError) as e:
+        raise pytest.UsageError(str(e)) from None
+    return profile.with_seeds(seeds) if seeds is not None else profile
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    profile = _profile_from_options(config)
+    results = config.getoption("--ecg-results") or default_results_dir(config.rootpath, profile.name)
+    options = RunOptions(results_dir=Path(results).resolve(),
+                         cache_dir=(config.getoption("--ecg-cache") or default_cache_dir()).resolve(),
+                         data_root=config.getoption("--ecg-data"), device=config.getoption("--ecg-device"),
+                         rerun=config.getoption("--ecg-rerun"))
+    session = EcgSession(profile, options, is_worker=hasattr(config, "workerinput"))
+    config.stash[STATE_KEY] = session
+    config.pluginmanager.register(session, "ecgbench-session")
+    _share_cores_between_workers(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "ecg_cell" in metafunc.fixturenames:
+        cells = enumerate_cells(metafunc.config.stash[STATE_KEY].profile)
+        metafunc.parametrize("ecg_cell", cells, ids=[c.key for c in cells])
+
+
+@pytest.fixture(scope="session")
+def ecg_study(pytestconfig: pytest.Config) -> Study:
+    """The study of this session: the selected profile bound to the results, cache and data options."""
+    state = pytestconfig.stash[STATE_KEY]
+    return Study(state.profile, state.options)
+
+
+@pytest.fixture
+def ecg_run(ecg_study: Study, request: pytest.FixtureRequest) -> Callable[[Cell], dict]:
+    """Run (or reuse) a cell and mark the test as a study cell, so that the controller reports it."""
+    def run(cell: Cell) -> dict:
+        request.node.user_properties.append((CELL_PROPERTY, cell.key))
+        return ecg_study.run(cell)
+    return run

@@ -1,0 +1,213 @@
+"""Run one cell of the study: data -> subset -> model (scratch or from a cached upstream) -> fit -> test -> record.
+
+The pytest plugin and the CLI both call ``Study.run``; neither trains anything itself.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecgbench import __version__
+from ecgbench.data import PreparedDataset, open_dataset
+from ecgbench.engine.checkpoint import cached_checkpoint
+from ecgbench.engine.device import default_device, seed_everything
+from ecgbench.engine.metrics import classification_metrics
+from ecgbench.engine.train import ArraySplit, fit, predict
+from ecgbench.models import Classifier, build_model
+from ecgbench.provenance import environment
+from ecgbench.results.schema import SCHEMA_VERSION, RecordError
+from ecgbench.results.store import read_record, record_path, write_record
+from ecgbench.study import Cell, Profile, TrainConfig, identity_hash, stable_seed, subset_size
+
+RERUN_MODES = ("none", "failed", "all")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where results, caches and real data live, and what to re-run. Filled by the plugin or the CLI."""
+
+    results_dir: Path
+    cache_dir: Path
+    data_root: Path | None = None
+    device: str | None = None
+    rerun: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.rerun not in RERUN_MODES:
+            raise ValueError(f"rerun must be one of {RERUN_MODES}, got {self.rerun!r}")
+
+
+def _split(ds: PreparedDataset, idx: np.ndarray) -> ArraySplit:
+    return ArraySplit(ds.signals[idx], ds.labels[idx], ds.classes)
+
+
+def _describe(error: BaseException) -> str:
+    """The failure's one-line cause first (reports show it), then the end of the traceback."""
+    return f"{type(error).__name__}: {error}\n\n" + "".join(traceback.format_exception(error)[-6:])
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Study:
+    """A profile bound to run options: loads datasets once per process and runs cells."""
+
+    def __init__(self, profile: Profile, options: RunOptions) -> None:
+        self.profile = profile
+        self.options = options
+        self._datasets: dict[str, PreparedDataset] = {}
+
+    @cached_property
+    def device(self) -> torch.device:
+        return torch.device(self.options.device) if self.options.device else default_device()
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return Path(self.options.results_dir) / "checkpoints"
+
+    def dataset(self, name: str) -> PreparedDataset:
+        if name not in self._datasets:
+            self._datasets[name] = open_dataset(
+                name, synthetic_records=self.profile.synthetic_records[name],
+                cache_dir=self.options.cache_dir, data_root=self.options.data_root)
+        return self._datasets[name]
+
+    # -- identity ---------------------------------------------------------------------------------------
+    def train_subset(self, cell: Cell) -> np.ndarray:
+        """A random, nested subset of the training split: the 5 % subset lies inside the 25 % one (per seed)."""
+        train = self.dataset(cell.downstream).indices("train")
+        order = np.random.default_rng(stable_seed("subset", cell.downstream, cell.seed)).permutation(train)
+        return np.sort(order[:subset_size(len(train), cell.fraction)])
+
+    def checkpoint_id(self, upstream: str, model: str, seed: int) -> str:
+        ds = self.dataset(upstream)
+        return identity_hash({"upstream": upstream, "model": model, "seed": seed, "classes": ds.classes,
+                              "data_digest": ds.digest, "pretrain": self.profile.hyperparameters()["pretrain"],
+                              "code_version": __version__})
+
+    def identity(self, cell: Cell) -> dict:
+        """Everything that changes the cell's result; its hash is the cell id used for resume."""
+        ds = self.dataset(cell.downstream)
+        record_ids = ds.record_ids[np.concatenate([self.train_subset(cell), ds.indices("val"), ds.indices("test")])]
+        hyper = self.profile.hyperparameters()
+        return {
+            "cell": cell.key, "profile": self.profile.name, "classes": list(ds.classes),
+            "hyperparameters": hyper if cell.upstream else {"train": hyper["train"]},
+            "data_source": ds.source, "downstream_digest": ds.digest,
+            "split_digest": identity_hash({"ids": record_ids.tolist()}),
+            "checkpoint_id": self.checkpoint_id(cell.upstream, cell.model, cell.seed) if cell.upstream else None,
+            "code_version": __version__, "schema_version": SCHEMA_VERSION,
+        }
+
+    # -- pre-training -----------------------------------------------------------------------------------
+    def upstream_checkpoint(self, upstream: str, model: str, seed: int) -> tuple[dict, bool]:
+        """The pre-trained checkpoint of (upstream, model, seed): trained once, shared by every cell and worker."""
+        ckpt_id = self.checkpoint_id(upstream, model, seed)
+        path = self.checkpoint_dir / f"{upstream}-{model}-s{seed}.pt"
+        return cached_checkpoint(path, ckpt_id, lambda: self._pretrain(upstream, model, seed))
+
+    def _pretrain(self, upstream: str, model_name: str, seed: int) -> dict:
+        ds = self.dataset(upstream)
+        seed_everything(stable_seed("pretrain-init", upstream, model_name, seed))
+        model = build_model(model_name, len(ds.classes))
+        result = fit(model, _split(ds, ds.indices("train")), _split(ds, ds.indices("val")), self.profile.pretrain,
+                     seed=stable_seed("pretrain-fit", upstream, model_name, seed), device=self.device)
+        return {"state_dict": result.best_state, "classes": list(ds.classes), "model": model_name,
+                "upstream": upstream, "seed": seed, "config": self.profile.hyperparameters()["pretrain"],
+                "data_digest": ds.digest, "best_epoch": result.best_epoch, "history": result.history,
+                "train_seconds": result.train_seconds}
+
+    def _initial_model(self, cell: Cell) -> tuple[Classifier, float]:
+        """The model a regime starts from, and the seconds its upstream checkpoint cost to train."""
+        n_classes = len(self.dataset(cell.downstream).classes)
+        seed_everything(stable_seed("init", cell.key))
+        if cell.regime == "scratch":
+            return build_model(cell.model, n_classes), 0.0
+        ckpt, _ = self.upstream_checkpoint(cell.upstream, cell.model, cell.seed)
+        model = build_model(cell.model, len(ckpt["classes"]))
+        model.load_state_dict(ckpt["state_dict"])
+        seed_everything(stable_seed("head", cell.key))
+        model.replace_head(n_classes)
+        if cell.regime == "linear":
+            model.freeze_backbone()
+        return model, float(ckpt["train_seconds"])
+
+    # -- one cell ---------------------------------------------------------------------------------------
+    def stored(self, cell: Cell, cell_id: str) -> dict | None:
+        """The stored record of ``cell`` if it may be reused under the re-run mode; a corrupt file is re-run."""
+        path = record_path(self.options.results_dir, cell.file_stem)
+        if self.options.rerun == "all" or not path.exists():
+            return None
+        try:
+            record = read_record(path)
+        except RecordError as e:
+            warnings.warn(f"re-running {cell.key}: {e}", stacklevel=2)
+            return None
+        if record["cell_id"] != cell_id:
+            return None
+        if record["status"] == "failed" and self.options.rerun == "failed":
+            return None
+        return record
+
+    def run(self, cell: Cell) -> dict:
+        """The record of ``cell``: reused when stored with the same id, else trained; failures are recorded too."""
+        started = time.perf_counter()
+        try:
+            identity = self.identity(cell)
+        except Exception as error:  # the data could not be read: still record the failure
+            identity = {"cell": cell.key, "profile": self.profile.name, "code_version": __version__}
+            return self._save(cell, identity, started, error=error)
+        cell_id = identity_hash(identity)
+        reusable = self.stored(cell, cell_id)
+        if reusable is not None:
+            return reusable
+        try:
+            outcome = self._train_and_test(cell, identity)
+        except Exception as error:
+            return self._save(cell, identity, started, error=error)
+        return self._save(cell, identity, started, outcome=outcome)
+
+    def _train_and_test(self, cell: Cell, identity: dict) -> dict:
+        ds = self.dataset(cell.downstream)
+        model, pretrain_s = self._initial_model(cell)
+        train_idx, val_idx, test_idx = self.train_subset(cell), ds.indices("val"), ds.indices("test")
+        config: TrainConfig = self.profile.train
+        result = fit(model, _split(ds, train_idx), _split(ds, val_idx), config,
+                     seed=stable_seed("fit", cell.key), device=self.device)
+        model.load_state_dict(result.best_state)
+        y_prob = predict(model, ds.signals[test_idx], config.batch_size, self.device)
+        y_true = np.asarray(ds.labels[test_idx])
+        return {
+            "history": result.history, "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,
+            "test": classification_metrics(y_true, y_prob, ds.classes),
+            "predictions": {"record_ids": ds.record_ids[test_idx].tolist(), "y_true": y_true.astype(int).tolist(),
+                            "y_prob": np.round(y_prob, 5).tolist()},
+            "sizes": {"train": len(train_idx), "train_full": len(ds.indices("train")), "val": len(val_idx),
+                      "test": len(test_idx)},
+            "timing": {"train_s": result.train_seconds, "pretrain_s": pretrain_s},
+        }
+
+    def _save(self, cell: Cell, identity: dict, started: float, outcome: dict | None = None,
+              error: BaseException | None = None) -> dict:
+        outcome = outcome or {"history": [], "best_epoch": None, "stop_reason": None, "test": None,
+                              "predictions": None, "sizes": None, "timing": {"train_s": None, "pretrain_s": None}}
+        record = {
+            "schema_version": SCHEMA_VERSION, "key": cell.key, "cell": cell.to_dict(),
+            "cell_id": identity_hash(identity), "identity": identity, "profile": self.profile.name,
+            "data_source": identity.get("data_source"), "status": "failed" if error else "ok",
+            "error": _describe(error) if error else None,
+            **outcome,
+            "timing": {**outcome["timing"], "wall_s": time.perf_counter() - started},
+            "environment": environment(self.device), "created": _utc_now(),
+        }
+        write_record(self.options.results_dir, cell.file_stem, record)
+        return record
