@@ -1,0 +1,29 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ecgbench.runner import RunOptions, Study
+from ecgbench.study import get_profile
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory) -> Path:
+    """One synthetic-data cache for the whole test session: each stand-in is generated once."""
+    return tmp_path_factory.mktemp("ecg-cache")
+
+
+@pytest.fixture
+def smoke_profile():
+    """The smoke profile with few models: tiny data, one epoch."""
+    return dataclasses.replace(get_profile("smoke"), models=("resnet1d18", "gru"))
+
+
+@pytest.fixture
+def make_study(tmp_path, data_cache, smoke_profile):
+    def make(results: str = "results", profile=None, **options) -> Study:
+        return Study(profile or smoke_profile,
+                     RunOptions(results_dir=tmp_path / results, cache_dir=data_cache, **options))
+    return make

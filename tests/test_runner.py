@@ -1,0 +1,97 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import ecgbench.runner as runner
+from ecgbench.results.store import read_record, record_path
+from ecgbench.study import Cell, TrainConfig
+
+SCRATCH = Cell("ptb", "resnet1d18", 0.25, "scratch", 0)
+FINETUNE = Cell("ptb", "resnet1d18", 0.25, "finetune", 0, upstream="cpsc2018")
+LINEAR = Cell("ptb", "resnet1d18", 0.25, "linear", 0, upstream="cpsc2018")
+
+
+def test_a_cell_writes_a_valid_record_with_finite_test_metrics(make_study):
+    study = make_study()
+    record = study.run(FINETUNE)
+    assert record["status"] == "ok", record["error"]
+    assert read_record(record_path(study.options.results_dir, FINETUNE.file_stem)) == record
+    assert 0 <= record["test"]["f1_weighted"] <= 1
+    assert record["identity"]["checkpoint_id"] is not None
+    assert record["sizes"]["test"] == len(record["predictions"]["y_prob"])
+    assert record["timing"]["pretrain_s"] > 0 and record["best_epoch"] == 0
+
+
+def test_same_seed_same_numbers_in_a_fresh_process_state(make_study):
+    first = make_study("a").run(SCRATCH)
+    second = make_study("b").run(SCRATCH)
+    assert first["test"] == second["test"]
+    assert first["predictions"] == second["predictions"]
+    assert first["cell_id"] == second["cell_id"]
+
+
+def test_fraction_subsets_are_nested_random_and_seeded(make_study):
+    study = make_study()
+    subsets = [set(study.train_subset(dataclasses.replace(SCRATCH, fraction=f))) for f in (0.05, 0.25, 1.0)]
+    assert subsets[0] < subsets[1] < subsets[2]
+    train = study.dataset("ptb").indices("train")
+    assert subsets[2] == set(train)
+    assert subsets[1] != set(train[:len(subsets[1])])  # random, not a file-order prefix
+    assert subsets[1] != set(study.train_subset(dataclasses.replace(SCRATCH, seed=1)))
+
+
+def test_linear_probe_keeps_the_pretrained_backbone(make_study, monkeypatch):
+    study = make_study()
+    ckpt, _ = study.upstream_checkpoint("cpsc2018", "resnet1d18", 0)
+    kept = {}
+    real_fit = runner.fit
+
+    def spy(model, *args, **kwargs):
+        result = real_fit(model, *args, **kwargs)
+        kept.update(result.best_state)
+        return result
+
+    monkeypatch.setattr(runner, "fit", spy)
+    assert study.run(LINEAR)["status"] == "ok"
+    backbone = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("backbone.")}
+    assert backbone and all(torch.equal(kept[k], v) for k, v in backbone.items())
+    assert kept["head.2.weight"].shape[0] == 2  # ptb has 2 classes, cpsc2018 9
+
+
+def test_stored_cell_is_reused_and_a_changed_hyperparameter_reruns_it(make_study, monkeypatch):
+    study = make_study()
+    first = study.run(SCRATCH)
+    monkeypatch.setattr(runner, "fit", lambda *a, **k: pytest.fail("a stored cell must not train again"))
+    assert study.run(SCRATCH) == first
+    monkeypatch.undo()
+    changed = dataclasses.replace(study.profile, train=TrainConfig(epochs=1, batch_size=8, lr=0.001))
+    rerun = make_study(profile=changed).run(SCRATCH)
+    assert rerun["cell_id"] != first["cell_id"]
+    assert rerun["created"] >= first["created"]
+
+
+def test_a_failing_cell_is_recorded_as_failed_and_the_next_cell_runs(make_study, monkeypatch):
+    study = make_study()
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("simulated out of memory")
+
+    monkeypatch.setattr(runner, "fit", explode)
+    failed = study.run(SCRATCH)
+    assert failed["status"] == "failed" and failed["test"] is None
+    assert failed["error"].startswith("RuntimeError: simulated out of memory")
+    assert read_record(record_path(study.options.results_dir, SCRATCH.file_stem))["status"] == "failed"
+    monkeypatch.undo()
+    assert study.run(dataclasses.replace(SCRATCH, model="gru"))["status"] == "ok"
+    assert make_study(rerun="failed").run(SCRATCH)["status"] == "ok"
+
+
+def test_test_predictions_are_stored_in_test_split_order(make_study):
+    study = make_study()
+    record = study.run(SCRATCH)
+    ds = study.dataset("ptb")
+    test_idx = ds.indices("test")
+    assert record["predictions"]["record_ids"] == ds.record_ids[test_idx].tolist()
+    assert np.array_equal(np.array(record["predictions"]["y_true"]), ds.labels[test_idx])
