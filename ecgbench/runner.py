@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 
 from ecgbench import __version__
 from ecgbench.data import PreparedDataset, open_dataset
@@ -126,20 +127,20 @@ class Study:
                 "data_digest": ds.digest, "best_epoch": result.best_epoch, "history": result.history,
                 "train_seconds": result.train_seconds}
 
-    def _initial_model(self, cell: Cell) -> tuple[Classifier, float]:
-        """The model a regime starts from, and the seconds its upstream checkpoint cost to train."""
+    def _initial_model(self, cell: Cell) -> tuple[Classifier, dict]:
+        """The model a regime starts from, and the cost of its upstream checkpoint (seconds, trained here?)."""
         n_classes = len(self.dataset(cell.downstream).classes)
         seed_everything(stable_seed("init", cell.key))
         if cell.regime == "scratch":
-            return build_model(cell.model, n_classes), 0.0
-        ckpt, _ = self.upstream_checkpoint(cell.upstream, cell.model, cell.seed)
+            return build_model(cell.model, n_classes), {"pretrain_s": 0.0, "pretrain_built_here": False}
+        ckpt, built_here = self.upstream_checkpoint(cell.upstream, cell.model, cell.seed)
         model = build_model(cell.model, len(ckpt["classes"]))
         model.load_state_dict(ckpt["state_dict"])
         seed_everything(stable_seed("head", cell.key))
         model.replace_head(n_classes)
         if cell.regime == "linear":
             model.freeze_backbone()
-        return model, float(ckpt["train_seconds"])
+        return model, {"pretrain_s": float(ckpt["train_seconds"]), "pretrain_built_here": built_here}
 
     # -- one cell ---------------------------------------------------------------------------------------
     def stored(self, cell: Cell, cell_id: str) -> dict | None:
@@ -170,15 +171,20 @@ class Study:
         reusable = self.stored(cell, cell_id)
         if reusable is not None:
             return reusable
-        try:
-            outcome = self._train_and_test(cell, identity)
-        except Exception as error:
-            return self._save(cell, identity, started, error=error)
-        return self._save(cell, identity, started, outcome=outcome)
+        # Two processes on one results directory: the second waits for the first's record and reuses it.
+        with FileLock(str(Path(self.options.results_dir) / ".locks" / f"{cell.file_stem}.lock")):
+            reusable = self.stored(cell, cell_id)
+            if reusable is not None:
+                return reusable
+            try:
+                outcome = self._train_and_test(cell, identity)
+            except Exception as error:
+                return self._save(cell, identity, started, error=error)
+            return self._save(cell, identity, started, outcome=outcome)
 
     def _train_and_test(self, cell: Cell, identity: dict) -> dict:
         ds = self.dataset(cell.downstream)
-        model, pretrain_s = self._initial_model(cell)
+        model, pretrain_cost = self._initial_model(cell)
         train_idx, val_idx, test_idx = self.train_subset(cell), ds.indices("val"), ds.indices("test")
         config: TrainConfig = self.profile.train
         result = fit(model, _split(ds, train_idx), _split(ds, val_idx), config,
@@ -193,13 +199,14 @@ class Study:
                             "y_prob": np.round(y_prob, 5).tolist()},
             "sizes": {"train": len(train_idx), "train_full": len(ds.indices("train")), "val": len(val_idx),
                       "test": len(test_idx)},
-            "timing": {"train_s": result.train_seconds, "pretrain_s": pretrain_s},
+            "timing": {"train_s": result.train_seconds, **pretrain_cost},
         }
 
     def _save(self, cell: Cell, identity: dict, started: float, outcome: dict | None = None,
               error: BaseException | None = None) -> dict:
         outcome = outcome or {"history": [], "best_epoch": None, "stop_reason": None, "test": None,
-                              "predictions": None, "sizes": None, "timing": {"train_s": None, "pretrain_s": None}}
+                              "predictions": None, "sizes": None,
+                              "timing": {"train_s": None, "pretrain_s": None, "pretrain_built_here": None}}
         record = {
             "schema_version": SCHEMA_VERSION, "key": cell.key, "cell": cell.to_dict(),
             "cell_id": identity_hash(identity), "identity": identity, "profile": self.profile.name,

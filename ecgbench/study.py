@@ -113,7 +113,7 @@ class Cell:
     def key(self) -> str:
         """Human-readable id, also the pytest id: ``cpsc2018->ptb-resnet1d18-f0.25-finetune-s0``."""
         source = f"{self.upstream}->{self.downstream}" if self.upstream else self.downstream
-        return f"{source}-{self.model}-f{self.fraction:g}-{self.regime}-s{self.seed}"
+        return f"{source}-{self.model}-f{self.fraction}-{self.regime}-s{self.seed}"
 
     @property
     def file_stem(self) -> str:

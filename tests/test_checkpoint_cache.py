@@ -3,9 +3,10 @@ import multiprocessing as mp
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
-from ecgbench.engine.checkpoint import cached_checkpoint, load_checkpoint
+from ecgbench.engine.checkpoint import cached_checkpoint, checksum_path, load_checkpoint
 
 
 def _slow_build(counter: Path):
@@ -38,14 +39,27 @@ def test_two_processes_train_the_checkpoint_once(tmp_path):
     assert all(w == [0.0, 1.0, 2.0] and classes == ["A", "B"] for _, w, classes in results)
 
 
-def test_a_stale_or_corrupt_checkpoint_is_rebuilt_not_used(tmp_path):
+def test_a_stale_checkpoint_is_rebuilt_not_used(tmp_path):
     path, counter = tmp_path / "up.pt", tmp_path / "count.txt"
     cached_checkpoint(path, "id-1", _slow_build(counter))
+    assert load_checkpoint(path, "id-1") is not None
     assert load_checkpoint(path, "id-2") is None  # another id (changed config or data): not reused
     _, built = cached_checkpoint(path, "id-2", _slow_build(counter))
-    assert built
-    path.write_bytes(path.read_bytes()[:50])  # truncated by a crash outside our atomic writer
-    assert load_checkpoint(path, "id-2") is None
-    ckpt, built = cached_checkpoint(path, "id-2", _slow_build(counter))
-    assert built and ckpt["checkpoint_id"] == "id-2"
-    assert counter.read_text().count("built") == 3
+    assert built and counter.read_text().count("built") == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte", "drop_checksum"])
+def test_a_corrupt_checkpoint_is_reported_with_its_path_and_rebuilt(tmp_path, damage):
+    path, counter = tmp_path / "up.pt", tmp_path / "count.txt"
+    cached_checkpoint(path, "id-1", _slow_build(counter))
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[:50])
+    elif damage == "flip_byte":
+        path.write_bytes(data[:-10] + bytes([data[-10] ^ 0xFF]) + data[-9:])
+    else:
+        checksum_path(path).unlink()
+    with pytest.warns(UserWarning, match=f"checkpoint {path} .*rebuilding it"):
+        ckpt, built = cached_checkpoint(path, "id-1", _slow_build(counter))
+    assert built and ckpt["state_dict"]["w"].tolist() == [0.0, 1.0, 2.0]
+    assert load_checkpoint(path, "id-1") is not None

@@ -2,30 +2,64 @@
 
 A second process that wants the same artefact waits on the lock, then loads what the first one wrote.
 A killed builder leaves only a temp file and a lock that the OS already released (flock), never a half file.
+Each checkpoint has a ``.sha256`` file beside it, written after it: a checkpoint without one (a save cut short)
+or whose bytes no longer match it is reported with its path and rebuilt, never used.
 """
 from __future__ import annotations
 
+import hashlib
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from filelock import FileLock
 
-from ecgbench.atomic import atomic_path
+from ecgbench.atomic import atomic_path, atomic_write_bytes
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def checksum_path(path: Path) -> Path:
+    return Path(f"{path}.sha256")
+
+
+def _save(obj: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+        digest = file_sha256(tmp)
+    atomic_write_bytes(checksum_path(path), digest.encode())
+
+
+def _integrity_problem(path: Path) -> str | None:
+    if not checksum_path(path).exists():
+        return "has no .sha256 file (its save was cut short)"
+    if checksum_path(path).read_text().strip() != file_sha256(path):
+        return "does not match its .sha256 file (corrupt)"
+    return None
 
 
 def load_checkpoint(path: Path, expected_id: str) -> dict | None:
-    """The checkpoint at ``path`` if it loads and carries ``expected_id``; None if absent, corrupt or stale."""
+    """The checkpoint at ``path`` if intact and made for ``expected_id``; None if absent, corrupt or stale.
+
+    A corrupt checkpoint is reported with its path; a stale one (another configuration) is silently replaced.
+    """
     if not path.exists():
         return None
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
+    problem = _integrity_problem(path)
+    if problem is None:
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            problem = f"cannot be loaded ({type(e).__name__}: {e})"
+    if problem is not None:
+        warnings.warn(f"checkpoint {path} {problem}: rebuilding it", stacklevel=2)
         return None
     return ckpt if isinstance(ckpt, dict) and ckpt.get("checkpoint_id") == expected_id else None
 
@@ -44,5 +78,5 @@ def cached_checkpoint(path: Path, checkpoint_id: str, build: Callable[[], dict])
         if found is not None:
             return found, False
         ckpt = {**build(), "checkpoint_id": checkpoint_id}
-        _atomic_torch_save(ckpt, path)
+        _save(ckpt, path)
         return ckpt, True

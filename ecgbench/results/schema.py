@@ -15,7 +15,7 @@ Keys (schema 1):
   test            test metrics of the best epoch (see ``ecgbench.engine.metrics``), None when failed
   predictions     {record_ids, y_true, y_prob} of the test split, so metrics and intervals can be recomputed
   sizes           {train, val, test, train_full}: records used
-  timing          {wall_s, train_s, pretrain_s}
+  timing          {wall_s, train_s, pretrain_s (seconds the upstream checkpoint took), pretrain_built_here}
   environment     {ecgbench, commit, python, torch, device, device_name, torch_threads, peak_rss_mb}
   created         ISO-8601 UTC time the record was written
 """
