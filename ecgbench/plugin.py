@@ -90,15 +90,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ecg-device", default=None, help="torch device (default: cuda when present, else cpu)")
 
 
-def _share_cores_between_workers(config: pytest.Config) -> None:
-    """Under xdist, N workers on C cores each get C/N torch threads instead of all fighting for C."""
+def worker_device(worker_id: str, visible_gpus: int) -> str | None:
+    """Round-robin GPU of an xdist worker ("gw3" -> cuda:3 % visible); None without GPUs.
+
+    ``visible_gpus`` is what torch sees, so ``CUDA_VISIBLE_DEVICES`` is respected.
+    """
+    if visible_gpus < 1 or not worker_id.startswith("gw"):
+        return None
+    return f"cuda:{int(worker_id[2:]) % visible_gpus}"
+
+
+def _share_machine_between_workers(config: pytest.Config) -> str | None:
+    """Under xdist, N workers on C cores each get C/N torch threads, and each its own GPU when there are GPUs."""
     workerinput = getattr(config, "workerinput", None)
     if workerinput is None:
-        return
+        return None
     import torch
 
     workers = int(workerinput.get("workercount", 1))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return worker_device(workerinput["workerid"], gpus)
 
 
 def _profile_from_options(config: pytest.Config) -> Profile:
@@ -114,15 +126,16 @@ def _profile_from_options(config: pytest.Config) -> Profile:
 
 def pytest_configure(config: pytest.Config) -> None:
     profile = _profile_from_options(config)
+    worker_gpu = _share_machine_between_workers(config)
     results = config.getoption("--ecg-results") or default_results_dir(config.rootpath, profile.name)
     options = RunOptions(results_dir=Path(results).resolve(),
                          cache_dir=(config.getoption("--ecg-cache") or default_cache_dir()).resolve(),
-                         data_root=config.getoption("--ecg-data"), device=config.getoption("--ecg-device"),
+                         data_root=config.getoption("--ecg-data"),
+                         device=config.getoption("--ecg-device") or worker_gpu,
                          rerun=config.getoption("--ecg-rerun"))
     session = EcgSession(profile, options, is_worker=hasattr(config, "workerinput"))
     config.stash[STATE_KEY] = session
     config.pluginmanager.register(session, "ecgbench-session")
-    _share_cores_between_workers(config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -56,3 +56,28 @@ def test_unknown_profile_is_a_usage_error(pytester, grid):
     result = pytester.runpytest("--ecg-profile", "nope", *args[2:])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown profile 'nope'*known: smoke, default, paper*"])
+
+
+@pytest.mark.parametrize("worker, gpus, expected", [
+    ("gw0", 4, "cuda:0"), ("gw3", 4, "cuda:3"), ("gw5", 4, "cuda:1"), ("gw1", 1, "cuda:0"),
+    ("gw2", 0, None), ("master", 2, None),
+])
+def test_each_xdist_worker_pins_one_gpu_round_robin(worker, gpus, expected):
+    from ecgbench.plugin import worker_device
+
+    assert worker_device(worker, gpus) == expected
+
+
+def test_workers_record_their_faked_gpu(pytester, monkeypatch):
+    """With a faked device count, each worker's study uses its own GPU (no GPU is touched: collection only)."""
+    pytester.makeconftest("""
+import torch
+torch.cuda.is_available = lambda: True
+torch.cuda.device_count = lambda: 2
+""")
+    pytester.makepyfile(test_dev="""
+def test_device(ecg_study, worker_id):
+    assert ecg_study.options.device == "cuda:" + str(int(worker_id[2:]) % 2)
+""")
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
