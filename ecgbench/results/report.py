@@ -1,0 +1,348 @@
+"""The Markdown leaderboard (``leaderboard.md`` + PNG figures) and the end-of-run terminal table.
+
+Everything in the Markdown comes from the records (no clock, no host), sorted, so the same records give the
+same bytes. Intervals are 95 % percentile bootstraps over the test records (``ecgbench.results.bootstrap``);
+over several seeds, a two-level bootstrap that also redraws the seeds. Missing cells print ``-``, failed
+cells ``failed``, an undefined metric ``n/a``: never a zero.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean
+from typing import Iterable
+
+import numpy as np
+from tabulate import tabulate
+
+from ecgbench.atomic import atomic_write_bytes
+from ecgbench.data.classes import DOWNSTREAMS
+from ecgbench.results.bootstrap import METRICS, Interval, Resamples, draw_resamples, seed_mean_ci
+from ecgbench.results.figures import render_figures
+from ecgbench.results.findings import (
+    Pair, canonical_order, evaluate_findings, findings_markdown, paired_cells, record_score, seed_mean_scores,
+)
+
+REPORT_NAME = "leaderboard.md"
+BOOTSTRAP_SEED = 0
+MISSING, FAILED, UNDEFINED = "-", "failed", "n/a"
+TABLE_METRICS = (("f1_weighted", "Weighted F1 (the paper's metric)", "Δ weighted F1"),
+                 ("auroc_macro", "Macro AUROC", "Δ macro AUROC"))
+REGIME_LABELS = {"scratch": "scratch", "linear": "linear", "finetune": "fine-tune"}
+PUBLISHED_SOURCE = "Strodthoff et al. 2020 (PTB-XL benchmark), superdiagnostic, from scratch"
+PUBLISHED_PTBXL_SCRATCH_AUROC = (("resnet1d_wang", 0.930), ("xresnet1d101", 0.928), ("lstm", 0.927),
+                                 ("lstm_bidir", 0.921))
+
+GroupKey = tuple  # (downstream, model, fraction, regime, upstream)
+
+
+# --- formatting ---------------------------------------------------------------------------------------------
+
+def _number(value: float, signed: bool) -> str:
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def format_interval(interval: Interval | None, signed: bool = False) -> str:
+    """``0.812 [0.790, 0.830]``; the point alone when no interval exists; ``n/a`` when undefined."""
+    if interval is None or interval.point is None:
+        return UNDEFINED
+    text = _number(interval.point, signed)
+    if interval.low is None:
+        return text
+    return f"{text} [{_number(interval.low, signed)}, {_number(interval.high, signed)}]"
+
+
+def _markdown_cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(rows: list[list], headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+# --- bootstrap values per record ----------------------------------------------------------------------------
+
+class BootstrapScores:
+    """Each record's resampled metric values; records of one test set share resamples, so their values pair."""
+
+    def __init__(self, n_resamples: int, seed: int = BOOTSTRAP_SEED) -> None:
+        self.n_resamples, self.seed = n_resamples, seed
+        self._resamples: dict[tuple, Resamples] = {}
+        self._values: dict[tuple[str, str], np.ndarray | None] = {}
+
+    @staticmethod
+    def test_set(record: dict) -> tuple | None:
+        predictions = record.get("predictions") or {}
+        ids = predictions.get("record_ids")
+        return (record["cell"]["downstream"], *ids) if ids else None
+
+    def values(self, record: dict, metric: str) -> np.ndarray | None:
+        """The metric of every resample of the record's test set; None without stored predictions."""
+        cache_key = (record["key"], metric)
+        if cache_key not in self._values:
+            self._values[cache_key] = self._compute(record, metric)
+        return self._values[cache_key]
+
+    def _compute(self, record: dict, metric: str) -> np.ndarray | None:
+        test_set = self.test_set(record)
+        if test_set is None or record.get("status") != "ok":
+            return None
+        y_true, y_prob = record["predictions"]["y_true"], record["predictions"]["y_prob"]
+        if test_set not in self._resamples:
+            self._resamples[test_set] = draw_resamples(y_true, self.n_resamples, self.seed)
+        return METRICS[metric](y_true, y_prob, self._resamples[test_set].counts)
+
+    def over_seeds(self, points: list[float], values: list[np.ndarray | None], test_sets: set) -> Interval:
+        """Mean over seeds with its interval; the point alone when the seeds do not share one test set."""
+        if any(v is None for v in values) or len(test_sets) != 1:
+            return Interval(mean(points), None, None, 0)
+        n_dropped = self._resamples[next(iter(test_sets))].n_dropped
+        return seed_mean_ci(points, np.stack(values), seed=self.seed, n_dropped=n_dropped)
+
+    def group_interval(self, records: list[dict], metric: str) -> Interval | None:
+        """Interval of the mean over seeds of one cell's ok records; None where the metric is undefined."""
+        scored = [r for r in records if record_score(r, metric) is not None]
+        if not scored:
+            return None
+        return self.over_seeds([record_score(r, metric) for r in scored],
+                               [self.values(r, metric) for r in scored], {self.test_set(r) for r in scored})
+
+    def _difference(self, pair: Pair, metric: str) -> np.ndarray | None:
+        """Fine-tune minus scratch on each shared resample; None when either lacks predictions."""
+        tuned, scratch = self.values(pair.finetune, metric), self.values(pair.scratch, metric)
+        return None if tuned is None or scratch is None else tuned - scratch
+
+    def paired_interval(self, pairs: list[Pair], metric: str) -> Interval | None:
+        """Interval of the mean fine-tune-minus-scratch difference over the seeds of paired cells."""
+        scored = [p for p in pairs if p.gain(metric) is not None]
+        if not scored:
+            return None
+        differences = [self._difference(p, metric) for p in scored]
+        test_sets = {self.test_set(r) for p in scored for r in (p.finetune, p.scratch)}
+        return self.over_seeds([p.gain(metric) for p in scored], differences, test_sets)
+
+
+# --- grouping -----------------------------------------------------------------------------------------------
+
+def _group_key(record: dict) -> GroupKey:
+    cell = record["cell"]
+    return cell["downstream"], cell["model"], float(cell["fraction"]), cell["regime"], cell["upstream"]
+
+
+def _groups(records: list[dict]) -> dict[GroupKey, list[dict]]:
+    """Records per cell (all seeds together)."""
+    groups: dict[GroupKey, list[dict]] = defaultdict(list)
+    for record in records:
+        groups[_group_key(record)].append(record)
+    return groups
+
+
+def _regime_columns(keys: Iterable[GroupKey]) -> list[tuple[str, str | None]]:
+    """(regime, upstream) columns: scratch, then linear from each upstream, then fine-tune from each."""
+    present = {(k[3], k[4]) for k in keys}
+    upstreams = canonical_order({u for _, u in present if u}, DOWNSTREAMS)
+    candidates = [("scratch", None)] + [(r, u) for r in ("linear", "finetune") for u in upstreams]
+    return [c for c in candidates if c in present]
+
+
+def _column_label(regime: str, upstream: str | None) -> str:
+    return REGIME_LABELS[regime] if upstream is None else f"{REGIME_LABELS[regime]} ← {upstream}"
+
+
+def _cell_text(scores: BootstrapScores, records: list[dict], metric: str) -> str:
+    """A table cell: ``-`` when missing, ``failed`` when every seed failed, else the mean [95 % CI]."""
+    if not records:
+        return MISSING
+    ok = [r for r in records if r["status"] == "ok"]
+    if not ok:
+        return FAILED
+    text = format_interval(scores.group_interval(ok, metric))
+    return text if len(ok) == len(records) else f"{text} ({len(ok)}/{len(records)} ok)"
+
+
+# --- sections -----------------------------------------------------------------------------------------------
+
+def _distinct(records: list[dict], *path: str) -> str:
+    """The distinct values of a (nested) record field, e.g. ``("environment", "torch")``, comma-joined."""
+    found = set()
+    for record in records:
+        value = record
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value not in (None, ""):
+            found.add(str(value))
+    return ", ".join(sorted(found)) if found else "unknown"
+
+
+def _provenance(records: list[dict], n_resamples: int) -> list[str]:
+    ok = sum(r["status"] == "ok" for r in records)
+    created = sorted(r["created"] for r in records if r.get("created"))
+    by_downstream = defaultdict(set)
+    for record in records:
+        if record.get("data_source"):
+            by_downstream[record["cell"]["downstream"]].add(record["data_source"])
+    sources = "; ".join(f"{d}: {'+'.join(sorted(by_downstream[d]))}"
+                        for d in canonical_order(by_downstream, DOWNSTREAMS))
+    return [
+        "## Provenance", "",
+        f"- profile: {_distinct(records, 'profile')}",
+        f"- data source per downstream: {sources or 'unknown'}",
+        f"- commit: {_distinct(records, 'environment', 'commit')}",
+        f"- device: {_distinct(records, 'environment', 'device_name')}",
+        f"- torch: {_distinct(records, 'environment', 'torch')}; "
+        f"python: {_distinct(records, 'environment', 'python')}; "
+        f"ecgbench: {_distinct(records, 'environment', 'ecgbench')}",
+        f"- records created: {f'{created[0]} to {created[-1]}' if created else 'unknown'}",
+        f"- cells: {ok} ok, {len(records) - ok} failed",
+        f"- intervals: 95 % percentile bootstrap over the test records ({n_resamples} resamples, seed "
+        f"{BOOTSTRAP_SEED}; resamples missing a class of the test set are dropped); over several seeds a "
+        "two-level bootstrap that also redraws the seeds", "",
+    ]
+
+
+def _downstream_tables(scores: BootstrapScores, groups: dict[GroupKey, list[dict]], downstream: str) -> list[str]:
+    keys = [k for k in groups if k[0] == downstream]
+    columns = _regime_columns(keys)
+    models = canonical_order({k[1] for k in keys})
+    fractions = sorted({k[2] for k in keys})
+    headers = ["fraction", "model"] + [_column_label(*c) for c in columns]
+    lines = []
+    for metric, title, _ in TABLE_METRICS:
+        rows = [[f"{fraction:g}", model] + [_cell_text(scores, groups.get((downstream, model, fraction, *c), []),
+                                                        metric) for c in columns]
+                for fraction in fractions for model in models]
+        lines += [f"**{title}**, test set, mean over seeds [95 % CI]", "", _table(rows, headers), ""]
+    return lines
+
+
+def _difference_table(scores: BootstrapScores, groups: dict[GroupKey, list[dict]], pairs: list[Pair],
+                      downstream: str) -> list[str]:
+    by_cell: dict[tuple, list[Pair]] = defaultdict(list)
+    for pair in pairs:
+        by_cell[(pair.cell["upstream"], float(pair.cell["fraction"]), pair.cell["model"])].append(pair)
+    finetuned = {(k[4], k[2], k[1]) for k in groups if k[0] == downstream and k[3] == "finetune"}
+    rows = []
+    for upstream, fraction, model in _ordered_cells(finetuned):
+        matched = by_cell.get((upstream, fraction, model), [])
+        rows.append([upstream, f"{fraction:g}", model, len(matched)]
+                    + [format_interval(scores.paired_interval(matched, metric), signed=True) if matched else MISSING
+                       for metric, _, _ in TABLE_METRICS])
+    if not rows:
+        return ["No fine-tune cells for this downstream.", ""]
+    headers = ["upstream", "fraction", "model", "paired seeds"] + [label for _, _, label in TABLE_METRICS]
+    return ["**Fine-tune minus scratch** (same model, fraction and seed; paired bootstrap on the same test "
+            "records) [95 % CI]", "", _table(rows, headers), ""]
+
+
+def _ordered_cells(cells: set[tuple[str, float, str]]) -> list[tuple[str, float, str]]:
+    """(upstream, fraction, model) triples in canonical dataset, fraction and model order."""
+    return [(u, f, m) for u in canonical_order({c[0] for c in cells}, DOWNSTREAMS)
+            for f in sorted({c[1] for c in cells})
+            for m in canonical_order({c[2] for c in cells}) if (u, f, m) in cells]
+
+
+def _summary_table(pairs: list[Pair]) -> list[str]:
+    """The paper's Figure 1 as a table: per upstream -> downstream and fraction, means over models."""
+    per_model = seed_mean_scores(pairs)
+    panels = defaultdict(list)
+    for (upstream, downstream, fraction, _), values in per_model.items():
+        panels[(upstream, downstream, fraction)].append(values)
+    rows = [[f"{u} → {d}", f"{f:g}", len(v), f"{mean(s for s, _ in v):.3f}", f"{mean(t for _, t in v):.3f}",
+             f"{mean(t - s for s, t in v):+.3f}"] for (u, d, f), v in sorted(panels.items())]
+    if not rows:
+        return ["No fine-tune cell has an ok scratch twin yet.", ""]
+    headers = ["upstream → downstream", "fraction", "models", "scratch", "fine-tune", "gain"]
+    return ["Test weighted F1 averaged over seeds, then over the models with both cells.", "",
+            _table(rows, headers), ""]
+
+
+def _figure_lines(records: list[dict], out_dir: Path) -> tuple[list[str], list[Path]]:
+    lines, paths = ["## Figures", ""], []
+    for outcome in render_figures(records, out_dir):
+        lines += [f"### {outcome.title}", ""]
+        if outcome.path is None:
+            lines += [f"_skipped: {outcome.skipped_because}_", ""]
+        else:
+            lines += [f"![{outcome.title}]({outcome.name})", ""]
+            paths.append(outcome.path)
+    return lines, paths
+
+
+def _literature(scores: BootstrapScores, groups: dict[GroupKey, list[dict]]) -> list[str]:
+    rows = [["published, not re-run", PUBLISHED_SOURCE, model, f"{value:.3f}"]
+            for model, value in PUBLISHED_PTBXL_SCRATCH_AUROC]
+    real = {k: [r for r in v if r["status"] == "ok" and r.get("data_source") == "real"]
+            for k, v in groups.items() if k[0] == "ptbxl" and k[3] == "scratch"}
+    real = {k: v for k, v in real.items() if v}
+    lines = ["## Literature", ""]
+    if real:
+        fraction = max(k[2] for k in real)
+        by_model = {k[1]: v for k, v in real.items() if k[2] == fraction}
+        for model in canonical_order(by_model):
+            interval = scores.group_interval(by_model[model], "auroc_macro")
+            rows.append(["this run (real data)", f"ecgbench scratch, fraction {fraction:g}, "
+                                                 f"{len(by_model[model])} seed(s)", model, format_interval(interval)])
+        note = ("The protocols differ (their folds, preprocessing and training budget vs this profile's): "
+                "a reference point, not a like-for-like comparison.")
+    else:
+        note = "No real-data scratch row for downstream ptbxl exists in this run, so there is nothing to set beside."
+    return lines + ["PTB-XL superdiagnostic macro AUROC.", "",
+                    _table(rows, ["source", "setting", "model", "macro AUROC"]), "", note, ""]
+
+
+def _first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else "(no error text)"
+
+
+def _failures(records: list[dict]) -> list[str]:
+    failed = [r for r in records if r["status"] == "failed"]
+    if not failed:
+        return ["## Failed cells", "", "None.", ""]
+    rows = [[r["key"], _markdown_cell(_first_line(r.get("error")))] for r in failed]
+    return ["## Failed cells", "", _table(rows, ["cell", "error"]), ""]
+
+
+# --- entry points -------------------------------------------------------------------------------------------
+
+def build_report(records: list[dict], out_dir: Path, title: str | None = None, *,
+                 n_resamples: int = 1000) -> list[Path]:
+    """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = sorted(records, key=lambda r: r["key"])
+    scores, groups, pairs = BootstrapScores(n_resamples), _groups(records), paired_cells(records)
+    figure_lines, figure_paths = _figure_lines(records, out_dir)
+    lines = [f"# {title or 'ecgbench leaderboard'}", "", *_provenance(records, n_resamples),
+             "## Findings of Nguyen & Do (2024), tested on this run", "",
+             findings_markdown(evaluate_findings(records)), "",
+             "## Summary over models (the paper's Figure 1)", "", *_summary_table(pairs), *figure_lines]
+    for downstream in canonical_order({k[0] for k in groups}, DOWNSTREAMS):
+        lines += [f"## Downstream: {downstream}", "", *_downstream_tables(scores, groups, downstream),
+                  *_difference_table(scores, groups, [p for p in pairs if p.cell["downstream"] == downstream],
+                                     downstream)]
+    lines += [*_literature(scores, groups), *_failures(records)]
+    markdown_path = out_dir / REPORT_NAME
+    atomic_write_bytes(markdown_path, ("\n".join(lines).rstrip() + "\n").encode())
+    return [markdown_path, *figure_paths]
+
+
+def terminal_summary(records: list[dict]) -> str:
+    """Mean test weighted F1 per downstream x model of scratch / linear / fine-tune, as a plain table."""
+    if not records:
+        return "ecgbench: no study records"
+    scores = defaultdict(list)
+    for record in records:
+        if (score := record_score(record)) is not None:
+            scores[(record["cell"]["downstream"], record["cell"]["model"], record["cell"]["regime"])].append(score)
+    cells = {(r["cell"]["downstream"], r["cell"]["model"]) for r in records}
+    rows = [[d, m] + [f"{mean(scores[(d, m, regime)]):.3f}" if scores[(d, m, regime)] else MISSING
+                      for regime in ("scratch", "linear", "finetune")]
+            for d in canonical_order({d for d, _ in cells}, DOWNSTREAMS)
+            for m in canonical_order({m for _, m in cells}) if (d, m) in cells]
+    failed = sum(r["status"] == "failed" for r in records)
+    table = tabulate(rows, headers=["downstream", "model", "scratch", "linear", "fine-tune"], tablefmt="simple",
+                     disable_numparse=True)
+    return (f"mean test weighted F1 over fractions, seeds and upstreams ({len(records) - failed} cells ok, "
+            f"{failed} failed)\n{table}")
