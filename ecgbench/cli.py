@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from ecgbench.data.commands import add_data_commands
 from ecgbench.study import DEFAULT_PROFILE, enumerate_cells, get_profile, iter_upstream_needs
 
 
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, help="folder for leaderboard.md and figures")
     report.add_argument("--profile", default=None, help="use only records of this profile")
     report.set_defaults(func=_report)
+    add_data_commands(sub)
     return parser
 
 

@@ -1,0 +1,119 @@
+"""``ecgbench data fetch|verify|prepare|info NAME --root DIR``: the real datasets from the command line.
+
+``--root`` is the folder with one sub-folder per dataset (the same folder pytest's ``--ecg-data`` takes).
+"""
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ecgbench.data.dataset import SPLITS
+
+_MAX_LISTED = 5  # record ids shown per drop reason
+
+
+def _manifest(args: argparse.Namespace):
+    from ecgbench.data.manifest import get_manifest
+
+    return get_manifest(args.name)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from ecgbench.data.fetch import fetch
+
+    result = fetch(_manifest(args), args.root / args.name, timeout=args.timeout)
+    print(result.report())
+    return 0 if result.ok else 1
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ecgbench.data.fetch import verify_copy
+
+    result = verify_copy(_manifest(args), args.root / args.name)
+    print(result.report())
+    return 0 if result.ok else 1
+
+
+def _prepared(args: argparse.Namespace):
+    from ecgbench.data.prepare import prepare
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prepared = prepare(args.name, args.root, cache_dir=args.cache, limit=args.limit, workers=args.workers,
+                           allow_missing=args.allow_missing)
+    for warning in caught:
+        print(f"warning: {warning.message}")
+    return prepared
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    prepared = _prepared(args)
+    info = prepared.info
+    if prepared.built:
+        print(f"prepared {info['records']} records of {args.name} in {info['seconds']:.1f} s "
+              f"({info['records_per_second']:.1f} records/s, {info['workers']} workers)")
+    else:
+        print(f"already prepared: nothing to do ({info['records']} records)")
+    print(f"{prepared.folder}\ndigest {info['digest']}")
+    return 0
+
+
+def class_split_table(labels: np.ndarray, split: np.ndarray, classes: tuple[str, ...]) -> list[list]:
+    """Rows ``class, train, val, test, all`` of positive counts, then a ``records`` row."""
+    rows = [[name, *(int(labels[split == s, c].sum()) for s in SPLITS), int(labels[:, c].sum())]
+            for c, name in enumerate(classes)]
+    return rows + [["records", *(int((split == s).sum()) for s in SPLITS), len(split)]]
+
+
+def _info(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    prepared = _prepared(args)
+    info, ds = prepared.info, prepared.dataset
+    print(f"{info['name']}: {info['title']} {info['version']}, from {info['source']}")
+    print(f"prepared: {prepared.folder}")
+    print(f"digest {info['digest']} (manifest {info['manifest_digest']}, loader {info['loader']}, scaling "
+          f"{info['scaling']}{', limit ' + str(info['limit']) if info['limit'] else ''})\n")
+    print(tabulate(class_split_table(np.asarray(ds.labels), ds.split, ds.classes),
+                   headers=["class", *SPLITS, "all"], tablefmt="github"))
+    print(f"\n{info['records']} records kept of {info['indexed']} indexed; {info['without_class']} kept without "
+          f"a class; {len(info['dropped'])} dropped")
+    for reason, count in info["dropped_by_reason"].items():
+        ids = [d["record_id"] for d in info["dropped"] if d["reason"] == reason]
+        print(f"  dropped {count}: {reason} ({', '.join(ids[:_MAX_LISTED])}{', ...' if count > _MAX_LISTED else ''})")
+    for line in info["copy_problems"]:
+        print(f"copy: {line}")
+    for note in info["notes"]:
+        print(f"note: {note}")
+    return 0
+
+
+def add_data_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``ecgbench data ...`` on the top-level sub-parsers."""
+    from ecgbench.data.prepare import default_cache_dir
+
+    data = sub.add_parser("data", help="fetch, verify, prepare and describe the real datasets")
+    commands = data.add_subparsers(dest="data_command", required=True)
+
+    def command(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help_text)
+        parser.add_argument("name", help="dataset name (ptbxl, cpsc2018, georgia, ptb, code_test, or a registered one)")
+        parser.add_argument("--root", type=Path, required=True, help="folder holding one sub-folder per dataset")
+        parser.set_defaults(func=func)
+        return parser
+
+    fetch = command("fetch", _fetch, "download the official release into ROOT/NAME (resumes, checks sha256)")
+    fetch.add_argument("--timeout", type=float, default=15.0, help="seconds before a silent server is given up")
+    command("verify", _verify, "report files missing or differing from the manifest (exit 1 if any)")
+    for name, func, help_text in (("prepare", _prepare, "read every record once into the prepared cache"),
+                                  ("info", _info, "counts per class and split, dropped records, the digest")):
+        parser = command(name, func, help_text)
+        parser.add_argument("--cache", type=Path, default=default_cache_dir(),
+                            help="cache folder (default: $ECGBENCH_CACHE or ~/.cache/ecgbench)")
+        parser.add_argument("--limit", type=int, default=None, help="only the first N usable records")
+        parser.add_argument("--workers", type=int, default=None, help="reader processes (default: CPU count, <= 8)")
+        parser.add_argument("--allow-missing", action="store_true",
+                            help="skip (and count) records whose files are absent instead of failing")

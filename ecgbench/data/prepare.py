@@ -1,0 +1,362 @@
+"""Prepare a real dataset once: index, label, read every record in parallel, split, and publish the arrays
+atomically in a cache that later calls memory-map.
+
+The cache folder ``prepared/<name>-<key>/`` is keyed by everything that changes its content: the manifest,
+the preprocessing rules (part of the manifest), the loader's version, this module's version, ``limit`` and the
+identity of the source files (relative path, size and mtime of every file). It is written into a temporary
+sibling and renamed into place, so a reader sees all of it or nothing; an entry that does not load in full is
+reported and rebuilt, never used.
+
+A partial copy (fewer records than the manifest expects, identifying files that differ) is prepared with a
+warning: the records its index lists are read. A record the index lists whose files are absent is an error
+unless ``allow_missing``, and then it is dropped and counted; a damaged record likewise unless the manifest
+says ``bad_records = "skip"``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from filelock import FileLock
+
+from ecgbench.atomic import atomic_write_bytes
+from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
+from ecgbench.data.fetch import verify_copy
+from ecgbench.data.labels import LabelMap
+from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, RecordError, loader_class
+from ecgbench.data.manifest import DataError, Manifest, get_manifest
+from ecgbench.data.preprocess import SignalError, preprocess
+from ecgbench.data.splits import assign_splits
+
+PREPARE_VERSION = "1"
+CHUNK_RECORDS = 32  # records per task sent to a worker process
+PARALLEL_MIN_RECORDS = 1000  # below this, starting worker processes (~2 s each) costs more than it saves
+_META = ("labels", "classes", "record_ids", "patient_ids", "split")
+
+
+class IncompleteCopyWarning(UserWarning):
+    """The copy on disk is not the complete release the manifest describes; it is prepared anyway."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    dataset: PreparedDataset
+    folder: Path
+    info: dict
+    built: bool  # False: an existing cache entry was used
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("ECGBENCH_CACHE") or Path.home() / ".cache" / "ecgbench")
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Cache identity and reading
+# ----------------------------------------------------------------------------------------------------------
+def source_identity(folder: Path) -> str:
+    """sha256 over (relative path, size, mtime) of every file below ``folder`` except hidden ones."""
+    h = hashlib.sha256()
+    for directory, subdirs, files in os.walk(folder):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in sorted(f for f in files if not f.startswith(".")):
+            stat = os.stat(os.path.join(directory, name))
+            h.update(f"{os.path.relpath(os.path.join(directory, name), folder)}\0{stat.st_size}\0"
+                     f"{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def cache_key(manifest: Manifest, loader: type[Loader], folder: Path, limit: int | None) -> str:
+    parts = [manifest.digest(), loader.kind, loader.version, PREPARE_VERSION, str(limit), source_identity(folder)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+class CacheError(DataError):
+    pass
+
+
+def read_prepared(folder: Path, name: str) -> Prepared:
+    """A prepared cache entry, fully checked; raises ``CacheError`` saying what is wrong with it."""
+    try:
+        info = json.loads((folder / "info.json").read_text())
+        signals = np.load(folder / "signals.npy", mmap_mode="r")
+        with np.load(folder / "meta.npz", allow_pickle=False) as meta:
+            fields = {key: meta[key] for key in _META}
+        if signals.shape != (info["records"], N_SAMPLES, N_LEADS):
+            raise ValueError(f"signals.npy has shape {signals.shape}, info.json says {info['records']} records")
+        dataset = PreparedDataset(name=name, signals=signals, labels=fields["labels"],
+                                  classes=tuple(fields["classes"].tolist()), record_ids=fields["record_ids"],
+                                  patient_ids=fields["patient_ids"], split=fields["split"], source="real",
+                                  digest=info["digest"])
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
+        raise CacheError(f"{folder}: {type(e).__name__}: {e}") from None
+    return Prepared(dataset, folder, info, built=False)
+
+
+def _cached(folder: Path, name: str, report: bool) -> Prepared | None:
+    if not folder.exists():
+        return None
+    try:
+        return read_prepared(folder, name)
+    except CacheError as e:
+        if report:
+            warnings.warn(f"prepared cache is unusable, rebuilding it: {e}", stacklevel=3)
+        return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reading records
+# ----------------------------------------------------------------------------------------------------------
+def _read_chunk(loader_type: type[Loader], folder: Path, manifest: Manifest, entries: list[RecordEntry]
+                ) -> list[np.ndarray | RecordError]:
+    """Model inputs of ``entries`` (in a worker process); a record that fails yields its ``RecordError``."""
+    out: list[np.ndarray | RecordError] = []
+    with loader_type(folder, manifest) as loader:
+        for entry in entries:
+            try:
+                raw = loader.read(entry)
+                out.append(preprocess(raw.signal, raw.rate_hz, raw.channels, manifest.signal, manifest.preprocess))
+            except SignalError as e:
+                out.append(RecordError(entry.record_id, str(e)))
+            except RecordError as e:
+                out.append(e)
+    return out
+
+
+def worker_count(requested: int, n_records: int) -> int:
+    """Processes worth starting: one (the caller itself) for few records."""
+    return requested if n_records >= PARALLEL_MIN_RECORDS else 1
+
+
+def read_records(loader_type: type[Loader], folder: Path, manifest: Manifest, entries: list[RecordEntry],
+                 workers: int, progress: bool | None) -> Iterator[tuple[RecordEntry, np.ndarray | RecordError]]:
+    """Each entry with its model input or error, in index order whatever the number of workers."""
+    from tqdm import tqdm
+
+    chunks = [entries[i:i + CHUNK_RECORDS] for i in range(0, len(entries), CHUNK_RECORDS)]
+    with tqdm(total=len(entries), unit="rec", desc=f"prepare {manifest.name}",
+              disable=None if progress is None else not progress) as bar:
+        if workers <= 1:
+            for chunk in chunks:
+                results = _read_chunk(loader_type, folder, manifest, chunk)
+                bar.update(len(chunk))
+                yield from zip(chunk, results)
+            return
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_read_chunk, loader_type, folder, manifest, chunk) for chunk in chunks]
+            try:
+                for chunk, future in zip(chunks, futures):
+                    results = future.result()
+                    bar.update(len(chunk))
+                    yield from zip(chunk, results)
+            finally:  # a record error under bad_records = "error" stops the run: drop the queued work
+                for future in futures:
+                    future.cancel()
+
+
+class _Drops:
+    """Records left out and why; raises instead where the manifest (or ``allow_missing``) does not allow it."""
+
+    def __init__(self, manifest: Manifest, allow_missing: bool) -> None:
+        self.manifest, self.allow_missing = manifest, allow_missing
+        self.records: list[dict[str, str]] = []
+
+    def add(self, record_id: str, reason: str) -> None:
+        self.records.append({"record_id": record_id, "reason": reason})
+
+    def bad(self, error: RecordError) -> None:
+        missing = isinstance(error, MissingFileError)  # a partial copy: only allow_missing skips it
+        if (self.allow_missing if missing else self.manifest.bad_records == "skip"):
+            self.add(error.record_id, ("missing file: " if missing else "bad record: ") + error.reason)
+            return
+        hint = (" (a partial copy? allow_missing / --allow-missing skips such records and counts them)" if missing
+                else f" (the {self.manifest.name} manifest has bad_records = \"error\"; \"skip\" skips such records "
+                     "and counts them)")
+        raise type(error)(error.record_id, error.reason + hint)
+
+    def by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.records:
+            counts[item["reason"]] = counts.get(item["reason"], 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _select(manifest: Manifest, entries: list[RecordEntry], drops: _Drops
+            ) -> tuple[list[RecordEntry], list[np.ndarray]]:
+    """Entries to read and their label rows, after the manifest's unknown / unmapped rules."""
+    label_map = LabelMap(manifest.classes, manifest.labels)
+    kept, rows = [], []
+    for entry in entries:
+        labelled = label_map(entry.labels)
+        if labelled.unknown:
+            reason = f"unknown source label(s) {list(labelled.unknown)}"
+            if manifest.labels.unknown == "error":
+                raise RecordError(entry.record_id, f"{reason}: add them to labels.map or labels.ignore of the "
+                                                   f"{manifest.name} manifest, or set labels.unknown = \"skip\"")
+            drops.add(entry.record_id, reason)
+        elif not labelled.row.any() and manifest.labels.unmapped == "drop":
+            drops.add(entry.record_id, "no class of the manifest")
+        else:
+            kept.append(entry)
+            rows.append(labelled.row)
+    return kept, rows
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Building an entry
+# ----------------------------------------------------------------------------------------------------------
+def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Path, key: str, limit: int | None,
+           workers: int, allow_missing: bool, progress: bool | None) -> None:
+    started = time.perf_counter()
+    with loader_type(source, manifest) as loader:
+        index = loader.index()
+    copy = verify_copy(manifest, source, index=index)
+    if not copy.ok:
+        warnings.warn(f"{source} is not the complete {manifest.name} release the manifest describes ("
+                      + "; ".join(copy.problems()[:3]) + "); preparing the records it holds", IncompleteCopyWarning,
+                      stacklevel=3)
+    drops = _Drops(manifest, allow_missing)
+    for problem in index.problems:
+        drops.bad(problem)
+    entries, rows = _select(manifest, index.entries, drops)
+    entries, rows = entries[:limit], rows[:limit]
+    workers = worker_count(workers, len(entries))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        kept, signals_sha = _write_signals(tmp, loader_type, source, manifest, entries, workers, progress, drops)
+        labels = np.stack([rows[i] for i in kept])
+        meta = _write_meta(tmp, manifest, [entries[i] for i in kept], labels)
+        seconds = time.perf_counter() - started
+        info = {
+            "name": manifest.name, "title": manifest.title, "version": manifest.version, "source": str(source),
+            "cache_key": key, "digest": array_digest(*meta, np.array(signals_sha)),
+            "manifest_digest": manifest.digest(), "loader": f"{loader_type.kind} v{loader_type.version}",
+            "prepare_version": PREPARE_VERSION, "limit": limit, "records": len(kept),
+            "indexed": len(index.entries) + len(index.problems), "without_class": int((labels.sum(1) == 0).sum()),
+            "dropped": drops.records, "dropped_by_reason": drops.by_reason(), "copy_problems": copy.problems(),
+            "notes": index.notes, "scaling": manifest.preprocess.scaling, "workers": workers,
+            "seconds": round(seconds, 3), "records_per_second": round(len(entries) / seconds, 1),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        atomic_write_bytes(tmp / "info.json", json.dumps(info, indent=1).encode())
+        _replace_folder(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_signals(tmp: Path, loader_type: type[Loader], source: Path, manifest: Manifest,
+                   entries: list[RecordEntry], workers: int, progress: bool | None, drops: _Drops
+                   ) -> tuple[list[int], str]:
+    """``tmp/signals.npy`` of the entries that read cleanly; their positions and the arrays' sha256."""
+    partial = tmp / "signals.partial.npy"
+    signals = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(len(entries), N_SAMPLES,
+                                                                                      N_LEADS))
+    kept: list[int] = []
+    sha = hashlib.sha256()
+    for i, (_, result) in enumerate(read_records(loader_type, source, manifest, entries, workers, progress)):
+        if isinstance(result, RecordError):
+            drops.bad(result)
+            continue
+        signals[len(kept)] = result
+        sha.update(result.tobytes())
+        kept.append(i)
+    if not kept:
+        raise DataError(f"{source}: no record of {manifest.name} is left to prepare (dropped: {drops.by_reason()})")
+    _publish_signals(signals, len(kept), partial, tmp / "signals.npy")
+    return kept, sha.hexdigest()
+
+
+def _write_meta(tmp: Path, manifest: Manifest, entries: list[RecordEntry], labels: np.ndarray
+                ) -> tuple[np.ndarray, ...]:
+    """``tmp/meta.npz``: labels, classes, ids and the split of the kept records (returned in ``_META`` order)."""
+    record_ids = np.array([e.record_id for e in entries])
+    patient_ids = np.array([e.patient_id for e in entries])
+    split = assign_splits(manifest.split, labels, patient_ids, record_ids, [e.fold for e in entries])
+    meta = dict(labels=labels, classes=np.array(manifest.classes), record_ids=record_ids, patient_ids=patient_ids,
+                split=split)
+    np.savez(tmp / "meta.npz", **meta)
+    return tuple(meta[key] for key in _META)
+
+
+def _publish_signals(signals: np.memmap, n: int, partial: Path, final: Path) -> None:
+    """The first ``n`` rows of the memory map as ``final``: renamed when all rows are used, else copied."""
+    signals.flush()
+    if n == len(signals):
+        os.replace(partial, final)
+        return
+    out = np.lib.format.open_memmap(final, mode="w+", dtype=np.float32, shape=(n, N_SAMPLES, N_LEADS))
+    for start in range(0, n, 1024):
+        out[start:start + 1024] = signals[start:min(start + 1024, n)]
+    out.flush()
+    partial.unlink()
+
+
+def _replace_folder(tmp: Path, out: Path) -> None:
+    """Rename ``tmp`` onto ``out``, moving a broken entry at ``out`` aside first."""
+    if out.exists():
+        broken = Path(tempfile.mkdtemp(prefix=f".{out.name}.broken.", dir=out.parent))
+        os.replace(out, broken / "entry")
+        shutil.rmtree(broken, ignore_errors=True)
+    os.replace(tmp, out)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Public entry points
+# ----------------------------------------------------------------------------------------------------------
+def prepare(name: str, root: Path, *, cache_dir: Path | None = None, limit: int | None = None,
+            workers: int | None = None, allow_missing: bool = False, manifest: Manifest | None = None,
+            progress: bool | None = None) -> Prepared:
+    """The prepared dataset ``name`` from ``root/name``, built once and cached (a second call reads the cache).
+
+    ``limit``: only the first N usable records (a quick look; a different cache entry). ``manifest``: use this
+    one instead of the registered one (tests, experiments). ``progress``: None shows a bar on a terminal.
+    """
+    manifest = manifest or get_manifest(name)
+    if manifest.name != name:
+        raise DataError(f"manifest of {manifest.name!r} given for dataset {name!r}")
+    if limit is not None and limit < 1:
+        raise DataError(f"limit must be a positive number of records, got {limit}")
+    source = Path(root) / name
+    if not source.is_dir():
+        raise DataError(f"{source}: no such folder; put the {name} files there (ecgbench data fetch {name} --root "
+                        f"{root} downloads them, or tells where to get them)")
+    loader_type = loader_class(manifest.format.kind)
+    key = cache_key(manifest, loader_type, source, limit)
+    out = Path(cache_dir or default_cache_dir()) / "prepared" / f"{name}-{key}"
+    found = _cached(out, name, report=False)
+    if found is not None:
+        return found
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):  # one builder per entry across processes (pytest-xdist workers)
+        found = _cached(out, name, report=True)
+        if found is not None:
+            return found
+        _build(manifest, loader_type, source, out, key, limit, workers or default_workers(), allow_missing,
+               progress)
+    built = read_prepared(out, name)
+    return Prepared(built.dataset, built.folder, built.info, built=True)
+
+
+def load(name: str, root: Path, *, cache_dir: Path | None = None, **options) -> PreparedDataset:
+    """``ecgbench.data.load``: the prepared dataset ``name`` from ``root/name`` (prepared first if needed).
+
+    ``options`` are those of ``prepare`` (limit, workers, allow_missing, manifest, progress).
+    """
+    return prepare(name, root, cache_dir=cache_dir, **options).dataset
