@@ -153,8 +153,17 @@ def ecg_study(pytestconfig: pytest.Config) -> Study:
 
 @pytest.fixture
 def ecg_run(ecg_study: Study, request: pytest.FixtureRequest) -> Callable[[Cell], dict]:
-    """Run (or reuse) a cell and mark the test as a study cell, so that the controller reports it."""
+    """Run (or reuse) a cell and mark the test as a study cell, so that the controller reports it.
+
+    A cell whose upstream and downstream data differ in kind (real vs synthetic) is skipped, never run.
+    """
     def run(cell: Cell) -> dict:
+        try:
+            mixed = ecg_study.mixed_sources(cell)
+        except Exception:  # unreadable data: ``run`` records the failure with its cause
+            mixed = None
+        if mixed:
+            pytest.skip(mixed)
         request.node.user_properties.append((CELL_PROPERTY, cell.key))
         return ecg_study.run(cell)
     return run

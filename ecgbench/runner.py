@@ -109,6 +109,16 @@ class Study:
             "code_version": __version__, "schema_version": SCHEMA_VERSION,
         }
 
+    def mixed_sources(self, cell: Cell) -> str | None:
+        """Why ``cell`` cannot run without mixing real and synthetic data, or None when it can."""
+        if cell.upstream is None:
+            return None
+        up, down = self.dataset(cell.upstream).source, self.dataset(cell.downstream).source
+        if up == down:
+            return None
+        return (f"{cell.key}: upstream {cell.upstream} is {up} data but downstream {cell.downstream} is {down}; "
+                "a cell never mixes real and synthetic data (put both under --ecg-data, or neither)")
+
     # -- pre-training -----------------------------------------------------------------------------------
     def upstream_checkpoint(self, upstream: str, model: str, seed: int) -> tuple[dict, bool]:
         """The pre-trained checkpoint of (upstream, model, seed): trained once, shared by every cell and worker."""

@@ -95,3 +95,12 @@ def test_test_predictions_are_stored_in_test_split_order(make_study):
     test_idx = ds.indices("test")
     assert record["predictions"]["record_ids"] == ds.record_ids[test_idx].tolist()
     assert np.array_equal(np.array(record["predictions"]["y_true"]), ds.labels[test_idx])
+
+
+def test_a_cell_never_mixes_real_and_synthetic_data(make_study):
+    study = make_study()
+    assert study.mixed_sources(FINETUNE) is None and study.mixed_sources(SCRATCH) is None
+    study._datasets["cpsc2018"] = dataclasses.replace(study.dataset("cpsc2018"), source="real")
+    reason = study.mixed_sources(FINETUNE)
+    assert reason.startswith("cpsc2018->ptb-resnet1d18-f0.25-finetune-s0: upstream cpsc2018 is real data but "
+                             "downstream ptb is synthetic")
