@@ -19,7 +19,7 @@ fi
 .venv/bin/python -m pip install -q -e .
 
 case "$task" in
-  main) exec .venv/bin/python -m pytest benchmarks/test_grid.py -n 2 -q "$@" ;;
+  main) exec .venv/bin/python -m pytest benchmarks/test_grid.py -n 2 -q -p no:benchmark "$@" ;;
   test) exec .venv/bin/python -m pytest tests -n 2 -q "$@" ;;
   *) echo "usage: bash scripts/quickstart.sh main|test [pytest args]" >&2; exit 2 ;;
 esac

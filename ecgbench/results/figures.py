@@ -54,6 +54,14 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
+def _legend_below(figure: Figure, handles: list) -> None:
+    """A legend under the panels with as many columns as fit the figure's width (never clipped at the sides)."""
+    labels = [h.get_label() for h in handles]
+    entry_width = max(len(label) for label in labels) * 0.07 + 0.6  # inches at fontsize 8, marker included
+    columns = max(1, min(len(handles), int(figure.get_figwidth() // entry_width)))
+    figure.legend(handles=handles, loc="outside lower center", ncols=columns, fontsize=8)
+
+
 def _panelled_figure(n_panels: int, panel_height: float, max_columns: int = 4) -> tuple[Figure, list]:
     """A figure with ``n_panels`` axes, row-major; wide enough for a one-line title and a legend below."""
     columns = min(max_columns, n_panels)
@@ -93,7 +101,7 @@ def transfer_summary_figure(pairs: list[Pair]) -> Figure | str:
     handles = [Patch(color=SCRATCH_COLOUR, alpha=0.6, label="scratch (mean over models)"),
                Patch(color=FINETUNE_COLOUR, alpha=0.6, label="fine-tune (mean over models)")]
     handles += [Line2D([], [], marker=markers[m], color="black", linestyle="", label=m) for m in models]
-    figure.legend(handles=handles, loc="outside lower center", ncols=min(4, len(handles)), fontsize=8)
+    _legend_below(figure, handles)
     figure.suptitle("Fine-tune vs scratch (markers: models, bars: their mean)")
     return figure
 
@@ -129,7 +137,7 @@ def gain_vs_size_figure(pairs: list[Pair]) -> Figure | str:
     axes.set_xlabel("downstream training records" if use_sizes else "downstream training fraction")
     axes.set_ylabel("gain: fine-tune - scratch weighted F1")
     axes.set_title("Gain from fine-tuning vs downstream training size")
-    figure.legend(loc="outside lower center", ncols=2, fontsize=8)
+    _legend_below(figure, axes.get_legend_handles_labels()[0])
     return figure
 
 
@@ -172,7 +180,7 @@ def learning_curves_figure(pairs: list[Pair]) -> Figure | str:
                Line2D([], [], color=FINETUNE_COLOUR, linewidth=2, label="fine-tune (mean; thin: runs)"),
                Line2D([], [], marker="o", color="white", markeredgecolor="black", linestyle="",
                       label=f"first epoch within {1 - CONVERGENCE_SHARE:.0%} of the mean curve's best")]
-    figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
+    _legend_below(figure, handles)
     figure.suptitle("Learning curves: fine-tune vs scratch")
     return figure
 
@@ -184,11 +192,12 @@ def _epochs_to_best(pair: Pair) -> tuple[float, float] | None:
     return None if scratch is None or tuned is None else (scratch + 1, tuned + 1)
 
 
-def _wall_times(pair: Pair) -> tuple[float, float] | None:
+def _train_times(pair: Pair) -> tuple[float, float] | None:
+    """Training seconds of each cell; not wall time, which for one cell also holds its upstream's pre-training."""
     scratch, tuned = (r.get("timing") or {} for r in (pair.scratch, pair.finetune))
-    if scratch.get("wall_s") is None or tuned.get("wall_s") is None:
+    if scratch.get("train_s") is None or tuned.get("train_s") is None:
         return None
-    return scratch["wall_s"], tuned["wall_s"]
+    return scratch["train_s"], tuned["train_s"]
 
 
 def _pretrain_seconds(pair: Pair) -> float:
@@ -212,18 +221,19 @@ def _scratch_and_finetune_bars(axes, by_model: dict[tuple, tuple[float, float]],
 
 def compute_figure(pairs: list[Pair]) -> Figure | str:
     """Epochs to the best validation epoch and wall time per model, fine-tune vs scratch (+ pre-training)."""
-    epochs, walls = mean_by(pairs, _epochs_to_best, _model_of), mean_by(pairs, _wall_times, _model_of)
+    epochs, walls = mean_by(pairs, _epochs_to_best, _model_of), mean_by(pairs, _train_times, _model_of)
     if not epochs or not walls:
-        return "no fine-tune/scratch pair records both its best epoch and its wall time"
+        return "no fine-tune/scratch pair records both its best epoch and its training time"
     figure = _new_figure(10, 4.2)
     left, right = figure.subplots(1, 2)
     _scratch_and_finetune_bars(left, epochs, "epochs to best validation epoch", "Epochs to converge (best_epoch + 1)")
-    _scratch_and_finetune_bars(right, walls, "seconds per cell (mean)", "Wall time, with and without pre-training")
+    _scratch_and_finetune_bars(right, walls, "training seconds per cell (mean)",
+                               "Training time, with and without pre-training")
     models = canonical_order(m for (m,) in walls)
     pretrain = [mean(_pretrain_seconds(p) for p in pairs if p.cell["model"] == m) for m in models]
     right.bar(np.arange(len(models)) + 0.2, pretrain, 0.4, bottom=[walls[(m,)][1] for m in models],
               color=PRETRAIN_COLOUR, label="+ its upstream pre-training")
-    figure.legend(handles=right.get_legend_handles_labels()[0], loc="outside lower center", ncols=3, fontsize=8)
+    _legend_below(figure, right.get_legend_handles_labels()[0])
     figure.suptitle("Compute: fine-tune vs scratch")
     return figure
 
