@@ -320,7 +320,9 @@ def test_hypertrophy_raises_qrs_voltage() -> None:
     voltage = {cls: np.array([_sokolow_mv(cohort.signals[i]) for i in _only(cohort.labels, classes, cls)])
                for cls in ("NORM", "HYP")}
     assert len(voltage["HYP"]) >= 10
-    assert np.mean(voltage["HYP"] > 3.5) > 0.9 and np.mean(voltage["NORM"] > 3.5) < 0.1
+    # the voltage criterion is met by most, not all, hypertrophied hearts, and by a few normal ones
+    assert np.mean(voltage["HYP"] > 3.5) > 0.75 and np.mean(voltage["NORM"] > 3.5) < 0.1
+    assert np.median(voltage["HYP"]) > np.percentile(voltage["NORM"], 95)
 
 
 def test_clean_and_noisy_records_share_the_heart() -> None:

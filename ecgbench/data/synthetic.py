@@ -127,13 +127,10 @@ def _lead_matrix() -> np.ndarray:
 
 def _electrode_matrix() -> np.ndarray:
     """Electrode potentials (RA, LA, LL, C1..C6) -> 12 leads, so that recording noise obeys Einthoven too."""
-    m = np.zeros((9, N_LEADS))
-    ra, la, ll = np.eye(9)[:3]
+    ra, la, ll, *chest = np.eye(9)
     limb = [la - ra, ll - ra, ll - la, ra - (la + ll) / 2, la - (ra + ll) / 2, ll - (ra + la) / 2]
     wilson = (ra + la + ll) / 3
-    for lead, row in enumerate(limb + [np.eye(9)[3 + k] - wilson for k in range(6)]):
-        m[:, lead] = row
-    return m
+    return np.column_stack(limb + [c - wilson for c in chest])
 
 
 _LEADS = _lead_matrix()
@@ -156,8 +153,7 @@ def _axis_vector(axis_deg: float, posterior: float) -> np.ndarray:
     """Unit dipole whose frontal projection shows the given QRS axis in leads I and aVF."""
     a = np.radians(axis_deg)
     frontal = _LEADS[:2, [0, 5]].T  # rows: lead I, lead aVF (x, y coefficients)
-    xy = np.linalg.solve(frontal, [np.cos(a), np.sqrt(3) / 2 * np.sin(a)])
-    xy = _unit(xy)
+    xy = _unit(np.linalg.solve(frontal, [np.cos(a), np.sqrt(3) / 2 * np.sin(a)]))
     return _unit(np.array([xy[0], xy[1], posterior]))
 
 
@@ -266,9 +262,9 @@ def _qrs_duration(rng: np.random.Generator, conditions: frozenset[str]) -> float
 
 
 def _hypertrophy_scale(rng: np.random.Generator, main: np.ndarray, leads: np.ndarray) -> float:
-    """Scale of the free-wall force that makes S in V1 + R in V5 (Sokolow-Lyon) exceed 3.5 mV."""
+    """Scale of the free-wall force that makes S in V1 + R in V5 (Sokolow-Lyon) exceed 3.5 mV, within reason."""
     sokolow = max(-main @ leads[:, 6], 0.0) + max(main @ leads[:, 10], 0.0)
-    return max((3.6 + min(rng.exponential(0.5), 1.8)) / sokolow, 1.3)
+    return float(np.clip((3.6 + min(rng.exponential(0.5), 1.8)) / max(sokolow, 1e-3), 1.3, 2.8))
 
 
 @dataclass
@@ -367,14 +363,16 @@ def _draw_heart(rng: np.random.Generator, conditions: frozenset[str]) -> _Heart:
     leads = _LEADS * np.concatenate([np.ones(6), rng.lognormal(0.0, 0.12, 6)])
     # drawn axis of the free-wall force; septal and basal forces turn the measured axis ~10 degrees left
     axis = rng.uniform(-72, -28) if "LAD" in conditions else np.clip(rng.normal(50, 25), 10, 95)
-    main = _axis_vector(axis, rng.uniform(-0.7, -0.2)) * rng.lognormal(np.log(1.4), 0.2)
+    posterior = rng.uniform(-0.9, -0.5) if "HYP" in conditions else rng.uniform(-0.7, -0.2)
+    main = _axis_vector(axis, posterior) * rng.lognormal(np.log(1.4), 0.2)
     if "HYP" in conditions:
         main = main * _hypertrophy_scale(rng, main, leads)
     duration = _qrs_duration(rng, conditions)
     parts = _ventricles(rng, conditions, leads, main, duration)
     pr = 0.225 + min(rng.exponential(0.045), 0.12) if "IAVB" in conditions else rng.uniform(0.13, 0.19)
     p_dir = _unit(np.array([0.5, 0.8, 0.15]) + rng.normal(0, 0.1, 3))
-    ectopic, ectopic_t = _ectopic_beat(rng, np.linalg.norm(main)) if "VEB" in conditions else (None, None)
+    # an ectopic focus does not inherit the hypertrophied free wall's voltage in full
+    ectopic, ectopic_t = _ectopic_beat(rng, min(np.linalg.norm(main), 1.8)) if "VEB" in conditions else (None, None)
     af = "AF" in conditions
     return _Heart(
         conditions=conditions,
@@ -678,11 +676,13 @@ def _read_cache(folder: Path, name: str) -> PreparedDataset | None:
         signals = np.load(folder / "signals.npy", mmap_mode="r")
         with np.load(folder / "meta.npz", allow_pickle=False) as meta:
             fields = {key: meta[key] for key in _META_FIELDS}
+        if tuple(fields["classes"].tolist()) != DATASET_CLASSES[name]:
+            return None  # written before the class list changed
         return PreparedDataset(
             name=name,
             signals=signals,
             labels=fields["labels"],
-            classes=tuple(fields["classes"].tolist()),
+            classes=DATASET_CLASSES[name],
             record_ids=fields["record_ids"],
             patient_ids=fields["patient_ids"],
             split=fields["split"],
