@@ -94,3 +94,21 @@ def test_only_trainable_parameters_are_optimised():
         p.requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         fit(model, toy_split(8, 0), toy_split(8, 1), TrainConfig(epochs=1, batch_size=8, lr=0.01), seed=0, device=CPU)
+
+
+def test_a_small_training_set_is_repeated_up_to_the_minimum_samples_per_epoch():
+    seen = []
+
+    class Counting(TinyBackbone):
+        def forward(self, x):
+            if self.training:
+                seen.append(len(x))
+            return super().forward(x)
+
+    model = Classifier(Counting(), nn.Linear(12, 2), head_factory=lambda i, n: nn.Linear(i, n))
+    fit(model, toy_split(10, 0), toy_split(8, 1), TrainConfig(epochs=2, batch_size=8, lr=0.01,
+        min_samples_per_epoch=35), seed=0, device=CPU)
+    assert sum(seen) == 2 * 40  # 4 shuffled passes over 10 records per epoch, twice
+    seen.clear()
+    fit(model, toy_split(10, 0), toy_split(8, 1), TrainConfig(epochs=2, batch_size=8, lr=0.01), seed=0, device=CPU)
+    assert sum(seen) == 2 * 10

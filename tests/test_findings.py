@@ -28,10 +28,10 @@ def test_a_clear_gain_on_small_sets_is_supported():
     assert all("-f0.05-" in key for key in finding.cell_keys)
 
 
-def test_no_gain_is_not_supported():
+def test_no_gain_is_inconclusive_because_the_interval_contains_0():
     records = paired_records(_gains(lambda m, f, s: 0.02 * (-1) ** (s + len(m))))
     finding = _finding(records, 1)
-    assert finding.verdict == NOT_SUPPORTED
+    assert finding.verdict == INCONCLUSIVE and finding.verdict_text == "inconclusive (interval contains 0)"
     assert finding.low < 0 < finding.high
 
 
@@ -65,7 +65,7 @@ def test_a_gain_that_shrinks_with_size_supports_finding_2():
 
 def test_a_constant_gain_does_not_support_finding_2():
     records = paired_records(_gains(lambda m, f, s: 0.1 + 0.01 * (-1) ** (s + len(m) + (f == SMALL))))
-    assert _finding(records, 2).verdict == NOT_SUPPORTED
+    assert _finding(records, 2).verdict == INCONCLUSIVE
 
 
 def test_one_fraction_only_leaves_finding_2_inconclusive():
@@ -92,7 +92,7 @@ def test_earlier_convergence_of_fine_tuning_supports_finding_3():
 
 def test_equal_convergence_does_not_support_finding_3():
     finding = _finding(_convergence_records(scratch_epochs=(3, 2), finetune_epochs=(2, 3)), 3)
-    assert finding.verdict == NOT_SUPPORTED
+    assert finding.verdict == INCONCLUSIVE
     assert finding.mean == 0
 
 

@@ -97,7 +97,8 @@ def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfi
     for epoch in range(config.epochs):
         t0 = time.perf_counter()
         model.train()
-        order = order_rng.permutation(len(train))
+        passes = max(1, math.ceil(config.min_samples_per_epoch / len(train)))
+        order = np.concatenate([order_rng.permutation(len(train)) for _ in range(passes)])
         total, seen = 0.0, 0
         for start in range(0, len(order), config.batch_size):
             xb, yb = _batch(train, order[start:start + config.batch_size], device)

@@ -5,9 +5,10 @@ its *gain* is fine-tune minus scratch test weighted F1 (the paper's metric). Eac
 one value per independent-enough *unit* (a pair or a group of pairs, see each rule) and decides on the mean of
 those values with a two-sided 95 % Student-t interval:
 
-* fewer than ``MIN_UNITS`` units            -> "inconclusive (too few cells: N)", N = the number of units;
-* interval entirely above 0                 -> "supported";
-* otherwise (interval contains or is below 0) -> "not supported".
+* fewer than ``MIN_UNITS`` units -> "inconclusive (too few cells: N)", N = the number of units;
+* interval entirely above 0      -> "supported";
+* interval entirely below 0      -> "not supported" (the run shows the opposite);
+* interval containing 0          -> "inconclusive (interval contains 0)": this run cannot tell.
 
 Missing and failed cells never enter a unit, so they can only make a finding inconclusive, never decide it.
 """
@@ -76,9 +77,11 @@ class Finding:
 
     @property
     def verdict_text(self) -> str:
-        if self.verdict == INCONCLUSIVE:
+        if self.verdict != INCONCLUSIVE:
+            return self.verdict
+        if self.n_units < MIN_UNITS:
             return f"{INCONCLUSIVE} (too few cells: {self.n_units})"
-        return self.verdict
+        return f"{INCONCLUSIVE} (interval contains 0)"
 
 
 def record_score(record: dict, metric: str = TEST_METRIC) -> float | None:
@@ -202,7 +205,7 @@ def _decide(number: int, claim: str, rule: str, unit: str, evidence: _Evidence) 
         return Finding(number, claim, rule, unit, INCONCLUSIVE, n, centre, None, None, evidence.cell_keys,
                        evidence.note)
     centre, low, high = t_interval(evidence.values)
-    verdict = SUPPORTED if low > 0 else NOT_SUPPORTED
+    verdict = SUPPORTED if low > 0 else NOT_SUPPORTED if high < 0 else INCONCLUSIVE
     return Finding(number, claim, rule, unit, verdict, n, centre, low, high, evidence.cell_keys, evidence.note)
 
 
@@ -303,7 +306,8 @@ def findings_markdown(findings: list[Finding]) -> str:
             for f in findings]
     table = tabulate(rows, headers=["#", "finding", "this run", "mean [95 % CI]", "units"], tablefmt="github")
     parts = [table, "", f"Rule: at least {MIN_UNITS} units, else inconclusive; 'supported' when the whole 95 % "
-                        "t-interval of the mean is above 0, 'not supported' otherwise. Gains are in weighted F1, "
+                        "t-interval of the mean is above 0, 'not supported' when it is below 0, inconclusive when it "
+                        "contains 0. Gains are in weighted F1, "
                         "finding 3 in epochs.", ""]
     for f in findings:
         note = f" {f.note}." if f.note else ""
