@@ -1,0 +1,37 @@
+"""The machine's measured matmul ceiling: the FLOP/s a large square ``torch.mm`` reaches here and now.
+
+Why measured, not a spec sheet: the fraction of the ceiling a model reaches should compare like with like,
+the same BLAS/cuBLAS, thread count, clocks and neighbours. Best of several runs, because a ceiling is
+the rate the hardware *can* reach; interference only ever lowers it.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+CPU_SIZES = (1024, 2048, 4096)
+CUDA_SIZES = (4096, 8192)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 5,
+                   sizes: tuple[int, ...] | None = None) -> float:
+    """Best FLOP/s of ``torch.mm`` on square ``dtype`` matrices over ``sizes`` (2 n^3 FLOPs per product)."""
+    sizes = sizes or (CUDA_SIZES if device.type == "cuda" else CPU_SIZES)
+    best = 0.0
+    for n in sizes:
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        torch.mm(a, b)  # warm-up: library init, workspace, clocks
+        _sync(device)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            _sync(device)
+            best = max(best, 2 * n ** 3 / (time.perf_counter() - start))
+    return best

@@ -1,0 +1,234 @@
+"""The measurements of one performance run, and their Markdown rendering (``reports/performance.md``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ecgbench.perf.measure import LoaderStall
+
+COMMAND = "python -m ecgbench.perf --out reports/performance.md"
+EPOCH_SPEEDUP_TARGET = 2.5
+RESNET_FRACTION_TARGET = 0.5
+STALL_TARGET = 0.05
+WORKER_MEMORY_MB = 4096
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Median seconds per batch of one (model, kind, dtype, batch, device), with the FLOPs to judge it by."""
+
+    model: str
+    kind: str  # "train" (forward+backward+Adam) or "inference" (forward)
+    dtype: str  # "float32", "float64" (the paper's) or "bf16-autocast"
+    batch: int
+    device: str
+    seconds: float
+    flops_per_sample: float
+    ceiling: float  # FLOP/s of the matching matmul ceiling (float32 on CPU, bf16 on CUDA)
+    cpu_share: float | None = None  # CPU time got per wall second and thread while timed; None on a GPU
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.batch / self.seconds
+
+    @property
+    def fraction(self) -> float:
+        return self.flops_per_sample * self.samples_per_s / self.ceiling
+
+
+@dataclass(frozen=True)
+class EpochTiming:
+    """Seconds of one training epoch (plus its validation pass) over ``records``: ours vs the paper-style one."""
+
+    model: str
+    batch: int
+    records: int
+    device: str
+    ours_s: float
+    reference_s: float
+    cpu_share: float | None = None  # the lower of the two epochs' (see ``Throughput.cpu_share``)
+
+    @property
+    def speedup(self) -> float:
+        return self.reference_s / self.ours_s
+
+
+@dataclass
+class PerfRun:
+    """Everything one run measured, and where and when."""
+
+    date: str
+    device_name: str
+    torch_version: str
+    threads: int
+    load_start: float
+    load_end: float
+    load_threshold: float
+    ceilings: dict[str, float]  # e.g. "cpu float32" -> FLOP/s
+    throughputs: list[Throughput] = field(default_factory=list)
+    epochs: list[EpochTiming] = field(default_factory=list)
+    stalls: list[LoaderStall] = field(default_factory=list)
+    memory_mb: dict[str, float] = field(default_factory=dict)
+    grid_hours: dict[str, float] = field(default_factory=dict)  # device -> hours for the `paper` grid
+    minutes: float = 0.0
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _baseline(run: PerfRun, t: Throughput) -> Throughput | None:
+    """The paper-style (float64) measurement of the same model, kind, batch and device."""
+    return next((b for b in run.throughputs if b.dtype == "float64" and
+                 (b.model, b.kind, b.batch, b.device) == (t.model, t.kind, t.batch, t.device)), None)
+
+
+def _speedup_cell(run: PerfRun, t: Throughput) -> str:
+    if t.dtype == "float64":
+        return "baseline"
+    base = _baseline(run, t)
+    return "-" if base is None else f"{base.seconds / t.seconds:.2f}x"
+
+
+def _row(criterion: str, target: str, measured: str, met: bool) -> str:
+    return f"| {criterion} | {target} | {measured} | {'yes' if met else 'NO'} |"
+
+
+def _criteria(run: PerfRun) -> list[str]:
+    """One row per target of the performance issue that this run measured."""
+    rows = [_row(f"epoch {e.model} b{e.batch} {e.device}, {e.records} records: speed-up over paper-style",
+                 f">= {EPOCH_SPEEDUP_TARGET}x", f"{e.speedup:.2f}x", e.speedup >= EPOCH_SPEEDUP_TARGET)
+            for e in run.epochs]
+    groups: dict[tuple, list[EpochTiming]] = {}
+    for e in sorted(run.epochs, key=lambda e: e.records):
+        groups.setdefault((e.model, e.batch, e.device), []).append(e)
+    for (model, batch, device), group in groups.items():
+        if len(group) > 1:
+            rows.append(_row(f"epoch {model} b{batch} {device}: speed-up grows with records", "increasing",
+                             " -> ".join(f"{e.speedup:.2f}x" for e in group),
+                             all(a.speedup < b.speedup for a, b in zip(group, group[1:]))))
+    rows += [_row(f"{t.model} train b{t.batch} {t.device} {t.dtype}: fraction of ceiling",
+                  f">= {RESNET_FRACTION_TARGET:.0%}", f"{t.fraction:.0%}", t.fraction >= RESNET_FRACTION_TARGET)
+             for t in run.throughputs if t.model.startswith("resnet") and t.kind == "train" and t.dtype != "float64"]
+    rows += [_row(f"loader stall {s.model} b{s.batch} {s.device}", f"<= {STALL_TARGET:.0%}", f"{s.stall:+.1%}",
+                  s.stall <= STALL_TARGET) for s in run.stalls]
+    if run.memory_mb:
+        peak = max(run.memory_mb.values())
+        rows.append(_row("smoke grid peak RSS per worker", f"<= {WORKER_MEMORY_MB} MiB", f"{peak:.0f} MiB",
+                         peak <= WORKER_MEMORY_MB))
+    return rows
+
+
+def _notes(run: PerfRun) -> list[str]:
+    gpu = any(name.startswith("cuda") for name in run.ceilings)
+    return [
+        "- GPU path (`_cuda` benchmarks, CUDA rows here): the engine's bf16 autocast, cuDNN benchmark mode, batches "
+        "resident on the GPU for step timings, the engine's own loader for the stall measurement, `--compile` "
+        "(`ECGBENCH_COMPILE=1` for the benchmarks) for `torch.compile`. Channels-last does not apply: the models "
+        "use 1-D convolutions on 3-D tensors, which have no channels-last layout."
+        + ("" if gpu else " This run had no GPU, so there are no CUDA rows and no GPU estimate of the `paper` grid."),
+        "- The float64 (paper-style) train steps are measured at the batches listed in the table only; a `-` in "
+        "the speed-up column means no float64 step was measured for that row.",
+        "- FLOPs count matmuls and convolutions only (2 per multiply-add), as `torch.utils.flop_counter` does; "
+        "element-wise work (BatchNorm, activations, Adam) is real time but no counted FLOPs, so fractions are "
+        "conservative.",
+    ]
+
+
+def render(run: PerfRun) -> str:
+    """The report: provenance, the criteria of the performance issue, and one table per measurement."""
+    quiet = run.load_start < run.load_threshold
+    lines = [
+        "# Performance of the train/eval core",
+        "",
+        f"Regenerate with `{COMMAND}` (waits up to 10 minutes for a quiet machine, then measures for about "
+        f"{max(1, round(run.minutes))} minutes; `--help` for options). Benchmarks of the same measurements: "
+        "`pytest benchmarks/test_throughput.py --benchmark-save=NAME`, compared with `--benchmark-compare`.",
+        "",
+        f"Measured {run.date} on {run.device_name}, torch {run.torch_version}, {run.threads} CPU threads. "
+        f"1-minute load average {run.load_start:.2f} when measuring started"
+        + ("" if quiet else f" (the machine did not get below {run.load_threshold} in time: numbers are taken "
+                            "under load from other processes and are lower than the machine can do)")
+        + f", {run.load_end:.2f} when it ended (counting the run's own {run.threads} threads); the CPU share "
+        "columns show which rows other processes slowed down.",
+        "",
+        "Matmul ceilings (best square `torch.mm`): "
+        + ", ".join(f"{name} {flops / 1e9:.1f} GFLOP/s" for name, flops in run.ceilings.items()) + ".",
+        "",
+        "## Criteria",
+        "",
+        "| criterion | target | measured | met |",
+        "|---|---|---|---|",
+        *_criteria(run),
+        "",
+        "## Throughput per model",
+        "",
+        "Median of several timed rounds after a warm-up step. `train` is one optimiser step of the engine's `fit` "
+        "(forward, BCE loss, backward, Adam) on a batch already in memory; `inference` is `predict`'s forward. "
+        "GFLOP/sample counts forward+backward for `train` and forward for `inference` (`torch.utils.flop_counter`; "
+        "recurrent layers counted analytically because the fused CPU LSTM kernel is invisible to the counter). "
+        "Fraction of ceiling is achieved FLOP/s over the float32 matmul ceiling (bf16 on CUDA). Speed-up is over "
+        "the same step in float64, as the paper's code runs it. CPU share is the CPU time the measuring process "
+        f"got per wall second and thread ({run.threads} threads): 1.00 means no other process took CPU from it, "
+        "lower means the row was slowed by other load.",
+        "",
+        "| model | kind | dtype | batch | samples/s | GFLOP/sample | GFLOP/s | fraction of ceiling | "
+        "speed-up over paper-style | CPU share | device | date |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for t in run.throughputs:
+        lines.append(f"| {t.model} | {t.kind} | {t.dtype} | {t.batch} | {t.samples_per_s:.1f} | "
+                     f"{t.flops_per_sample / 1e9:.3f} | {t.flops_per_sample * t.samples_per_s / 1e9:.1f} | "
+                     f"{t.fraction:.0%} | {_speedup_cell(run, t)} | {_fmt(t.cpu_share, '.2f')} | {t.device} | "
+                     f"{run.date[:10]} |")
+    lines += [
+        "",
+        "## One epoch: ours vs the paper-style baseline",
+        "",
+        "Both train one epoch over the same synthetic records from the prepared cache and then validate on the "
+        "first 64. Ours: `engine.train.fit` (float32, batches sliced from the memory map). Paper-style "
+        "(`ecgbench/perf/reference.py`): a float64 copy of the model, a long pandas frame (1000 rows per record) "
+        "filtered per item by `ecg_id`, a default `DataLoader`, per-batch `gc.collect()` (`empty_cache()` on CUDA). "
+        "The per-item filter scans the whole frame, so its share grows with the number of records.",
+        "",
+        "| model | batch | records | ours (s) | paper-style (s) | speed-up | CPU share | device |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+        *[f"| {e.model} | {e.batch} | {e.records} | {e.ours_s:.1f} | {e.reference_s:.1f} | {e.speedup:.2f}x | "
+          f"{_fmt(e.cpu_share, '.2f')} | {e.device} |" for e in run.epochs],
+        "",
+        "## Does the loader stall the model?",
+        "",
+        "Train steps fed by the engine's loader (`_batch`: sorted fancy index into the memory map, one copy) "
+        "alternated with steps on a batch already in memory; medians of each. Stall = loader-fed / in-memory - 1.",
+        "",
+        "| model | batch | device | loader-fed step (ms) | in-memory step (ms) | loader alone (ms) | stall |",
+        "|---|---:|---|---:|---:|---:|---:|",
+        *[f"| {s.model} | {s.batch} | {s.device} | {s.loader_step_s * 1e3:.1f} | {s.memory_step_s * 1e3:.1f} | "
+          f"{s.batch_only_s * 1e3:.2f} | {s.stall:+.1%} |" for s in run.stalls],
+    ]
+    if run.memory_mb:
+        lines += [
+            "",
+            "## Peak memory of the smoke grid",
+            "",
+            "Peak RSS of a fresh process running each model's heaviest smoke cell (pre-train on ptbxl, fine-tune "
+            f"on ptb, fraction 1.0), as a pytest-xdist worker would; the budget is {WORKER_MEMORY_MB} MiB per worker.",
+            "",
+            "| model | peak RSS (MiB) |",
+            "|---|---:|",
+            *[f"| {model} | {mb:.0f} |" for model, mb in run.memory_mb.items()],
+        ]
+    if run.grid_hours:
+        lines += [
+            "",
+            "## The `paper` grid, extrapolated",
+            "",
+            "Every cell and upstream checkpoint of the `paper` profile (100 epochs, batch 256, three seeds), from "
+            "the measured batch-256 train-step and inference times per model (`ecgbench/perf/grid.py`; upper "
+            "bound: partial batches cost full ones, linear probes cost full steps).",
+            "",
+            "| device | hours |",
+            "|---|---:|",
+            *[f"| {device} | {hours:,.0f} |" for device, hours in run.grid_hours.items()],
+        ]
+    lines += ["", "## Notes", "", *_notes(run)]
+    return "\n".join(lines) + "\n"
