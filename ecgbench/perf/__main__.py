@@ -31,16 +31,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine (0: don't)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     p.add_argument("--no-cuda", action="store_true", help="measure the CPU only even when a GPU is present")
+    p.add_argument("--no-cpu", action="store_true", help="measure the GPU only (a GPU machine's CPU is not ours)")
     p.add_argument("--compile", action="store_true", help="torch.compile the models on CUDA")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Wait for a quiet machine (the numbers are only as good as the load allows), measure, write the report."""
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
-    devices = [torch.device("cpu")]
+    devices = [] if args.no_cpu else [torch.device("cpu")]
     if torch.cuda.is_available() and not args.no_cuda:
         devices.append(torch.device("cuda"))
+    if not devices:
+        raise SystemExit("nothing to measure: --no-cpu and no CUDA device")
     if args.max_wait > 0:
         print(f"load {load_average():.2f}; waiting up to {args.max_wait:.0f} s for < {args.quiet_load}", flush=True)
         wait_until_quiet(args.quiet_load, args.max_wait)

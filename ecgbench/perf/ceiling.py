@@ -10,13 +10,18 @@ import time
 
 import torch
 
-CPU_SIZES = (1024, 2048, 4096)
+CPU_SIZES = (512, 1024, 2048, 4096)
 CUDA_SIZES = (4096, 8192)
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def ceiling_dtype(device: torch.device) -> torch.dtype:
+    """The dtype a model's fraction is judged against: bf16 on CUDA (the engine's autocast), float32 on the CPU."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
 def matmul_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 5,

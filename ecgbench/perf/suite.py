@@ -6,11 +6,12 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
 import torch
 
 from ecgbench.data import open_dataset
 from ecgbench.models import MODELS
-from ecgbench.perf.ceiling import matmul_ceiling
+from ecgbench.perf.ceiling import ceiling_dtype, matmul_ceiling
 from ecgbench.perf.flops import flops_per_sample
 from ecgbench.perf.grid import grid_seconds
 from ecgbench.perf.machine import load_average
@@ -40,6 +41,7 @@ class Plan:
 
 
 def _dtype_label(device: torch.device, dtype: torch.dtype, compiled: bool) -> str:
+    """What the row actually ran as: a float32 model runs under bf16 autocast on CUDA."""
     label = "bf16-autocast" if device.type == "cuda" and dtype == torch.float32 else str(dtype).removeprefix("torch.")
     return label + (", compiled" if compiled else "")
 
@@ -49,15 +51,21 @@ def _share(timed: Rounds, device: torch.device) -> float | None:
     return timed.cpu_share(torch.get_num_threads()) if device.type == "cpu" else None
 
 
-def _throughput(plan: Plan, device: torch.device, ceiling: float, flops: dict[str, tuple[float, float]]
-                ) -> list[Throughput]:
+def _throughput(plan: Plan, device: torch.device, flops: dict[str, tuple[float, float]]) -> list[Throughput]:
+    """Every model x batch x dtype case; the ceiling is read before each case and the best reading counts.
+
+    A ceiling is the best the device can do: re-reading it between cases keeps one slow reading (a
+    neighbour's burst, a clock dip) from inflating every fraction of the run.
+    """
     compiled = plan.compile_model and device.type == "cuda"
     warmup = 3 if device.type == "cuda" else 1
-    rows = []
+    dtype_of_ceiling = ceiling_dtype(device)
+    rows, ceilings = [], []
     for model_name in plan.models:
         train_flops, infer_flops = flops[model_name]
         cases = [(b, torch.float32) for b in plan.batches] + [(b, torch.float64) for b in plan.reference_batches]
         for batch, dtype in cases:
+            ceilings.append(matmul_ceiling(device, dtype_of_ceiling, repeats=3))
             model = fresh_model(model_name, device, dtype)
             x, y = random_batch(batch, device, dtype)
             rounds = rounds_for(model_name, batch, device)
@@ -65,16 +73,18 @@ def _throughput(plan: Plan, device: torch.device, ceiling: float, flops: dict[st
             step = train_step(model, device, compile_model=compiled)  # puts the model in training mode
             timed = time_rounds(lambda: step(x, y), rounds=rounds, warmup=warmup)
             rows.append(Throughput(model_name, "train", label, batch, device.type, timed.median, train_flops,
-                                   ceiling, _share(timed, device)))
+                                   0.0, _share(timed, device)))
             if dtype == torch.float32:
                 infer = inference_step(model, device, compile_model=compiled)  # puts it in evaluation mode
                 timed = time_rounds(lambda: infer(x), rounds=rounds, warmup=warmup)
                 rows.append(Throughput(model_name, "inference", label, batch, device.type, timed.median, infer_flops,
-                                       ceiling, _share(timed, device)))
-    return rows
+                                       0.0, _share(timed, device)))
+    ceilings.append(matmul_ceiling(device, dtype_of_ceiling))
+    return [replace(r, ceiling=max(ceilings)) for r in rows]
 
 
 def _epochs(plan: Plan, device: torch.device) -> list[EpochTiming]:
+    """Ours vs the paper-style epoch per dataset size, each on a fresh model (the paper-style one in float64)."""
     rows = []
     for records in plan.epoch_sizes:
         ds = open_dataset("ptbxl", synthetic_records=records, cache_dir=plan.cache_dir)
@@ -118,13 +128,8 @@ def run_suite(plan: Plan, devices: list[torch.device], load_threshold: float) ->
         flops[name] = (flops_per_sample(model, backward=True), flops_per_sample(model, backward=False))
     for device in devices:
         configure_device(device)
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        # A ceiling is the best the device can do: measured before and after the models, the higher one counts.
-        before = matmul_ceiling(device, dtype)
-        rows = _throughput(plan, device, before, flops)
-        ceiling = max(before, matmul_ceiling(device, dtype))
-        rows = [replace(r, ceiling=ceiling) for r in rows]
-        run.ceilings[f"{device.type} {str(dtype).removeprefix('torch.')}"] = ceiling
+        rows = _throughput(plan, device, flops)
+        run.ceilings[f"{device.type} {str(ceiling_dtype(device)).removeprefix('torch.')}"] = rows[0].ceiling
         if device.type == "cpu":
             run.ceilings["cpu float64"] = matmul_ceiling(device, torch.float64)
         run.throughputs += rows
