@@ -1,5 +1,12 @@
-"""The study grid: one test per cell of the selected profile (``--ecg-profile``), e.g. ``-k "finetune and ptb"``."""
+"""The study grid: one test per cell of the selected profile (``--ecg-profile``), e.g. ``-k "finetune and ptb"``,
+and one per upstream checkpoint, run first (``--ecg-phase pretrain`` runs only those a selection needs)."""
 import math
+
+
+def test_pretrain(ecg_pretraining, ecg_pretrain):
+    checkpoint = ecg_pretrain(ecg_pretraining)
+    assert checkpoint["classes"] and checkpoint["best_epoch"] is not None
+    assert all(math.isfinite(epoch["val_loss"]) for epoch in checkpoint["history"])
 
 
 def test_cell(ecg_cell, ecg_run):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from ecgbench.cluster.commands import add_cluster_commands
+from ecgbench.cluster.phases import PHASES
 from ecgbench.data.commands import add_data_commands
 from ecgbench.study import DEFAULT_PROFILE, enumerate_cells, get_profile, iter_upstream_needs
 
@@ -25,9 +27,33 @@ def _grid(args: argparse.Namespace) -> int:
     for cell in cells:
         counts[cell.regime] = counts.get(cell.regime, 0) + 1
     print(", ".join(f"{regime}: {n}" for regime, n in counts.items()))
-    if args.list:
+    if args.shards:
+        _print_shards(profile, cells, args)
+    elif args.list:
         print("\n".join(f"test_cell[{cell.key}]" for cell in cells))
     return 0
+
+
+def _print_shards(profile, cells, args: argparse.Namespace) -> None:
+    """Each shard of ``--phase`` over the whole grid: its tasks and estimated cost."""
+    from ecgbench.cluster.cost import CostModel, measured_seconds
+    from ecgbench.cluster.phases import phase_tasks, split_into_shards
+    from ecgbench.results.store import load_records
+
+    measured = measured_seconds(load_records(args.results, profile.name).records) if args.results else {}
+    model = CostModel(profile, measured)
+    tasks = phase_tasks(args.phase, cells, list(iter_upstream_needs(cells)))
+    shards = split_into_shards(tasks, args.shards, model)
+    loads = [sum(model.cost(t) for t in shard) for shard in shards]
+    mean = sum(loads) / len(loads)
+    print(f"\nphase {args.phase} in {args.shards} shards (--ecg-phase {args.phase} --ecg-shard K/{args.shards}), "
+          f"estimated cost {'from measured times' if model.calibrated else 'in FLOPs (no measured times)'}:")
+    rows = [(f"{i}/{args.shards}", len(shard), model.format(load), f"{(load - mean) / mean:+.1%}" if mean else "-")
+            for i, (shard, load) in enumerate(zip(shards, loads), start=1)]
+    print(tabulate(rows, headers=["shard", "tasks", "cost", "vs mean"], tablefmt="github"))
+    if args.list:
+        for i, shard in enumerate(shards, start=1):
+            print(f"\n[{i}/{args.shards}]\n" + "\n".join(task.key for task in shard))
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -56,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     grid = sub.add_parser("grid", help="list the cells and settings of a profile")
     grid.add_argument("--profile", default=DEFAULT_PROFILE)
     grid.add_argument("--seeds", type=int, default=None, help="override the profile's number of seeds")
-    grid.add_argument("--list", action="store_true", help="print every cell's pytest id")
+    grid.add_argument("--list", action="store_true", help="print every cell's pytest id (per shard with --shards)")
+    grid.add_argument("--shards", type=int, default=None, help="show the grid cut into this many cost-balanced shards")
+    grid.add_argument("--phase", choices=PHASES, default="all", help="phase shown with --shards")
+    grid.add_argument("--results", type=Path, default=None, help="records whose measured times refine the costs")
     grid.set_defaults(func=_grid)
     report = sub.add_parser("report", help="rebuild the leaderboard and figures from stored records")
     report.add_argument("--results", type=Path, required=True, help="folder of result records")
@@ -64,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--profile", default=None, help="use only records of this profile")
     report.set_defaults(func=_report)
     add_data_commands(sub)
+    add_cluster_commands(sub)
     return parser
 
 

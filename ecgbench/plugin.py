@@ -5,14 +5,17 @@ records; the controller, which sees every test report, writes the leaderboard on
 """
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from ecgbench.cluster.phases import PHASES
+from ecgbench.cluster.shards import ShardSpec
 from ecgbench.runner import RERUN_MODES, RunOptions, Study
-from ecgbench.study import DEFAULT_PROFILE, Cell, Profile, enumerate_cells, get_profile
+from ecgbench.study import DEFAULT_PROFILE, Cell, Pretraining, Profile, enumerate_cells, get_profile, iter_upstream_needs
 
 CELL_PROPERTY = "ecg_cell"
 
@@ -20,14 +23,46 @@ CELL_PROPERTY = "ecg_cell"
 class EcgSession:
     """Per-session state, registered as a plugin object (the pytest-benchmark pattern)."""
 
-    def __init__(self, profile: Profile, options: RunOptions, is_worker: bool) -> None:
+    def __init__(self, profile: Profile, options: RunOptions, is_worker: bool, phase: str = "all",
+                 shard: ShardSpec | None = None, measured_costs: Path | None = None) -> None:
         self.profile = profile
         self.options = options
+        self.phase = phase
+        self.shard = shard
+        self.measured_costs = measured_costs
         self.report_dir = options.results_dir.parent
         self.is_worker = is_worker
         self.cells_run: list[str] = []
         self.written: list[Path] = []
         self.problems: list[str] = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
+        """After ``-k``/``-m`` have selected cells, keep the tasks of ``--ecg-phase`` and ``--ecg-shard``.
+
+        The pre-training phase also takes back the pre-training cases ``-k`` left out: it runs what the
+        selected cells need. Items that are no study task are dropped under a phase or a shard.
+        """
+        everything = list(items)
+        result = yield
+        if self.phase == "all" and self.shard is None:
+            return result
+        from ecgbench.cluster.cost import CostModel, load_measured
+        from ecgbench.cluster.phases import phase_tasks, shard_of
+
+        selected_cells = [task_of(item) for item in items if isinstance(task_of(item), Cell)]
+        selected_pre = [task_of(item) for item in items if isinstance(task_of(item), Pretraining)]
+        tasks = phase_tasks(self.phase, selected_cells, selected_pre)
+        if self.shard is not None:
+            measured = load_measured(self.measured_costs) if self.measured_costs else None
+            tasks = shard_of(tasks, self.shard, CostModel(self.profile, measured))
+        wanted = {task.key for task in tasks}
+        kept = [item for item in everything if (task := task_of(item)) is not None and task.key in wanted]
+        kept_ids = {id(item) for item in kept}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])
+        _undo_deselection(config, kept)
+        items[:] = kept
+        return result
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Seen by the controller for every worker's test: remember which study cells ran."""
@@ -66,6 +101,21 @@ class EcgSession:
 STATE_KEY = pytest.StashKey[EcgSession]()
 
 
+def _undo_deselection(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Take ``items`` (pre-trainings that ``-k`` had left out) off the terminal's deselected count."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and "deselected" in reporter.stats:
+        back = {id(item) for item in items}
+        reporter.stats["deselected"] = [item for item in reporter.stats["deselected"] if id(item) not in back]
+
+
+def task_of(item: pytest.Item) -> Cell | Pretraining | None:
+    """The study task an item runs (a cell or a pre-training), None for any other test."""
+    params = getattr(item, "callspec", None)
+    params = params.params if params is not None else {}
+    return params.get("ecg_cell", params.get("ecg_pretraining"))
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("ECGBENCH_CACHE", Path.home() / ".cache" / "ecgbench"))
 
@@ -79,6 +129,8 @@ def default_results_dir(root: Path, profile: str) -> Path:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ecgbench", "ecgbench transfer-learning study")
     group.addoption("--ecg-profile", default=DEFAULT_PROFILE, help="profile of profiles.toml (default: %(default)s)")
+    group.addoption("--ecg-profiles", type=Path, default=None, metavar="FILE",
+                    help="a TOML file of your own profiles instead of the packaged profiles.toml")
     group.addoption("--ecg-results", type=Path, default=None,
                     help="results directory (default: reports/results, or reports/<profile>/results)")
     group.addoption("--ecg-data", type=Path, default=None, help="folder with one sub-folder per real dataset")
@@ -88,6 +140,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ecg-rerun", choices=RERUN_MODES, default="none",
                     help="re-run stored cells: none (only missing cells run), failed, all")
     group.addoption("--ecg-device", default=None, help="torch device (default: cuda when present, else cpu)")
+    group.addoption("--ecg-phase", choices=PHASES, default="all",
+                    help="run only this phase of the selection: pretrain (the checkpoints its cells need), "
+                         "scratch, transfer (fine-tune and linear cells), or all (default)")
+    group.addoption("--ecg-shard", type=_shard_option, default=None, metavar="K/N",
+                    help="run shard K of N (1-based) of the phase, balanced by estimated cost")
+    group.addoption("--ecg-costs", type=Path, default=None, metavar="FILE",
+                    help="measured seconds per task (written by ecgbench submit) to refine the shard balance")
+
+
+def _shard_option(text: str) -> ShardSpec:
+    try:
+        return ShardSpec.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def worker_device(worker_id: str, visible_gpus: int) -> str | None:
@@ -118,8 +184,8 @@ def _profile_from_options(config: pytest.Config) -> Profile:
     if seeds is not None and seeds < 1:
         raise pytest.UsageError("--ecg-seeds must be at least 1")
     try:
-        profile = get_profile(config.getoption("--ecg-profile"))
-    except (KeyError, ValueError) as e:
+        profile = get_profile(config.getoption("--ecg-profile"), config.getoption("--ecg-profiles"))
+    except (KeyError, ValueError, OSError) as e:
         raise pytest.UsageError(str(e)) from None
     return profile.with_seeds(seeds) if seeds is not None else profile
 
@@ -133,7 +199,9 @@ def pytest_configure(config: pytest.Config) -> None:
                          data_root=config.getoption("--ecg-data"),
                          device=config.getoption("--ecg-device") or worker_gpu,
                          rerun=config.getoption("--ecg-rerun"))
-    session = EcgSession(profile, options, is_worker=hasattr(config, "workerinput"))
+    session = EcgSession(profile, options, is_worker=hasattr(config, "workerinput"),
+                         phase=config.getoption("--ecg-phase"), shard=config.getoption("--ecg-shard"),
+                         measured_costs=config.getoption("--ecg-costs"))
     config.stash[STATE_KEY] = session
     config.pluginmanager.register(session, "ecgbench-session")
 
@@ -142,6 +210,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "ecg_cell" in metafunc.fixturenames:
         cells = enumerate_cells(metafunc.config.stash[STATE_KEY].profile)
         metafunc.parametrize("ecg_cell", cells, ids=[c.key for c in cells])
+    if "ecg_pretraining" in metafunc.fixturenames:
+        needs = list(iter_upstream_needs(enumerate_cells(metafunc.config.stash[STATE_KEY].profile)))
+        metafunc.parametrize("ecg_pretraining", needs, ids=[n.key for n in needs])
 
 
 @pytest.fixture(scope="session")
@@ -167,3 +238,11 @@ def ecg_run(ecg_study: Study, request: pytest.FixtureRequest) -> Callable[[Cell]
         request.node.user_properties.append((CELL_PROPERTY, cell.key))
         return ecg_study.run(cell)
     return run
+
+
+@pytest.fixture
+def ecg_pretrain(ecg_study: Study) -> Callable[[Pretraining], dict]:
+    """Train (or load) an upstream checkpoint: the pre-training phase of a cluster run."""
+    def pretrain(need: Pretraining) -> dict:
+        return ecg_study.upstream_checkpoint(*need)[0]
+    return pretrain

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from filelock import FileLock
 
 from ecgbench import __version__
 from ecgbench.data import PreparedDataset, open_dataset
@@ -22,11 +21,12 @@ from ecgbench.engine.checkpoint import cached_checkpoint
 from ecgbench.engine.device import default_device, seed_everything
 from ecgbench.engine.metrics import classification_metrics
 from ecgbench.engine.train import ArraySplit, fit, predict
+from ecgbench.locks import host_lock
 from ecgbench.models import Classifier, build_model
 from ecgbench.provenance import environment
 from ecgbench.results.schema import SCHEMA_VERSION, RecordError
 from ecgbench.results.store import read_record, record_path, write_record
-from ecgbench.study import Cell, Profile, TrainConfig, identity_hash, stable_seed, subset_size
+from ecgbench.study import Cell, Pretraining, Profile, TrainConfig, identity_hash, stable_seed, subset_size
 
 RERUN_MODES = ("none", "failed", "all")
 
@@ -44,6 +44,11 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.rerun not in RERUN_MODES:
             raise ValueError(f"rerun must be one of {RERUN_MODES}, got {self.rerun!r}")
+
+
+def checkpoint_file(results_dir: Path, need: Pretraining) -> Path:
+    """Where the upstream checkpoint ``need`` of a results folder lives (shared by every shard using it)."""
+    return Path(results_dir) / "checkpoints" / f"{need.upstream}-{need.model}-s{need.seed}.pt"
 
 
 def _split(ds: PreparedDataset, idx: np.ndarray) -> ArraySplit:
@@ -70,10 +75,6 @@ class Study:
     @cached_property
     def device(self) -> torch.device:
         return torch.device(self.options.device) if self.options.device else default_device()
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return Path(self.options.results_dir) / "checkpoints"
 
     def dataset(self, name: str) -> PreparedDataset:
         if name not in self._datasets:
@@ -123,7 +124,7 @@ class Study:
     def upstream_checkpoint(self, upstream: str, model: str, seed: int) -> tuple[dict, bool]:
         """The pre-trained checkpoint of (upstream, model, seed): trained once, shared by every cell and worker."""
         ckpt_id = self.checkpoint_id(upstream, model, seed)
-        path = self.checkpoint_dir / f"{upstream}-{model}-s{seed}.pt"
+        path = checkpoint_file(self.options.results_dir, Pretraining(upstream, model, seed))
         return cached_checkpoint(path, ckpt_id, lambda: self._pretrain(upstream, model, seed))
 
     def _pretrain(self, upstream: str, model_name: str, seed: int) -> dict:
@@ -181,8 +182,8 @@ class Study:
         reusable = self.stored(cell, cell_id)
         if reusable is not None:
             return reusable
-        # Two processes on one results directory: the second waits for the first's record and reuses it.
-        with FileLock(str(Path(self.options.results_dir) / ".locks" / f"{cell.file_stem}.lock")):
+        # Two processes of one host on one results directory: the second waits for the first's record, reuses it.
+        with host_lock(record_path(self.options.results_dir, cell.file_stem)):
             reusable = self.stored(cell, cell_id)
             if reusable is not None:
                 return reusable
@@ -193,6 +194,8 @@ class Study:
             return self._save(cell, identity, started, outcome=outcome)
 
     def _train_and_test(self, cell: Cell, identity: dict) -> dict:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)  # the record's peak_gpu_mb is this cell's alone
         ds = self.dataset(cell.downstream)
         model, pretrain_cost = self._initial_model(cell)
         train_idx, val_idx, test_idx = self.train_subset(cell), ds.indices("val"), ds.indices("test")

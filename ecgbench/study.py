@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from ecgbench.data.classes import DATASET_CLASSES, UPSTREAMS
 from ecgbench.models import MODELS
@@ -127,8 +127,9 @@ class Cell:
         return self.key.replace("->", "_to_")
 
     @property
-    def upstream_key(self) -> str | None:
-        return f"{self.upstream}-{self.model}-s{self.seed}" if self.upstream else None
+    def pretraining(self) -> "Pretraining | None":
+        """The upstream checkpoint this cell starts from (None for scratch)."""
+        return Pretraining(self.upstream, self.model, self.seed) if self.upstream else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +137,19 @@ class Cell:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Cell":
         return cls(**d)
+
+
+class Pretraining(NamedTuple):
+    """One upstream checkpoint: trained once, shared by every fine-tune and linear cell that starts from it."""
+
+    upstream: str
+    model: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """Human-readable id, also the pytest id of its pre-training case: ``pretrain-ptbxl-resnet1d18-s0``."""
+        return f"pretrain-{self.upstream}-{self.model}-s{self.seed}"
 
 
 def enumerate_cells(profile: Profile) -> list[Cell]:
@@ -175,10 +189,10 @@ def identity_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def iter_upstream_needs(cells: list[Cell]) -> Iterator[tuple[str, str, int]]:
-    """The distinct (upstream, model, seed) checkpoints a selection of cells needs, in first-use order."""
+def iter_upstream_needs(cells: list[Cell]) -> Iterator[Pretraining]:
+    """The distinct upstream checkpoints a selection of cells needs, in first-use order."""
     seen = set()
     for c in cells:
-        if c.upstream and (need := (c.upstream, c.model, c.seed)) not in seen:
+        if (need := c.pretraining) is not None and need not in seen:
             seen.add(need)
             yield need

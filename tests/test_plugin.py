@@ -4,6 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from ecgbench.cluster.cost import model_flops
+
+# Count one model's FLOPs (shard costs) at import: what torch imports for the counter inside an in-process
+# pytester run is unloaded after it, and torch cannot register its operator libraries twice.
+model_flops("lstm")
 GRID = Path(__file__).parents[1] / "benchmarks" / "test_grid.py"
 # scratch + fine-tune from cpsc2018 + linear from cpsc2018, on ptb, resnet1d18, fraction 0.25: 3 cells.
 SELECTION = "ptb and not ptbxl and resnet1d18 and f0.25 and (scratch or cpsc2018)"
@@ -30,8 +35,10 @@ def _check_outputs(results: Path) -> None:
 def test_cell_ids_read_as_the_user_means_them(pytester, grid):
     _, args = grid
     result = pytester.runpytest("--collect-only", "-q", *args)
-    result.stdout.fnmatch_lines(["*test_cell[[]cpsc2018->ptb-resnet1d18-f0.25-finetune-s0]*",
-                                 "*test_cell[[]ptb-gru-f1.0-scratch-s0]*", "522 tests collected*"])
+    result.stdout.fnmatch_lines(["*test_pretrain[[]pretrain-ptbxl-resnet1d18-s0]*",  # checkpoints first
+                                 "*test_cell[[]cpsc2018->ptb-resnet1d18-f0.25-finetune-s0]*",
+                                 "*test_cell[[]ptb-gru-f1.0-scratch-s0]*",
+                                 "540 tests collected*"])  # 522 cells and 18 upstream checkpoints
 
 
 def test_tiny_grid_writes_records_leaderboard_and_summary(pytester, grid):
@@ -81,3 +88,59 @@ def test_device(ecg_study, worker_id):
 """)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def _collected(result) -> list[str]:
+    return sorted(line.split("[", 1)[1].rstrip("]") for line in result.stdout.lines if "::test_" in line)
+
+
+@pytest.mark.parametrize("selection", ["resnet1d18 and f0.05", "georgia", "gru and not linear", "pretrain"])
+def test_shards_of_any_selection_are_disjoint_and_cover_it(pytester, grid, selection):
+    _, args = grid
+    whole = _collected(pytester.runpytest("--collect-only", "-q", "-k", selection, *args))
+    shards = [_collected(pytester.runpytest("--collect-only", "-q", "-k", selection, "--ecg-shard", f"{k}/3", *args))
+              for k in (1, 2, 3)]
+    together = [task for shard in shards for task in shard]
+    assert sorted(together) == whole and len(set(together)) == len(together)
+
+
+def test_the_pretrain_phase_runs_what_the_selected_cells_need(pytester, grid):
+    _, args = grid
+    result = pytester.runpytest("--collect-only", "-q", "-k", "code_test and gru and f0.05",
+                                "--ecg-phase", "pretrain", *args)
+    assert _collected(result) == ["pretrain-cpsc2018-gru-s0", "pretrain-georgia-gru-s0", "pretrain-ptbxl-gru-s0"]
+    result.stdout.fnmatch_lines(["3/540 tests collected (537 deselected)*"])
+
+
+def test_scratch_and_transfer_phases_split_the_cells(pytester, grid):
+    _, args = grid
+    selection = ["-k", "code_test and resnet1d18 and f1.0"]
+    scratch = _collected(pytester.runpytest("--collect-only", "-q", *selection, "--ecg-phase", "scratch", *args))
+    transfer = _collected(pytester.runpytest("--collect-only", "-q", *selection, "--ecg-phase", "transfer", *args))
+    assert scratch == ["code_test-resnet1d18-f1.0-scratch-s0"]
+    assert len(transfer) == 6 and all("finetune" in t or "linear" in t for t in transfer)
+
+
+def test_a_bad_shard_is_a_usage_error(pytester, grid):
+    _, args = grid
+    result = pytester.runpytest("--collect-only", "--ecg-shard", "4/3", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*K/N*"])
+
+
+def test_three_shards_after_a_pretrain_phase_give_the_records_of_a_plain_run(pytester, grid, tmp_path):
+    """The merge: a selection run plainly and run as pretrain phase + 3 shards has the same records."""
+    from test_reliability import comparable, records
+
+    results, args = grid
+    selection = ["-k", "ptb and not ptbxl and resnet1d18 and (f0.05 or f1.0) and (scratch or cpsc2018)"]
+    plain = pytester.runpytest(*selection, *args)
+    plain.assert_outcomes(passed=6)  # the cells train the one checkpoint they need on first use
+    sharded_args = [a if a != str(results) else str(tmp_path / "sharded") for a in args]
+    pytester.runpytest(*selection, "--ecg-phase", "pretrain", *sharded_args).assert_outcomes(passed=1)
+    for k in (1, 2, 3):
+        pytester.runpytest(*selection, "--ecg-shard", f"{k}/3", "--ecg-phase", "all", *sharded_args)
+    ours, theirs = records(results), records(tmp_path / "sharded")
+    assert sorted(ours) == sorted(theirs) and len(ours) == 6
+    assert all(comparable(ours[k]) == comparable(theirs[k]) for k in ours)
+    assert not any(r["timing"]["pretrain_built_here"] for r in theirs.values())  # the phase built it

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from filelock import FileLock
 
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
@@ -40,6 +39,7 @@ from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, RecordE
 from ecgbench.data.manifest import DataError, Manifest, get_manifest
 from ecgbench.data.preprocess import SignalError, preprocess
 from ecgbench.data.splits import assign_splits
+from ecgbench.locks import host_lock
 
 PREPARE_VERSION = "1"
 CHUNK_RECORDS = 32  # records per task sent to a worker process
@@ -344,7 +344,7 @@ def prepare(name: str, root: Path, *, cache_dir: Path | None = None, limit: int 
     if found is not None:
         return found
     out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):  # one builder per entry across processes (pytest-xdist workers)
+    with host_lock(out):  # one builder per entry across processes (pytest-xdist workers)
         found = _cached(out, name, report=True)
         if found is not None:
             return found

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
 from ecgbench.data.classes import DATASET_CLASSES
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, SPLITS, PreparedDataset, array_digest
+from ecgbench.locks import host_lock
 
 GENERATOR_VERSION = "1"
 
@@ -657,7 +657,7 @@ def load_synthetic(name: str, n_records: int, seed: int, cache_dir: Path) -> Pre
     if dataset is not None:
         return dataset
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
+    with host_lock(folder):
         dataset = _read_cache(folder, name)
         if dataset is None:
             _write_cache(folder, generate(name, n_records, seed))

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from filelock import FileLock
 
 from ecgbench.atomic import atomic_path, atomic_write_bytes
+from ecgbench.locks import host_lock
 
 
 def file_sha256(path: Path) -> str:
@@ -68,12 +68,13 @@ def cached_checkpoint(path: Path, checkpoint_id: str, build: Callable[[], dict])
     """Load the checkpoint ``checkpoint_id`` from ``path``, building and saving it first if needed.
 
     Returns (checkpoint, built_here). ``build`` returns a dict of tensors and plain values; its
-    ``checkpoint_id`` is set here. Safe across processes on one host (the lock file sits beside ``path``).
+    ``checkpoint_id`` is set here. Built once per host (a host-local lock); across hosts the atomic rename
+    publishes whole files.
     """
     found = load_checkpoint(path, checkpoint_id)
     if found is not None:
         return found, False
-    with FileLock(str(path) + ".lock"):
+    with host_lock(path):
         found = load_checkpoint(path, checkpoint_id)
         if found is not None:
             return found, False

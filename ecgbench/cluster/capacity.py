@@ -1,0 +1,126 @@
+"""How long a profile's grid takes on G GPUs, from per-epoch times measured on one of them.
+
+``benchmarks/capacity-probe.toml`` runs two epochs of every model at the ``paper`` sizes. The steady epoch
+(the last one: the first pays cuDNN autotuning and lazy initialisation) divided by the epoch's FLOPs gives
+seconds per FLOP per model; every task of the target profile then costs its FLOPs times that. The wall time
+on G GPUs replays ``ecgbench submit --shards G``: one job per checkpoint and the scratch shards start at once,
+the transfer shards when the last checkpoint is done; a free GPU takes the next job in array order. The floor
+no number of GPUs beats is the critical path: the longest pre-training plus its longest dependent cell.
+"""
+from __future__ import annotations
+
+import argparse
+import heapq
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from ecgbench.cluster.cost import CostModel, Task, format_cost, model_flops, split_sizes, task_flops
+from ecgbench.cluster.phases import phase_tasks, split_into_shards
+from ecgbench.cluster.submit import _cell_shard_counts
+from ecgbench.results.store import load_records
+from ecgbench.study import Cell, Profile, enumerate_cells, get_profile, iter_upstream_needs
+
+
+def seconds_per_flop(records: list[dict], probe: Profile) -> dict[str, float]:
+    """Per model: the median over its probe cells of last-epoch seconds / FLOPs of one epoch."""
+    ratios: dict[str, list[float]] = {}
+    for record in records:
+        if record["status"] != "ok" or not record["history"]:
+            continue
+        cell = Cell.from_dict(record["cell"])
+        test_flops = split_sizes(probe.synthetic_records[cell.downstream])["test"] * model_flops(cell.model)[1]
+        epoch_flops = (task_flops(probe, cell) - test_flops) / probe.train.epochs
+        ratios.setdefault(cell.model, []).append(record["history"][-1]["seconds"] / epoch_flops)
+    return {model: statistics.median(values) for model, values in ratios.items()}
+
+
+@dataclass(frozen=True)
+class CapacityRow:
+    gpus: int
+    wall_s: float
+    ideal_s: float
+
+
+def _durations(profile: Profile, rates: dict[str, float]) -> dict[str, float]:
+    cells = enumerate_cells(profile)
+    missing = sorted(set(profile.models) - set(rates))
+    if missing:
+        raise ValueError(f"the probe measured no cell of {missing}")
+    tasks: list[Task] = [*iter_upstream_needs(cells), *cells]
+    return {t.key: task_flops(profile, t) * rates[t.model] for t in tasks}
+
+
+def critical_path(profile: Profile, seconds: dict[str, float]) -> float:
+    """The longest pre-training plus its longest dependent cell, or the longest scratch cell if longer."""
+    cells = enumerate_cells(profile)
+    chains = [seconds[c.key] + (seconds[c.pretraining.key] if c.pretraining else 0.0) for c in cells]
+    return max(chains)
+
+
+def _makespan(jobs: list[float], released_after_first: int, later: list[float], gpus: int) -> float:
+    """List scheduling on ``gpus``: ``jobs`` in order; ``later`` may start once the first
+    ``released_after_first`` jobs have all finished."""
+    free = [0.0] * gpus
+    heapq.heapify(free)
+    first_done = 0.0
+    for index, duration in enumerate(jobs):
+        start = heapq.heappop(free)
+        heapq.heappush(free, start + duration)
+        if index < released_after_first:
+            first_done = max(first_done, start + duration)
+    end = max(free)
+    for duration in later:
+        start = max(heapq.heappop(free), first_done)
+        heapq.heappush(free, start + duration)
+        end = max(end, start + duration)
+    return end
+
+
+def capacity(profile: Profile, rates: dict[str, float], gpus: list[int]) -> tuple[list[CapacityRow], float, float]:
+    """Wall time of ``ecgbench submit --shards G`` per G, the critical path, and the total GPU time."""
+    seconds = _durations(profile, rates)
+    model = CostModel(profile, seconds).calibrate([])  # measured = every task: costs are the seconds
+    cells = enumerate_cells(profile)
+    pre = phase_tasks("pretrain", cells, [])
+    scratch, transfer = phase_tasks("scratch", cells, []), phase_tasks("transfer", cells, [])
+    total = sum(seconds.values())
+    floor = critical_path(profile, seconds)
+    rows = []
+    for g in gpus:
+        n_scratch, n_transfer = _cell_shard_counts(g, sum(seconds[t.key] for t in scratch),
+                                                   sum(seconds[t.key] for t in transfer))
+        pre_jobs = sorted((seconds[t.key] for t in pre), reverse=True)
+        scratch_jobs = [sum(seconds[t.key] for t in s) for s in split_into_shards(scratch, n_scratch, model)]
+        transfer_jobs = [sum(seconds[t.key] for t in s) for s in split_into_shards(transfer, n_transfer, model)]
+        wall = _makespan(pre_jobs + scratch_jobs, len(pre_jobs), transfer_jobs, g)
+        rows.append(CapacityRow(g, wall, max(total / g, floor)))
+    return rows, floor, total
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ecgbench.cluster.capacity", description=__doc__.split("\n")[0])
+    p.add_argument("--probe", type=Path, required=True, help="results folder of the capacity probe")
+    p.add_argument("--probe-profiles", type=Path, default=Path("benchmarks/capacity-probe.toml"))
+    p.add_argument("--profile", default="paper", help="the profile whose grid is planned")
+    p.add_argument("--gpus", type=int, nargs="+", default=[1, 8, 64])
+    args = p.parse_args(argv)
+    probe = get_profile("probe", args.probe_profiles)
+    records = load_records(args.probe, "probe").records
+    device = {r["environment"]["device_name"] for r in records}
+    rates = seconds_per_flop(records, probe)
+    target = get_profile(args.profile)
+    rows, floor, total = capacity(target, rates, args.gpus)
+    print(f"{args.profile}: {len(enumerate_cells(target))} cells, {total / 3600:.1f} GPU-hours on {', '.join(device)}; "
+          f"critical path {format_cost(floor, 's')}")
+    print(tabulate([(r.gpus, format_cost(r.wall_s, "s"), format_cost(r.ideal_s, "s")) for r in rows],
+                   headers=["GPUs", "wall (ecgbench submit)", "ideal max(total/G, critical path)"],
+                   tablefmt="github"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

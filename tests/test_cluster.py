@@ -1,0 +1,173 @@
+"""Cost model, shards, phases, status and the submission plan: deterministic, disjoint, complete, balanced."""
+import dataclasses
+import random
+
+import pytest
+
+from ecgbench.cluster.cost import CostModel, format_cost, load_measured, measured_seconds, save_measured, task_work
+from ecgbench.cluster.phases import phase_tasks, shard_of, split_into_shards
+from ecgbench.cluster.shards import ShardSpec, partition, shard_loads
+from ecgbench.cluster.status import grid_status, render_status
+from ecgbench.cluster.submit import ClusterSettings, _cell_shard_counts, parse_only
+from ecgbench.results.store import write_record
+from ecgbench.study import Cell, Pretraining, enumerate_cells, get_profile, iter_upstream_needs
+from record_factory import make_record
+
+SMOKE = get_profile("smoke")
+SMOKE_CELLS = enumerate_cells(SMOKE)
+SMOKE_TASKS = [*iter_upstream_needs(SMOKE_CELLS), *SMOKE_CELLS]
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "3", "a/b", "-1/2", "1/0"])
+def test_a_bad_shard_spec_is_refused_with_the_expected_form(text):
+    with pytest.raises(ValueError, match="K/N"):
+        ShardSpec.parse(text)
+
+
+def test_shard_spec_reads_one_based():
+    assert ShardSpec.parse(" 2/8 ") == ShardSpec(2, 8) and str(ShardSpec(2, 8)) == "2/8"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_shards_are_disjoint_complete_and_independent_of_input_order(seed):
+    rng = random.Random(seed)
+    chosen = rng.sample(SMOKE_CELLS, rng.randint(1, 80))
+    costs = {c.key: rng.choice([1.0, 10.0, 1000.0]) * rng.random() for c in chosen}
+    count = rng.randint(1, 9)
+    shards = partition(costs, count)
+    keys = [k for shard in shards for k in shard]
+    assert len(shards) == count and sorted(keys) == sorted(costs) and len(set(keys)) == len(keys)
+    shuffled = dict(rng.sample(list(costs.items()), len(costs)))
+    assert partition(shuffled, count) == shards
+
+
+def test_equal_costs_are_ordered_by_key_not_arrival():
+    assert partition({"b": 1.0, "a": 1.0, "c": 1.0}, 2) == [["a", "c"], ["b"]]
+
+
+@pytest.mark.parametrize("count", [2, 3, 8])
+def test_smoke_grid_shards_are_within_20_percent_of_the_mean_cost(count):
+    costs = CostModel(SMOKE)
+    shards = split_into_shards(SMOKE_TASKS, count, costs)
+    loads = shard_loads({t.key: costs.cost(t) for t in SMOKE_TASKS}, [[t.key for t in s] for s in shards])
+    mean = sum(loads) / count
+    assert max(abs(load - mean) for load in loads) <= 0.2 * mean, loads
+    # by count instead of cost the same grid is far off: the costs differ by orders of magnitude
+    by_count = [SMOKE_TASKS[i::count] for i in range(count)]
+    count_loads = [sum(costs.cost(t) for t in shard) for shard in by_count]
+    assert max(count_loads) / min(count_loads) > max(loads) / min(loads)
+
+
+def test_costs_span_orders_of_magnitude_and_follow_the_work():
+    costs = CostModel(get_profile("paper"))
+    small = Cell("ptb", "gru", 0.05, "scratch", 0)
+    big = Cell("ptbxl", "resnet1d101", 1.0, "finetune", 0, "cpsc2018")
+    assert costs.cost(big) / costs.cost(small) > 1000
+    finetune = Cell("ptb", "resnet1d50", 0.25, "finetune", 0, "ptbxl")
+    assert costs.cost(dataclasses.replace(finetune, regime="linear")) < costs.cost(finetune)
+    assert costs.cost(dataclasses.replace(finetune, fraction=1.0)) > costs.cost(finetune)
+    assert costs.cost(Pretraining("ptbxl", "resnet1d50", 0)) > costs.cost(Pretraining("cpsc2018", "resnet1d50", 0))
+
+
+def test_min_samples_per_epoch_enters_the_work():
+    default = get_profile("default")  # ptb: 300 records, 210 train; 6 epochs of at least 128 samples
+    tiny = task_work(default, Cell("ptb", "resnet1d18", 0.05, "scratch", 0))  # 11 records, 12 passes
+    assert tiny.train_samples == 6 * 12 * 11
+    full = task_work(default, Cell("ptb", "resnet1d18", 1.0, "scratch", 0))  # 210 records, one pass
+    assert full.train_samples == 6 * 210 and full.infer_samples == 6 * 30 + 60
+
+
+def test_measured_times_override_and_calibrate_the_estimate():
+    measured_cell = Cell("ptb", "resnet1d18", 1.0, "scratch", 0)
+    other = Cell("georgia", "resnet1d18", 1.0, "scratch", 0)
+    flops = CostModel(SMOKE)
+    costs = CostModel(SMOKE, {measured_cell.key: 30.0}).calibrate([measured_cell, other])
+    assert costs.calibrated and costs.unit() == "s"
+    assert costs.cost(measured_cell) == 30.0
+    assert costs.cost(other) == pytest.approx(30.0 * flops.cost(other) / flops.cost(measured_cell))
+    assert not CostModel(SMOKE).calibrate([other]).calibrated
+
+
+def test_measured_seconds_split_cell_and_checkpoint_time(tmp_path):
+    records = [make_record("ptb", regime="finetune", upstream="ptbxl", wall_s=50.0),
+               make_record("georgia", wall_s=7.0), make_record("code_test", status="failed")]
+    records[0]["timing"].update(pretrain_s=30.0, pretrain_built_here=True)
+    seconds = measured_seconds(records)
+    assert seconds == {"ptbxl->ptb-resnet1d18-f1.0-finetune-s0": 20.0, "pretrain-ptbxl-resnet1d18-s0": 30.0,
+                       "georgia-resnet1d18-f1.0-scratch-s0": 7.0}
+    save_measured(seconds, tmp_path / "m.json")
+    assert load_measured(tmp_path / "m.json") == seconds
+    (tmp_path / "bad.json").write_text('{"a": "slow"}')
+    with pytest.raises(ValueError, match="bad.json"):
+        load_measured(tmp_path / "bad.json")
+
+
+def test_phases_split_the_selection_and_pretrain_follows_the_cells():
+    chosen = [c for c in SMOKE_CELLS if c.downstream == "ptb" and c.model == "gru" and c.fraction == 0.05]
+    pre = phase_tasks("pretrain", chosen, [])
+    assert pre == [Pretraining(u, "gru", 0) for u in ("ptbxl", "cpsc2018", "georgia")]
+    scratch, transfer = phase_tasks("scratch", chosen, []), phase_tasks("transfer", chosen, [])
+    assert all(c.regime == "scratch" for c in scratch) and all(c.regime != "scratch" for c in transfer)
+    assert sorted(scratch + transfer) == sorted(chosen)
+    extra = Pretraining("ptbxl", "lstm", 0)
+    assert phase_tasks("pretrain", chosen, [extra])[0] == extra
+    with pytest.raises(ValueError, match="phase"):
+        phase_tasks("later", chosen, [])
+
+
+def test_shard_of_picks_one_part_of_the_same_partition():
+    costs = CostModel(SMOKE)
+    parts = [shard_of(SMOKE_TASKS, ShardSpec(k, 3), costs) for k in (1, 2, 3)]
+    assert sorted(t.key for part in parts for t in part) == sorted(t.key for t in SMOKE_TASKS)
+
+
+@pytest.mark.parametrize("shards, scratch, transfer, expected", [
+    (8, 1.0, 3.0, (2, 6)), (1, 1.0, 3.0, (1, 1)), (4, 0.0, 3.0, (0, 4)), (4, 2.0, 0.0, (4, 0)),
+    (3, 100.0, 1.0, (2, 1)),
+])
+def test_cell_shards_are_shared_by_cost(shards, scratch, transfer, expected):
+    assert _cell_shard_counts(shards, scratch, transfer) == expected
+
+
+def test_only_names_phases_and_shards():
+    assert parse_only(["transfer:2,3", "scratch"]) == {"transfer": {2, 3}, "scratch": set()}
+    with pytest.raises(ValueError, match="phase"):
+        parse_only(["cells:1"])
+    with pytest.raises(ValueError, match="integers"):
+        parse_only(["transfer:x"])
+
+
+def test_cluster_settings_from_toml_are_strict_and_options_win(tmp_path):
+    path = tmp_path / "slurm.toml"
+    path.write_text('partition = "gpu"\ngpus_per_task = 1\nsbatch = { qos = "high" }\n')
+    settings = ClusterSettings.from_toml(path).with_overrides(partition="debug", sbatch={"constraint": "a100"},
+                                                                mem_gb=None)
+    params = settings.executor_parameters()
+    assert params["slurm_partition"] == "debug" and params["gpus_per_node"] == 1
+    assert params["slurm_additional_parameters"] == {"qos": "high", "constraint": "a100"}
+    path.write_text('partion = "gpu"\n')
+    with pytest.raises(ValueError, match="partion"):
+        ClusterSettings.from_toml(path)
+
+
+def test_status_counts_done_failed_missing_and_the_remaining_cost(tmp_path):
+    profile = dataclasses.replace(SMOKE, name="test", models=("gru",), downstreams=("ptb",), fractions=(1.0,))
+    cells = enumerate_cells(profile)  # scratch + finetune/linear from 3 upstreams = 7 cells
+    empty = grid_status(tmp_path, profile)
+    assert [r[2:] for r in empty.rows] == [(0, 0, 7)] and empty.checkpoints_needed == 3
+    for cell in cells[:3]:
+        write_record(tmp_path, cell.file_stem, make_record(cell.downstream, cell.model, cell.fraction, cell.regime,
+                                                           upstream=cell.upstream))
+    failed = cells[3]
+    write_record(tmp_path, failed.file_stem, make_record(failed.downstream, failed.model, failed.fraction,
+                                                         failed.regime, upstream=failed.upstream, status="failed"))
+    status = grid_status(tmp_path, profile)
+    assert [r[2:] for r in status.rows] == [(3, 1, 3)] and status.unit == "s"
+    assert 0 < status.remaining
+    text = render_status(status, profile)
+    assert "3/7 cells done, 1 failed, 3 missing" in text and "checkpoints 0/3" in text
+
+
+def test_format_cost_picks_a_readable_unit():
+    assert format_cost(7200, "s") == "2.00 h" and format_cost(42, "s") == "42 s"
+    assert format_cost(3e15, "FLOP") == "3.00 PFLOP" and format_cost(5e12, "FLOP") == "5.00 TFLOP"
