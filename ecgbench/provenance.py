@@ -44,4 +44,5 @@ def environment(device: torch.device) -> dict:
         "device_name": device_name(device),
         "torch_threads": torch.get_num_threads(),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)} if device.type == "cuda" else {}),
     }

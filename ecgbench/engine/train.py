@@ -40,6 +40,11 @@ class FitResult:
     train_seconds: float = 0.0
 
 
+def _raise_if_not_finite(loss: float, where: str) -> None:
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(f"loss became {loss} {where}")
+
+
 def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
@@ -84,7 +89,8 @@ def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfi
     """
     model.to(device)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels once
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels once,
+        torch.backends.cudnn.deterministic = True  # among the deterministic ones: same seed, same numbers
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
@@ -99,20 +105,22 @@ def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfi
         model.train()
         passes = max(1, math.ceil(config.min_samples_per_epoch / len(train)))
         order = np.concatenate([order_rng.permutation(len(train)) for _ in range(passes)])
-        total, seen = 0.0, 0
+        loss_sum, seen = torch.zeros((), device=device), 0
         for start in range(0, len(order), config.batch_size):
             xb, yb = _batch(train, order[start:start + config.batch_size], device)
             with _autocast(device):
                 logits = model(xb)
             loss = loss_fn(logits.float(), yb)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch}, batch starting {start}")
+            if device.type != "cuda":  # free on CPU; on CUDA a check per step would sync the GPU every step
+                _raise_if_not_finite(loss.item(), f"at epoch {epoch}, batch starting {start}")
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += loss.item() * len(yb)
+            loss_sum += loss.detach() * len(yb)
             seen += len(yb)
-        log = {"epoch": epoch, "train_loss": total / seen, **_validate(model, val, config.batch_size, device)}
+        train_loss = loss_sum.item() / seen  # the one host sync of the epoch
+        _raise_if_not_finite(train_loss, f"at epoch {epoch} (mean training loss)")
+        log = {"epoch": epoch, "train_loss": train_loss, **_validate(model, val, config.batch_size, device)}
         log["seconds"] = time.perf_counter() - t0
         result.history.append(log)
         if log["val_loss"] < result.best_val_loss:

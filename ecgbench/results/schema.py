@@ -16,7 +16,8 @@ Keys (schema 1):
   predictions     {record_ids, y_true, y_prob} of the test split, so metrics and intervals can be recomputed
   sizes           {train, val, test, train_full}: records used
   timing          {wall_s, train_s, pretrain_s (seconds the upstream checkpoint took), pretrain_built_here}
-  environment     {ecgbench, commit, python, torch, device, device_name, torch_threads, peak_rss_mb}
+  environment     {ecgbench, commit, python, torch, device, device_name, torch_threads, peak_rss_mb,
+                   peak_gpu_mb (CUDA only: this cell's peak of allocated GPU memory)}
   created         ISO-8601 UTC time the record was written
 """
 from __future__ import annotations
