@@ -112,3 +112,14 @@ def test_a_small_training_set_is_repeated_up_to_the_minimum_samples_per_epoch():
     seen.clear()
     fit(model, toy_split(10, 0), toy_split(8, 1), TrainConfig(epochs=2, batch_size=8, lr=0.01), seed=0, device=CPU)
     assert sum(seen) == 2 * 10
+
+
+def test_batches_cover_the_order_once_each_batch_sorted_for_the_memory_map():
+    from ecgbench.engine.train import iter_batches
+
+    split = toy_split(10, 0)
+    order = np.random.default_rng(0).permutation(10)
+    batches = list(iter_batches(split, order, 4, CPU))
+    assert [len(y) for _, y in batches] == [4, 4, 2]
+    expected = np.concatenate([np.sort(order[i:i + 4]) for i in (0, 4, 8)])
+    np.testing.assert_array_equal(torch.cat([x for x, _ in batches]).numpy(), split.x[expected])

@@ -168,7 +168,7 @@ def test_both_epochs_train_on_the_same_records(small_dataset, tiny_model):
 
 
 def test_loader_stall_measures_both_paths(small_dataset, tiny_model):
-    result = loader_stall(tiny_model, small_dataset, batch_size=8, device=CPU, rounds=2)
+    result = loader_stall(tiny_model, small_dataset, batch_size=8, device=CPU, rounds=2, steps=3)
     assert (result.model, result.batch, result.device) == (tiny_model, 8, "cpu")
     assert result.loader_step_s > result.batch_only_s > 0 and result.memory_step_s > 0
     with pytest.raises(ValueError, match="fewer than"):

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -49,15 +51,42 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
-def _batch(split: ArraySplit, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Slice one batch straight from the (memory-mapped) arrays: no per-record Python work."""
+def _host_batch(split: ArraySplit, idx: np.ndarray, pin: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slice one batch straight from the (memory-mapped) arrays: no per-record Python work.
+
+    ``pin``: page-locked memory, so that the copy to the GPU can overlap with its kernels.
+    """
     idx = np.sort(idx)
     x = torch.from_numpy(np.ascontiguousarray(split.x[idx], dtype=np.float32))
     y = torch.from_numpy(np.asarray(split.y[idx], dtype=np.float32))
+    return (x.pin_memory(), y.pin_memory()) if pin else (x, y)
+
+
+def _batch(split: ArraySplit, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch on ``device``."""
+    x, y = _host_batch(split, idx, pin=device.type == "cuda")
+    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def iter_batches(split: ArraySplit, order: np.ndarray, batch_size: int, device: torch.device
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of ``split`` in ``order`` on ``device``.
+
+    On CUDA a helper thread slices and pins the next batch while the GPU runs this one (numpy's copy and the
+    pinning release the GIL), so a model step is never kept waiting by the loader. On CPU the loader's work
+    and the model's share the same cores: nothing to hide it behind, so batches are made in line.
+    """
+    chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
     if device.type != "cuda":
-        return x, y
-    # Pinned host memory lets the copy overlap with the previous step's kernels.
-    return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        yield from (_host_batch(split, idx, pin=False) for idx in chunks)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = [pool.submit(_host_batch, split, idx, True) for idx in chunks[:1]]
+        for i in range(len(chunks)):
+            x, y = upcoming.pop().result()
+            if i + 1 < len(chunks):
+                upcoming.append(pool.submit(_host_batch, split, chunks[i + 1], True))
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
 @torch.no_grad()
@@ -66,7 +95,7 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int, device: torch.devi
     model.eval()
     out = []
     for start in range(0, len(x), batch_size):
-        xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size], dtype=np.float32)).to(device)
+        xb = torch.from_numpy(np.array(x[start:start + batch_size], dtype=np.float32)).to(device)  # a writable copy
         with _autocast(device):
             logits = model(xb)
         out.append(torch.sigmoid(logits.float()).cpu().numpy())
@@ -94,7 +123,7 @@ def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfi
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    optimiser = torch.optim.Adam(params, lr=config.lr)
+    optimiser = torch.optim.Adam(params, lr=config.lr, fused=device.type == "cuda")  # CUDA: one kernel per step
     loss_fn = nn.BCEWithLogitsLoss()
     order_rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -106,8 +135,8 @@ def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfi
         passes = max(1, math.ceil(config.min_samples_per_epoch / len(train)))
         order = np.concatenate([order_rng.permutation(len(train)) for _ in range(passes)])
         loss_sum, seen = torch.zeros((), device=device), 0
-        for start in range(0, len(order), config.batch_size):
-            xb, yb = _batch(train, order[start:start + config.batch_size], device)
+        for step, (xb, yb) in enumerate(iter_batches(train, order, config.batch_size, device)):
+            start = step * config.batch_size
             with _autocast(device):
                 logits = model(xb)
             loss = loss_fn(logits.float(), yb)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ecgbench.data import PreparedDataset
-from ecgbench.engine.train import ArraySplit, _autocast, _batch, fit
+from ecgbench.engine.train import ArraySplit, _autocast, _batch, fit, iter_batches
 from ecgbench.models import build_model
 from ecgbench.study import TrainConfig
 
@@ -57,12 +57,16 @@ def _autocast_for(device: torch.device, dtype: torch.dtype):
     return _autocast(device) if dtype == torch.float32 else nullcontext()
 
 
-def train_step(model: nn.Module, device: torch.device, *, compile_model: bool = False
+def train_step(model: nn.Module, device: torch.device, *, compile_model: bool = False, wait: bool = True
                ) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """``step(x, y)``: one optimiser step of ``fit`` on a batch already on the device (sets training mode)."""
+    """``step(x, y)``: one optimiser step of ``fit`` on a batch already on the device (sets training mode).
+
+    ``wait``: return only when the device has finished the step (to time one step); False queues it, as
+    ``fit`` does, for runs of steps timed as a whole.
+    """
     dtype = next(model.parameters()).dtype
     forward = torch.compile(model) if compile_model else model
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type == "cuda")  # as ``fit``
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
 
@@ -73,7 +77,8 @@ def train_step(model: nn.Module, device: torch.device, *, compile_model: bool = 
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        sync(device)
+        if wait:
+            sync(device)
 
     return step
 
@@ -157,29 +162,36 @@ class LoaderStall:
 
 
 def loader_stall(model_name: str, dataset: PreparedDataset, *, batch_size: int, device: torch.device,
-                 rounds: int = 8) -> LoaderStall:
-    """Alternate loader-fed and in-memory steps (so drifting machine load hits both alike); medians of each."""
+                 rounds: int = 8, steps: int = 8) -> LoaderStall:
+    """Runs of ``steps`` train steps fed by ``fit``'s loader (``iter_batches``) against runs on a batch already
+    on the device, alternated ``rounds`` times so drifting load hits both alike; medians of each, per step.
+
+    A run is timed as ``fit`` runs it: steps queued, one wait at the end, so whatever the loader overlaps
+    with the device's work costs nothing, and whatever it does not shows as stall.
+    """
+    steps = min(steps, len(dataset.signals) // batch_size)
+    if steps < 1:
+        raise ValueError(f"{dataset.name} has {len(dataset.signals)} records, fewer than one batch of {batch_size}")
     model = fresh_model(model_name, device)
-    step = train_step(model, device)
+    step = train_step(model, device, wait=False)
     split = ArraySplit(dataset.signals, dataset.labels, dataset.classes)
-    order = np.random.default_rng(0).permutation(len(split))
-    batches = [order[i * batch_size:(i + 1) * batch_size] for i in range(len(order) // batch_size)]
-    if not batches:
-        raise ValueError(f"{dataset.name} has fewer than {batch_size} records")
-    x_mem, y_mem = _batch(split, batches[0], device)
+    order = np.random.default_rng(0).permutation(len(split))[:batch_size * steps]
+    x_mem, y_mem = _batch(split, order[:batch_size], device)
     step(x_mem, y_mem)  # warm-up
-    loader_s, memory_s, batch_s = [], [], []
-    for i in range(rounds):
-        idx = batches[i % len(batches)]
+    sync(device)
+
+    def per_step(batches, work: Callable[[torch.Tensor, torch.Tensor], None]) -> float:
         start = time.perf_counter()
-        xb, yb = _batch(split, idx, device)
+        for xb, yb in batches:
+            work(xb, yb)
         sync(device)
-        batch_s.append(time.perf_counter() - start)
-        step(xb, yb)
-        loader_s.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        step(x_mem, y_mem)
-        memory_s.append(time.perf_counter() - start)
+        return (time.perf_counter() - start) / steps
+
+    loader_s, memory_s = [], []
+    for _ in range(rounds):
+        loader_s.append(per_step(iter_batches(split, order, batch_size, device), step))
+        memory_s.append(per_step(((x_mem, y_mem) for _ in range(steps)), step))
+    batch_s = [per_step(iter_batches(split, order, batch_size, device), lambda x, y: None) for _ in range(rounds)]
     return LoaderStall(model_name, batch_size, device.type, statistics.median(loader_s),
                        statistics.median(memory_s), statistics.median(batch_s))
 

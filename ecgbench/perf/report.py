@@ -197,8 +197,10 @@ def render(run: PerfRun) -> str:
         "",
         "## Does the loader stall the model?",
         "",
-        "Train steps fed by the engine's loader (`_batch`: sorted fancy index into the memory map, one copy) "
-        "alternated with steps on a batch already in memory; medians of each. Stall = loader-fed / in-memory - 1.",
+        "Runs of 8 train steps fed by `fit`'s loader (`iter_batches`: sorted fancy index into the memory map, one "
+        "copy; on CUDA the next batch is sliced and pinned on a helper thread while the GPU works) alternated with "
+        "runs on a batch already on the device; each run timed as `fit` runs it (steps queued, one wait at the "
+        "end); medians per step. Stall = loader-fed / in-memory - 1.",
         "",
         "| model | batch | device | loader-fed step (ms) | in-memory step (ms) | loader alone (ms) | stall |",
         "|---|---:|---|---:|---:|---:|---:|",
