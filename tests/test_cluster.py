@@ -171,3 +171,41 @@ def test_status_counts_done_failed_missing_and_the_remaining_cost(tmp_path):
 def test_format_cost_picks_a_readable_unit():
     assert format_cost(7200, "s") == "2.00 h" and format_cost(42, "s") == "42 s"
     assert format_cost(3e15, "FLOP") == "3.00 PFLOP" and format_cost(5e12, "FLOP") == "5.00 TFLOP"
+
+
+def _ecgbench(*args: str, timeout: float = 300):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    return subprocess.run([sys.executable, "-m", "ecgbench", *args], cwd=root, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_dry_run_of_the_paper_grid_on_8_gpus_shows_the_two_phases():
+    out = _ecgbench("submit", "--dry-run", "--shards", "8", "--gpus-per-task", "1", "--", "--ecg-profile", "paper")
+    assert out.returncode == 0, out.stderr
+    assert "1566 cells, 54 pre-trainings" in out.stdout and "[pretrain] array of 54 jobs" in out.stdout
+    counts = [int(n) for n in __import__("re").findall(r"\[(?:scratch|transfer)\] array of (\d+) jobs", out.stdout)]
+    assert sum(counts) == 8 and "starts after the pretrain array (afterok)" in out.stdout
+    assert "--ecg-phase transfer --ecg-shard $K/" in out.stdout and "nothing submitted" in out.stdout
+
+
+def test_grid_shows_each_shard_and_its_cost():
+    out = _ecgbench("grid", "--profile", "smoke", "--shards", "3", "--phase", "transfer")
+    assert out.returncode == 0, out.stderr
+    assert all(f"| {k}/3 " in out.stdout for k in (1, 2, 3)) and "FLOP" in out.stdout
+
+
+def test_local_executor_runs_the_phases_in_order_and_status_reads_the_result(tmp_path, data_cache):
+    results = tmp_path / "results"
+    selection = "ptb and not ptbxl and gru and f0.05 and not linear and (scratch or cpsc2018)"  # 2 cells
+    out = _ecgbench("submit", "--executor", "local", "--shards", "2", "--", "--ecg-profile", "smoke",
+                    "--ecg-results", str(results), "--ecg-cache", str(data_cache), "-k", selection)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "submitted pretrain" in out.stdout and "local run finished: 0 failed jobs" in out.stdout
+    assert sorted(p.stem for p in results.glob("*.json")) == ["cpsc2018_to_ptb-gru-f0.05-finetune-s0",
+                                                             "ptb-gru-f0.05-scratch-s0"]
+    status = _ecgbench("status", "--results", str(results), "--profile", "smoke")
+    assert status.returncode == 0 and "2/522 cells done, 0 failed, 520 missing" in status.stdout
