@@ -21,6 +21,7 @@ from tabulate import tabulate
 from ecgbench.cluster.cost import CostModel, Task, format_cost, model_flops, split_sizes, task_flops
 from ecgbench.cluster.phases import phase_tasks, split_into_shards
 from ecgbench.cluster.submit import _cell_shard_counts
+from ecgbench.perf.sections import CAPACITY_SECTION, replace_section
 from ecgbench.results.store import load_records
 from ecgbench.study import Cell, Profile, enumerate_cells, get_profile, iter_upstream_needs
 
@@ -101,24 +102,63 @@ def capacity(profile: Profile, rates: dict[str, float], gpus: list[int]) -> tupl
     return rows, floor, total
 
 
+def render_section(records: list[dict], probe: Profile, target: Profile, gpus: list[int]) -> str:
+    """The capacity plan as Markdown: per-model probe times, GPU-hours, critical path, wall per GPU count."""
+    rates = seconds_per_flop(records, probe)
+    rows, floor, total = capacity(target, rates, gpus)
+    devices = ", ".join(sorted({r["environment"]["device_name"] for r in records}))
+    date = max(r["created"] for r in records)[:10]
+    epochs: dict[str, list[float]] = {}
+    for r in records:
+        if r["status"] == "ok" and r["history"]:
+            epochs.setdefault(r["cell"]["model"], []).append(r["history"][-1]["seconds"])
+    per_model = [(m, f"{statistics.median(epochs[m]):.2f}", f"{rates[m] * 1e15:.1f}") for m in target.models]
+    n_cells = len(enumerate_cells(target))
+    n_pre = len(list(iter_upstream_needs(enumerate_cells(target))))
+    return "\n".join([
+        f"## Capacity plan: the `{target.name}` grid on 1, 8 and 64 GPUs",
+        "",
+        f"Measured on {devices}, {date}: the capacity probe (`benchmarks/capacity-probe.toml`: the paper's data "
+        "sizes, batch and learning rate, two epochs of every model, PTB-XL -> CPSC2018). The last epoch of each "
+        "probe cell (the first pays cuDNN's kernel search) over the FLOPs of one epoch gives seconds per FLOP per "
+        f"model; each of the {n_cells} cells and {n_pre} pre-trainings of `{target.name}` costs its FLOPs times "
+        "that (`ecgbench/cluster/capacity.py`). Regenerate on a GPU machine: `pytest benchmarks/test_grid.py "
+        "--ecg-profiles benchmarks/capacity-probe.toml --ecg-profile probe --ecg-results DIR`, then "
+        "`python -m ecgbench.cluster.capacity --probe DIR --update reports/performance.md`.",
+        "",
+        tabulate(per_model, headers=["model", "probe epoch (s, median of its cells)", "seconds per PFLOP"],
+                 tablefmt="github"),
+        "",
+        f"Total: {total / 3600:.1f} GPU-hours. Critical path (the longest pre-training plus its longest dependent "
+        f"cell; no number of GPUs beats it): {format_cost(floor, 's')}. The wall column replays "
+        "`ecgbench submit --shards G`: one job per checkpoint and the scratch shards start at once, the transfer "
+        "shards when the pre-training array is done, a free GPU takes the next job.",
+        "",
+        tabulate([(r.gpus, format_cost(r.wall_s, "s"), format_cost(r.ideal_s, "s")) for r in rows],
+                 headers=["GPUs", "wall, as ecgbench submit schedules it", "ideal: max(total / G, critical path)"],
+                 tablefmt="github"),
+    ])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ecgbench.cluster.capacity", description=__doc__.split("\n")[0])
     p.add_argument("--probe", type=Path, required=True, help="results folder of the capacity probe")
     p.add_argument("--probe-profiles", type=Path, default=Path("benchmarks/capacity-probe.toml"))
     p.add_argument("--profile", default="paper", help="the profile whose grid is planned")
     p.add_argument("--gpus", type=int, nargs="+", default=[1, 8, 64])
+    p.add_argument("--update", type=Path, help="write the plan into this report (its capacity section)")
     args = p.parse_args(argv)
-    probe = get_profile("probe", args.probe_profiles)
     records = load_records(args.probe, "probe").records
-    device = {r["environment"]["device_name"] for r in records}
-    rates = seconds_per_flop(records, probe)
-    target = get_profile(args.profile)
-    rows, floor, total = capacity(target, rates, args.gpus)
-    print(f"{args.profile}: {len(enumerate_cells(target))} cells, {total / 3600:.1f} GPU-hours on {', '.join(device)}; "
-          f"critical path {format_cost(floor, 's')}")
-    print(tabulate([(r.gpus, format_cost(r.wall_s, "s"), format_cost(r.ideal_s, "s")) for r in rows],
-                   headers=["GPUs", "wall (ecgbench submit)", "ideal max(total/G, critical path)"],
-                   tablefmt="github"))
+    if not records:
+        print(f"error: no probe records in {args.probe}", file=sys.stderr)
+        return 1
+    section = render_section(records, get_profile("probe", args.probe_profiles), get_profile(args.profile),
+                             args.gpus)
+    print(section)
+    if args.update:
+        old = args.update.read_text() if args.update.exists() else ""
+        args.update.write_text(replace_section(old, CAPACITY_SECTION, section))
+        print(f"wrote {args.update}")
     return 0
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 from ecgbench.models import MODELS
 from ecgbench.perf.machine import load_average, wait_until_quiet
 from ecgbench.perf.report import render
+from ecgbench.perf.sections import CAPACITY_SECTION, extract_section
 from ecgbench.perf.suite import Plan, run_suite
 
 
@@ -53,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                 memory=not args.no_memory, compile_model=args.compile)
     run = run_suite(plan, devices, load_threshold=args.quiet_load)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(run))
+    text = render(run, shlex.join(["python", "-m", "ecgbench.perf", *(sys.argv[1:] if argv is None else argv)]))
+    kept = extract_section(args.out.read_text(), CAPACITY_SECTION) if args.out.exists() else None
+    args.out.write_text(text + ("\n" + kept + "\n" if kept else ""))
     print(f"wrote {args.out} ({run.minutes:.1f} min, load {run.load_start:.2f} -> {run.load_end:.2f})")
     return 0
 

@@ -1,29 +1,18 @@
 """How long a profile's whole grid takes on a device, extrapolated from measured per-step times.
 
 Why extrapolate: the ``paper`` grid is hundreds of cells of 100 epochs; nobody runs it to learn its cost.
-A cell's time is its batches times the measured step time of its model: ``epochs`` x (training batches x
-train-step time + validation batches x inference time) + one test pass, plus each pre-trained upstream
-checkpoint once. Upper-bound simplifications: a partial last batch costs a full one, a linear probe costs a
-full training step, early stopping is ignored, data loading is free (see the loader-stall measurement).
+Each task's work (``ecgbench.cluster.cost.task_work``: samples trained and inferred, the same count the shard
+balance uses; a linear probe's training counts as forwards) is cut into batches of the profile's size, each
+costing the measured train-step or inference time of its model. Simplifications: early stopping is ignored,
+data loading is free (see the loader-stall measurement), partial batches are rounded up once per task. ``ecgbench.cluster.capacity`` does the same from
+measured per-cell times instead, and adds the schedule on several GPUs.
 """
 from __future__ import annotations
 
 import math
 
-from ecgbench.study import Profile, TrainConfig, enumerate_cells, iter_upstream_needs, subset_size
-
-SPLIT_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}  # the synthetic stand-ins' patient split
-
-
-def _split_sizes(records: int) -> dict[str, int]:
-    return {name: max(1, round(records * share)) for name, share in SPLIT_SHARES.items()}
-
-
-def _fit_seconds(n_train: int, n_val: int, config: TrainConfig, step_s: float, infer_s: float) -> float:
-    """``fit``'s cost: an epoch repeats a small training set until ``min_samples_per_epoch`` samples were seen."""
-    b = config.batch_size
-    passes = max(1, math.ceil(config.min_samples_per_epoch / n_train))
-    return config.epochs * (math.ceil(passes * n_train / b) * step_s + math.ceil(n_val / b) * infer_s)
+from ecgbench.cluster.cost import task_work
+from ecgbench.study import Pretraining, Profile, enumerate_cells, iter_upstream_needs
 
 
 def grid_seconds(profile: Profile, step_s: dict[str, float], infer_s: dict[str, float]) -> float:
@@ -34,12 +23,9 @@ def grid_seconds(profile: Profile, step_s: dict[str, float], infer_s: dict[str, 
     """
     cells = enumerate_cells(profile)
     total = 0.0
-    for upstream, model, _seed in iter_upstream_needs(cells):
-        sizes = _split_sizes(profile.synthetic_records[upstream])
-        total += _fit_seconds(sizes["train"], sizes["val"], profile.pretrain, step_s[model], infer_s[model])
-    for cell in cells:
-        sizes = _split_sizes(profile.synthetic_records[cell.downstream])
-        n_train = subset_size(sizes["train"], cell.fraction)
-        total += _fit_seconds(n_train, sizes["val"], profile.train, step_s[cell.model], infer_s[cell.model])
-        total += math.ceil(sizes["test"] / profile.train.batch_size) * infer_s[cell.model]
+    for task in [*iter_upstream_needs(cells), *cells]:
+        work = task_work(profile, task)
+        batch = (profile.pretrain if isinstance(task, Pretraining) else profile.train).batch_size
+        total += (math.ceil(work.train_samples / batch) * step_s[task.model]
+                  + math.ceil(work.infer_samples / batch) * infer_s[task.model])
     return total

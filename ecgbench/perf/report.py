@@ -134,13 +134,16 @@ def _notes(run: PerfRun) -> list[str]:
     ]
 
 
-def render(run: PerfRun) -> str:
-    """The report: provenance, the criteria of the performance issue, and one table per measurement."""
+def render(run: PerfRun, command: str = COMMAND) -> str:
+    """The report: provenance, the criteria of the performance issue, and one table per measurement.
+
+    ``command`` is the one that regenerates this report (the GPU report is made with other options).
+    """
     quiet = run.load_start < run.load_threshold
     lines = [
         "# Performance of the train/eval core",
         "",
-        f"Regenerate with `{COMMAND}` (waits up to 10 minutes for a quiet machine, then measures for about "
+        f"Regenerate with `{command}` (waits up to 10 minutes for a quiet machine, then measures for about "
         f"{max(1, round(run.minutes))} minutes; `--help` for options). Benchmarks of the same measurements: "
         "`pytest benchmarks/test_throughput.py --benchmark-save=NAME`, compared with `--benchmark-compare`.",
         "",
