@@ -54,7 +54,10 @@ class EcgSession:
         selected_pre = [task_of(item) for item in items if isinstance(task_of(item), Pretraining)]
         tasks = phase_tasks(self.phase, selected_cells, selected_pre)
         if self.shard is not None:
-            measured = load_measured(self.measured_costs) if self.measured_costs else None
+            try:
+                measured = load_measured(self.measured_costs) if self.measured_costs else None
+            except ValueError as e:
+                raise pytest.UsageError(f"--ecg-costs: {e}") from None
             tasks = shard_of(tasks, self.shard, CostModel(self.profile, measured))
         wanted = {task.key for task in tasks}
         kept = [item for item in everything if (task := task_of(item)) is not None and task.key in wanted]

@@ -247,8 +247,8 @@ def _run() -> PerfRun:
                      Throughput("resnet1d18", "train", "float64", 64, "cpu", 1.92, 1e9, peak),
                      Throughput("resnet1d18", "inference", "float32", 64, "cpu", 0.2, 0.35e9, peak),
                      Throughput("resnet1d50", "train", "float32", 256, "cpu", 20.0, 4.7e9, peak)],
-        epochs=[EpochTiming("resnet1d18", 64, 500, "cpu", 10.0, 30.0),
-                EpochTiming("resnet1d18", 64, 2000, "cpu", 40.0, 200.0)],
+        epochs=[EpochTiming("resnet1d18", 64, 500, "cpu", 10.0, 30.0, 0.9, 2.0),
+                EpochTiming("resnet1d18", 64, 2000, "cpu", 40.0, 200.0, 0.9, 8.0)],
         stalls=[LoaderStall("resnet1d18", 64, "cpu", 0.642, 0.64, 0.001)],
         memory_mb={"resnet1d18": 600.0}, grid_hours={"cpu (test)": 1234.0}, minutes=12)
 
@@ -261,8 +261,9 @@ def test_report_renders_every_measurement():
             in text)
     assert "| resnet1d18 | train | float64 | 64 | 33.3 | 1.000 | 33.3 | 33% | baseline |" in text
     assert "| resnet1d18 | inference | float32 | 64 | 320.0 | 0.350 | 112.0 | 112% | - | - |" in text
-    assert "| resnet1d18 | 64 | 2000 | 40.0 | 200.0 | 5.00x | - | cpu |" in text
+    assert "| resnet1d18 | 64 | 2000 | 40.0 | 200.0 | 5.00x | 8.00 | 0.90 | cpu |" in text
     assert "speed-up grows with records | increasing | 3.00x -> 5.00x | yes |" in text
+    assert "item fetch cpu: grows with records (O(N) filter) | increasing | 2.0 ms -> 8.0 ms | yes |" in text
     assert "resnet1d50 train b256 cpu float32: fraction of ceiling | >= 50% | 60% | yes |" in text
     assert "| loader stall resnet1d18 b64 cpu | <= 5% | +0.3% | yes |" in text
     assert "| resnet1d18 | 600 |" in text and "| cpu (test) | 1,234 |" in text
@@ -272,3 +273,4 @@ def test_report_says_when_the_machine_was_busy():
     run = _run()
     run.load_start = 2.5
     assert "did not get below 0.6" in render(run)
+

@@ -121,11 +121,16 @@ def test_scratch_and_transfer_phases_split_the_cells(pytester, grid):
     assert len(transfer) == 6 and all("finetune" in t or "linear" in t for t in transfer)
 
 
-def test_a_bad_shard_is_a_usage_error(pytester, grid):
+def test_a_bad_shard_or_costs_file_is_a_usage_error(pytester, grid):
     _, args = grid
     result = pytester.runpytest("--collect-only", "--ecg-shard", "4/3", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*K/N*"])
+    costs = pytester.path / "costs.json"
+    costs.write_text("[1, 2]")
+    result = pytester.runpytest("--collect-only", "--ecg-shard", "1/3", "--ecg-costs", str(costs), *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--ecg-costs:*costs.json*JSON object*"])
 
 
 def test_three_shards_after_a_pretrain_phase_give_the_records_of_a_plain_run(pytester, grid, tmp_path):

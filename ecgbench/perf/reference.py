@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import gc
+import statistics
+import time
 
 import numpy as np
 import pandas as pd
@@ -45,6 +47,16 @@ class PaperStyleDataset(Dataset):
         labels = torch.tensor(self.Y[self.classes].iloc[index].values)
         signals = torch.tensor(self.x[self.x.ecg_id == ecg_id].drop(columns=["ecg_id"]).values)
         return signals, labels
+
+
+def item_fetch_ms(dataset: PaperStyleDataset, items: int = 30, seed: int = 0) -> float:
+    """Median milliseconds of one ``dataset[i]`` over random items: the frame filter alone, no model."""
+    times = []
+    for index in np.random.default_rng(seed).integers(0, len(dataset), items):
+        start = time.perf_counter()
+        dataset[int(index)]
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
 
 
 def float64_copy(model: nn.Module) -> nn.Module:

@@ -18,7 +18,7 @@ from ecgbench.perf.machine import load_average
 from ecgbench.perf.measure import (configure_device, epoch_splits, fresh_model, inference_step, loader_stall,
                                    our_epoch, random_batch, rounds_for, Rounds, time_rounds, train_step)
 from ecgbench.perf.memory import smoke_cell_peak_mb
-from ecgbench.perf.reference import PaperStyleDataset, float64_copy, paper_style_epoch
+from ecgbench.perf.reference import PaperStyleDataset, float64_copy, item_fetch_ms, paper_style_epoch
 from ecgbench.perf.report import EpochTiming, PerfRun, Throughput
 from ecgbench.provenance import device_name
 from ecgbench.study import Profile, get_profile
@@ -105,7 +105,7 @@ def _epochs(plan: Plan, device: torch.device) -> list[EpochTiming]:
             rounds=plan.epoch_rounds, warmup=warmup)
         shares = [s for s in (_share(ours, device), _share(reference, device)) if s is not None]
         rows.append(EpochTiming(plan.epoch_model, plan.epoch_batch, records, device.type, ours.median,
-                                reference.median, min(shares) if shares else None))
+                                reference.median, min(shares) if shares else None, item_fetch_ms(ref_train)))
     return rows
 
 
