@@ -50,9 +50,9 @@ class EcgSession:
         from ecgbench.cluster.cost import CostModel, load_measured
         from ecgbench.cluster.phases import phase_tasks, shard_of
 
-        selected_cells = [task_of(item) for item in items if isinstance(task_of(item), Cell)]
-        selected_pre = [task_of(item) for item in items if isinstance(task_of(item), Pretraining)]
-        tasks = phase_tasks(self.phase, selected_cells, selected_pre)
+        selected = [task_of(item) for item in items]
+        tasks = phase_tasks(self.phase, [t for t in selected if isinstance(t, Cell)],
+                            [t for t in selected if isinstance(t, Pretraining)])
         if self.shard is not None:
             try:
                 measured = load_measured(self.measured_costs) if self.measured_costs else None

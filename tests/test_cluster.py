@@ -8,7 +8,7 @@ from ecgbench.cluster.cost import CostModel, format_cost, load_measured, measure
 from ecgbench.cluster.phases import phase_tasks, shard_of, split_into_shards
 from ecgbench.cluster.shards import ShardSpec, partition, shard_loads
 from ecgbench.cluster.status import grid_status, render_status
-from ecgbench.cluster.submit import ClusterSettings, _cell_shard_counts, parse_only
+from ecgbench.cluster.submit import ClusterSettings, cell_shard_counts, parse_only
 from ecgbench.results.store import write_record
 from ecgbench.study import Cell, Pretraining, enumerate_cells, get_profile, iter_upstream_needs
 from record_factory import make_record
@@ -126,7 +126,7 @@ def test_shard_of_picks_one_part_of_the_same_partition():
     (3, 100.0, 1.0, (2, 1)),
 ])
 def test_cell_shards_are_shared_by_cost(shards, scratch, transfer, expected):
-    assert _cell_shard_counts(shards, scratch, transfer) == expected
+    assert cell_shard_counts(shards, scratch, transfer) == expected
 
 
 def test_only_names_phases_and_shards():
@@ -209,3 +209,35 @@ def test_local_executor_runs_the_phases_in_order_and_status_reads_the_result(tmp
                                                              "ptb-gru-f0.05-scratch-s0"]
     status = _ecgbench("status", "--results", str(results), "--profile", "smoke")
     assert status.returncode == 0 and "2/522 cells done, 0 failed, 520 missing" in status.stdout
+
+
+def test_makespan_releases_later_jobs_when_the_first_ones_are_done():
+    from ecgbench.cluster.capacity import _makespan
+
+    # GPU 0: the 4 s job; GPU 1: both 2 s jobs. The 3 s job waits for the first job (t=4): ends at 7.
+    assert _makespan([4.0, 2.0, 2.0], 1, [3.0], gpus=2) == 7.0
+    assert _makespan([4.0, 1.0], 0, [2.0], gpus=2) == 4.0  # released at once: GPU 1 runs it from t=1 to 3
+    assert _makespan([4.0, 1.0], 1, [2.0], gpus=2) == 6.0  # after the 4 s job: from t=4 to 6
+
+
+def test_capacity_is_total_on_one_gpu_and_never_beats_the_critical_path():
+    from ecgbench.cluster.capacity import capacity
+
+    profile = dataclasses.replace(SMOKE, models=("resnet1d18", "gru"))
+    rows, floor, total = capacity(profile, {"resnet1d18": 1e-11, "gru": 3e-11}, [1, 4, 1000])
+    assert rows[0].wall_s == pytest.approx(total) and rows[0].ideal_s == pytest.approx(total)
+    assert all(r.wall_s >= r.ideal_s - 1e-9 and r.ideal_s >= floor for r in rows)
+    assert rows[-1].ideal_s == pytest.approx(floor)
+
+
+def test_seconds_per_flop_comes_from_the_last_epoch_of_each_probe_cell():
+    from ecgbench.cluster.capacity import seconds_per_flop
+    from ecgbench.cluster.cost import model_flops, split_sizes, task_flops
+
+    probe = dataclasses.replace(get_profile("default"), name="test")
+    record = make_record("ptb", "gru", 1.0, epochs=6)
+    record["history"][-1]["seconds"] = 3.0
+    cell = Cell("ptb", "gru", 1.0, "scratch", 0)
+    test_flops = split_sizes(300)["test"] * model_flops("gru")[1]
+    expected = 3.0 / ((task_flops(probe, cell) - test_flops) / probe.train.epochs)
+    assert seconds_per_flop([record], probe) == {"gru": pytest.approx(expected)}

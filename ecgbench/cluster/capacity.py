@@ -20,7 +20,7 @@ from tabulate import tabulate
 
 from ecgbench.cluster.cost import CostModel, Task, format_cost, model_flops, split_sizes, task_flops
 from ecgbench.cluster.phases import phase_tasks, split_into_shards
-from ecgbench.cluster.submit import _cell_shard_counts
+from ecgbench.cluster.submit import cell_shard_counts
 from ecgbench.perf.sections import CAPACITY_SECTION, replace_section
 from ecgbench.results.store import load_records
 from ecgbench.study import Cell, Profile, enumerate_cells, get_profile, iter_upstream_needs
@@ -92,7 +92,7 @@ def capacity(profile: Profile, rates: dict[str, float], gpus: list[int]) -> tupl
     floor = critical_path(profile, seconds)
     rows = []
     for g in gpus:
-        n_scratch, n_transfer = _cell_shard_counts(g, sum(seconds[t.key] for t in scratch),
+        n_scratch, n_transfer = cell_shard_counts(g, sum(seconds[t.key] for t in scratch),
                                                    sum(seconds[t.key] for t in transfer))
         pre_jobs = sorted((seconds[t.key] for t in pre), reverse=True)
         scratch_jobs = [sum(seconds[t.key] for t in s) for s in split_into_shards(scratch, n_scratch, model)]

@@ -118,7 +118,7 @@ class Plan:
         return argv + (["-n", str(workers)] if workers > 1 else [])
 
 
-def _cell_shard_counts(shards: int, scratch_cost: float, transfer_cost: float) -> tuple[int, int]:
+def cell_shard_counts(shards: int, scratch_cost: float, transfer_cost: float) -> tuple[int, int]:
     """Share ``shards`` between the scratch and transfer phases in proportion to their cost."""
     if scratch_cost <= 0 or transfer_cost <= 0:
         return (shards, 0) if scratch_cost > 0 else (0, shards if transfer_cost > 0 else 0)
@@ -137,7 +137,7 @@ def plan_submission(selection: Selection, shards: int, measured: dict[str, float
     tasks = {phase: phase_tasks(phase, selection.cells, selection.pretrainings)
              for phase in ("pretrain", "scratch", "transfer")}
     totals = {phase: sum(model.calibrate(ts).cost(t) for t in ts) for phase, ts in tasks.items()}
-    n_scratch, n_transfer = _cell_shard_counts(shards, totals["scratch"], totals["transfer"])
+    n_scratch, n_transfer = cell_shard_counts(shards, totals["scratch"], totals["transfer"])
     counts = {"pretrain": len(tasks["pretrain"]), "scratch": n_scratch, "transfer": n_transfer}
     phases = []
     for phase, count in counts.items():
