@@ -15,7 +15,8 @@ import pytest
 from ecgbench.cluster.phases import PHASES
 from ecgbench.cluster.shards import ShardSpec
 from ecgbench.runner import RERUN_MODES, RunOptions, Study
-from ecgbench.study import DEFAULT_PROFILE, Cell, Pretraining, Profile, enumerate_cells, get_profile, iter_upstream_needs
+from ecgbench.study import (DEFAULT_PROFILE, Cell, Pretraining, Profile, enumerate_cells, get_profile,
+                            iter_upstream_needs)
 
 CELL_PROPERTY = "ecg_cell"
 

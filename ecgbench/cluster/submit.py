@@ -161,7 +161,8 @@ def render_plan(plan: Plan, executor: str, settings: ClusterSettings) -> str:
     for phase in plan.phases:
         total = sum(phase.costs)
         wait = f", starts after the {phase.after} array (afterok)" if phase.after else ", starts at once"
-        lines.append(f"\n[{phase.phase}] array of {len(phase.shards)} jobs{wait}; total {format_cost(total, plan.unit)}")
+        lines.append(f"\n[{phase.phase}] array of {len(phase.shards)} jobs{wait}; "
+                     f"total {format_cost(total, plan.unit)}")
         shown = list(enumerate(zip(phase.shards, phase.costs), start=1))
         if all(len(shard) == 1 for shard in phase.shards) and len(shown) > 4:  # one job per checkpoint
             shown = shown[:3]

@@ -4,8 +4,9 @@ Why extrapolate: the ``paper`` grid is hundreds of cells of 100 epochs; nobody r
 Each task's work (``ecgbench.cluster.cost.task_work``: samples trained and inferred, the same count the shard
 balance uses; a linear probe's training counts as forwards) is cut into batches of the profile's size, each
 costing the measured train-step or inference time of its model. Simplifications: early stopping is ignored,
-data loading is free (see the loader-stall measurement), partial batches are rounded up once per task. ``ecgbench.cluster.capacity`` does the same from
-measured per-cell times instead, and adds the schedule on several GPUs.
+data loading is free (see the loader-stall measurement), partial batches are rounded up once per task.
+``ecgbench.cluster.capacity`` does the same from measured per-cell times instead, and adds the schedule on
+several GPUs.
 """
 from __future__ import annotations
 
