@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ecgbench.cluster.cost import CostModel, Task, format_cost, model_flops, split_sizes, task_flops
+from ecgbench.cluster.cost import CostModel, Task, format_cost, task_flops, training_work, work_flops
 from ecgbench.cluster.phases import phase_tasks, split_into_shards
 from ecgbench.cluster.submit import cell_shard_counts
 from ecgbench.perf.sections import CAPACITY_SECTION, replace_section
@@ -26,16 +26,18 @@ from ecgbench.results.store import load_records
 from ecgbench.study import Cell, Profile, enumerate_cells, get_profile, iter_upstream_needs
 
 
+def last_epochs(records: list[dict]) -> list[tuple[Cell, float]]:
+    """Each ok probe cell with the seconds of its last (steady) epoch."""
+    return [(Cell.from_dict(r["cell"]), r["history"][-1]["seconds"])
+            for r in records if r["status"] == "ok" and r["history"]]
+
+
 def seconds_per_flop(records: list[dict], probe: Profile) -> dict[str, float]:
     """Per model: the median over its probe cells of last-epoch seconds / FLOPs of one epoch."""
     ratios: dict[str, list[float]] = {}
-    for record in records:
-        if record["status"] != "ok" or not record["history"]:
-            continue
-        cell = Cell.from_dict(record["cell"])
-        test_flops = split_sizes(probe.synthetic_records[cell.downstream])["test"] * model_flops(cell.model)[1]
-        epoch_flops = (task_flops(probe, cell) - test_flops) / probe.train.epochs
-        ratios.setdefault(cell.model, []).append(record["history"][-1]["seconds"] / epoch_flops)
+    for cell, seconds in last_epochs(records):
+        epoch_flops = work_flops(cell.model, training_work(probe, cell)) / probe.train.epochs
+        ratios.setdefault(cell.model, []).append(seconds / epoch_flops)
     return {model: statistics.median(values) for model, values in ratios.items()}
 
 
@@ -84,7 +86,7 @@ def _makespan(jobs: list[float], released_after_first: int, later: list[float], 
 def capacity(profile: Profile, rates: dict[str, float], gpus: list[int]) -> tuple[list[CapacityRow], float, float]:
     """Wall time of ``ecgbench submit --shards G`` per G, the critical path, and the total GPU time."""
     seconds = _durations(profile, rates)
-    model = CostModel(profile, seconds).calibrate([])  # measured = every task: costs are the seconds
+    model = CostModel(profile, seconds)  # every task measured: its costs are these seconds
     cells = enumerate_cells(profile)
     pre = phase_tasks("pretrain", cells, [])
     scratch, transfer = phase_tasks("scratch", cells, []), phase_tasks("transfer", cells, [])
@@ -109,9 +111,8 @@ def render_section(records: list[dict], probe: Profile, target: Profile, gpus: l
     devices = ", ".join(sorted({r["environment"]["device_name"] for r in records}))
     date = max(r["created"] for r in records)[:10]
     epochs: dict[str, list[float]] = {}
-    for r in records:
-        if r["status"] == "ok" and r["history"]:
-            epochs.setdefault(r["cell"]["model"], []).append(r["history"][-1]["seconds"])
+    for cell, seconds in last_epochs(records):
+        epochs.setdefault(cell.model, []).append(seconds)
     per_model = [(m, f"{statistics.median(epochs[m]):.2f}", f"{rates[m] * 1e15:.1f}") for m in target.models]
     n_cells = len(enumerate_cells(target))
     n_pre = len(list(iter_upstream_needs(enumerate_cells(target))))

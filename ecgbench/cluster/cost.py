@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ecgbench.study import Cell, Pretraining, Profile, TrainConfig, subset_size
+from ecgbench.study import Cell, Pretraining, Profile, TrainConfig, enumerate_cells, iter_upstream_needs, subset_size
 
 SPLIT_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}  # the synthetic stand-ins' patient split
 Task = Cell | Pretraining
@@ -47,8 +47,8 @@ def fit_work(n_train: int, n_val: int, config: TrainConfig) -> Work:
     return Work(config.epochs * passes * n_train, config.epochs * n_val)
 
 
-def task_work(profile: Profile, task: Task) -> Work:
-    """Samples a pre-training (train + validation) or a cell (train + validation + one test pass) processes."""
+def training_work(profile: Profile, task: Task) -> Work:
+    """Samples ``fit`` processes for a pre-training or a cell: every epoch's training and validation."""
     if isinstance(task, Pretraining):
         sizes = split_sizes(profile.synthetic_records[task.upstream])
         return fit_work(sizes["train"], sizes["val"], profile.pretrain)
@@ -56,7 +56,15 @@ def task_work(profile: Profile, task: Task) -> Work:
     work = fit_work(subset_size(sizes["train"], task.fraction), sizes["val"], profile.train)
     if task.regime == "linear":  # a frozen backbone: no backward through it, a training step costs a forward
         work = Work(0, work.train_samples + work.infer_samples)
-    return work + Work(infer_samples=sizes["test"])
+    return work
+
+
+def task_work(profile: Profile, task: Task) -> Work:
+    """Samples a pre-training (``training_work``) or a cell (``training_work`` + one test pass) processes."""
+    work = training_work(profile, task)
+    if isinstance(task, Pretraining):
+        return work
+    return work + Work(infer_samples=split_sizes(profile.synthetic_records[task.downstream])["test"])
 
 
 TRAIN_OVER_FORWARD = 3.0  # forward + backward ~ 3 forwards (measured 2.89-3.00 for every model here)
@@ -78,10 +86,13 @@ def model_flops(model: str) -> tuple[float, float]:
     return TRAIN_OVER_FORWARD * forward, forward
 
 
-def task_flops(profile: Profile, task: Task) -> float:
-    train, infer = model_flops(task.model)
-    work = task_work(profile, task)
+def work_flops(model: str, work: Work) -> float:
+    train, infer = model_flops(model)
     return work.train_samples * train + work.infer_samples * infer
+
+
+def task_flops(profile: Profile, task: Task) -> float:
+    return work_flops(task.model, task_work(profile, task))
 
 
 def measured_seconds(records: Iterable[dict]) -> dict[str, float]:
@@ -122,9 +133,10 @@ def load_measured(path: Path) -> dict[str, float]:
 class CostModel:
     """Cost of each task of a profile: measured seconds where known, else FLOPs x seconds-per-FLOP.
 
-    Seconds per FLOP are fitted per model from the measured tasks (median ratio), falling back to the
-    median over all models; without any measurement the cost is in FLOPs (``calibrated`` is False) and only
-    its proportions mean something.
+    Seconds per FLOP are fitted per model on the measured tasks of the profile's whole grid (median ratio),
+    falling back to the median over all models. Fitting on the whole grid, not on a selection, gives every
+    phase, shard and host one unit. Without any measurement the cost is in FLOPs (``calibrated`` is False)
+    and only its proportions mean something.
     """
 
     def __init__(self, profile: Profile, measured: Mapping[str, float] | None = None) -> None:
@@ -132,17 +144,18 @@ class CostModel:
         self.measured = dict(measured or {})
         self._ratio: dict[str, float] = {}
         self._global_ratio: float | None = None
+        if self.measured:
+            self._fit()
 
-    def calibrate(self, tasks: Iterable[Task]) -> "CostModel":
-        """Fit seconds per FLOP on the ``tasks`` that have a measured time."""
+    def _fit(self) -> None:
         ratios: dict[str, list[float]] = {}
-        for task in tasks:
+        cells = enumerate_cells(self.profile)
+        for task in [*iter_upstream_needs(cells), *cells]:
             if task.key in self.measured:
                 ratios.setdefault(task.model, []).append(self.measured[task.key] / task_flops(self.profile, task))
         self._ratio = {model: statistics.median(r) for model, r in ratios.items()}
         every = [r for rs in ratios.values() for r in rs]
         self._global_ratio = statistics.median(every) if every else None
-        return self
 
     @property
     def calibrated(self) -> bool:

@@ -33,8 +33,7 @@ def phase_tasks(phase: str, cells: Sequence[Cell], pretrainings: Sequence[Pretra
 
 
 def split_into_shards(tasks: Sequence[Task], count: int, costs: CostModel) -> list[list[Task]]:
-    """``count`` shards of near-equal estimated cost (calibrated on ``tasks``), each in the given task order."""
-    costs.calibrate(tasks)
+    """``count`` shards of near-equal estimated cost, each in the given task order."""
     by_key = {t.key: t for t in tasks}
     keys = partition({key: costs.cost(t) for key, t in by_key.items()}, count)
     order = {t.key: i for i, t in enumerate(tasks)}

@@ -33,7 +33,7 @@ def grid_status(results_dir: Path, profile: Profile) -> GridStatus:
     state = {r["key"]: r["status"] for r in loaded.records}
     cells = enumerate_cells(profile)
     needs = list(iter_upstream_needs(cells))
-    costs = CostModel(profile, measured_seconds(loaded.records)).calibrate([*needs, *cells])
+    costs = CostModel(profile, measured_seconds(loaded.records))
     counts: dict[tuple[str, str], list[int]] = {}
     remaining = 0.0
     for cell in cells:

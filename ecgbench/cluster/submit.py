@@ -136,7 +136,7 @@ def plan_submission(selection: Selection, shards: int, measured: dict[str, float
     model = CostModel(selection.profile, measured)
     tasks = {phase: phase_tasks(phase, selection.cells, selection.pretrainings)
              for phase in ("pretrain", "scratch", "transfer")}
-    totals = {phase: sum(model.calibrate(ts).cost(t) for t in ts) for phase, ts in tasks.items()}
+    totals = {phase: sum(model.cost(t) for t in ts) for phase, ts in tasks.items()}
     n_scratch, n_transfer = cell_shard_counts(shards, totals["scratch"], totals["transfer"])
     counts = {"pretrain": len(tasks["pretrain"]), "scratch": n_scratch, "transfer": n_transfer}
     phases = []
