@@ -103,7 +103,7 @@ class Study:
         hyper = self.profile.hyperparameters()
         return {
             "cell": cell.key, "profile": self.profile.name, "classes": list(ds.classes),
-            "hyperparameters": hyper if cell.upstream else {"train": hyper["train"]},
+            "hyperparameters": hyper if cell.upstream else {"train": hyper["train"]},  # head policy: transfer only
             "data_source": ds.source, "downstream_digest": ds.digest,
             "split_digest": identity_hash({"ids": record_ids.tolist()}),
             "checkpoint_id": self.checkpoint_id(cell.upstream, cell.model, cell.seed) if cell.upstream else None,
@@ -138,7 +138,7 @@ class Study:
                 "data_digest": ds.digest, "best_epoch": result.best_epoch, "history": result.history,
                 "train_seconds": result.train_seconds}
 
-    def _initial_model(self, cell: Cell) -> tuple[Classifier, dict]:
+    def initial_model(self, cell: Cell) -> tuple[Classifier, dict]:
         """The model a regime starts from, and the cost of its upstream checkpoint (seconds, trained here?)."""
         n_classes = len(self.dataset(cell.downstream).classes)
         seed_everything(stable_seed("init", cell.key))
@@ -148,9 +148,9 @@ class Study:
         model = build_model(cell.model, len(ckpt["classes"]))
         model.load_state_dict(ckpt["state_dict"])
         seed_everything(stable_seed("head", cell.key))
-        model.replace_head(n_classes)
+        model.reset_for_transfer(n_classes, self.profile.head_policy)
         if cell.regime == "linear":
-            model.freeze_backbone()
+            model.freeze_all_but(model.new_part_name(self.profile.head_policy))
         return model, {"pretrain_s": float(ckpt["train_seconds"]), "pretrain_built_here": built_here}
 
     # -- one cell ---------------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ class Study:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)  # the record's peak_gpu_mb is this cell's alone
         ds = self.dataset(cell.downstream)
-        model, pretrain_cost = self._initial_model(cell)
+        model, pretrain_cost = self.initial_model(cell)
         train_idx, val_idx, test_idx = self.train_subset(cell), ds.indices("val"), ds.indices("test")
         config: TrainConfig = self.profile.train
         result = fit(model, _split(ds, train_idx), _split(ds, val_idx), config,

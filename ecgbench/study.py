@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 from ecgbench.data.classes import DATASET_CLASSES, UPSTREAMS
-from ecgbench.models import MODELS
+from ecgbench.models import HEAD_POLICIES, MODELS, PAPER_HEAD_POLICY
 
 REGIMES = ("scratch", "finetune", "linear")
 DEFAULT_PROFILE = "default"
@@ -35,7 +35,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Profile:
-    """Grid axes, synthetic data sizes and hyper-parameters: one table of ``profiles.toml``."""
+    """Grid axes, synthetic data sizes and hyper-parameters: one table of ``profiles.toml``.
+
+    ``head_policy``: which part of a pre-trained model the transfer regimes re-create (``ecgbench.models.base``);
+    the paper's ``last_layer`` unless a profile asks for an ablation.
+    """
 
     name: str
     description: str
@@ -48,12 +52,13 @@ class Profile:
     synthetic_records: dict[str, int]
     pretrain: TrainConfig
     train: TrainConfig
+    head_policy: str = PAPER_HEAD_POLICY
 
     def with_seeds(self, seeds: int) -> "Profile":
         return Profile(**{**self.__dict__, "seeds": seeds})
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"pretrain": asdict(self.pretrain), "train": asdict(self.train)}
+        return {"pretrain": asdict(self.pretrain), "train": asdict(self.train), "head_policy": self.head_policy}
 
 
 def _strict(table: dict[str, Any], cls: type, where: str) -> dict[str, Any]:
@@ -84,6 +89,8 @@ def _validate(p: Profile, where: str) -> None:
     problems += [f"{u!r} is no upstream dataset" for u in p.upstreams if u not in UPSTREAMS]
     problems += [f"unknown regime {r!r}" for r in p.regimes if r not in REGIMES]
     problems += [f"fraction {f} not in (0, 1]" for f in p.fractions if not 0 < f <= 1]
+    if p.head_policy not in HEAD_POLICIES:
+        problems.append(f"unknown head_policy {p.head_policy!r} (known: {', '.join(HEAD_POLICIES)})")
     if problems:
         raise ValueError(f"{where} [{p.name}]: " + "; ".join(problems))
 

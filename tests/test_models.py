@@ -1,7 +1,11 @@
+from collections import OrderedDict
+
 import pytest
 import torch
+from torch import nn
 
-from ecgbench.models import MODELS, build_model, register_model
+from ecgbench.models import MODELS, Classifier, build_model, register_model
+from ecgbench.models.rnn import RNNBackbone
 
 # Parameter counts for 5 classes quoted for the paper's architectures.
 EXPECTED_MILLIONS = {"resnet1d18": 4.11, "resnet1d50": 17.0, "resnet1d101": 29.3,
@@ -30,41 +34,60 @@ def test_forward_maps_batch_of_ecgs_to_class_logits(name):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", ["resnet1d18", "gru"])
-def test_replace_head_changes_output_size_and_keeps_backbone(name):
+@pytest.mark.parametrize("name, policy, new_part", [
+    ("resnet1d18", "last_layer", "head.fc2"), ("resnet1d50", "last_layer", "head.fc2"),
+    ("resnet1d18", "head", "head"), ("gru", "last_layer", "head"), ("lstm", "head", "head")])
+def test_a_head_policy_recreates_its_part_and_keeps_every_other_tensor(name, policy, new_part):
     torch.manual_seed(0)
     model = build_model(name, 5)
-    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
-    old_head = model.head
-    model.replace_head(2)
-    assert model.head is not old_head
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert model.new_part_name(policy) == new_part
+    fresh = model.reset_for_transfer(2, policy)
+    assert model.get_submodule(new_part) is fresh
     assert model.eval()(torch.randn(3, 1000, 12)).shape == (3, 2)
-    for k, v in model.backbone.state_dict().items():
-        assert torch.equal(v, before[k]), k
+    kept = {k for k, v in model.state_dict().items() if not k.startswith(new_part + ".")}
+    assert kept and all(torch.equal(model.state_dict()[k], before[k]) for k in kept)
+
+
+def test_the_resnet_head_is_the_papers_fc1_relu_fc2_and_fc2_is_its_last_layer():
+    model = build_model("resnet1d50", 5)
+    assert (model.head.fc1.in_features, model.head.fc1.out_features) == (2048, 512)
+    assert (model.head.fc2.in_features, model.head.fc2.out_features) == (512, 5)
+    assert model.last_layer_inputs(torch.randn(2, 1000, 12)).shape == (2, 512)
+    assert build_model("lstm", 5).last_layer_inputs(torch.randn(2, 1000, 12)).shape == (2, 100_000)
 
 
 @pytest.mark.parametrize("name", ["resnet1d18", "lstm"])
-def test_freezing_really_freezes_the_backbone(name):
+def test_freezing_all_but_the_last_layer_really_freezes_the_rest(name):
     torch.manual_seed(0)
     model = build_model(name, 3)
-    model.freeze_backbone()
-    model.train()  # a frozen backbone must stay in eval mode: BatchNorm statistics must not move
-    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
-    head_before = [p.clone() for p in model.head.parameters()]
+    trainable = model.new_part_name("last_layer")
+    model.freeze_all_but(trainable)
+    model.train()  # the frozen part must stay in eval mode: BatchNorm statistics must not move
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    last_before = [p.clone() for p in model.get_submodule(trainable).parameters()]
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.1)
     for _ in range(2):
         loss = model(torch.randn(4, 1000, 12)).pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert all(not p.requires_grad for p in model.backbone.parameters())
-    for k, v in model.backbone.state_dict().items():
-        assert torch.equal(v, before[k]), f"{k} changed although the backbone is frozen"
-    assert any(not torch.equal(a, b) for a, b in zip(head_before, model.head.parameters()))
+    frozen = {k for k in before if not k.startswith(trainable + ".")}
+    assert frozen and all(torch.equal(model.state_dict()[k], before[k]) for k in frozen)
+    assert all(not m.training for n, m in model.named_modules() if n and not n.startswith(trainable))
+    assert any(not torch.equal(a, b) for a, b in zip(last_before, model.get_submodule(trainable).parameters()))
+
+
+def test_a_model_whose_last_layer_is_not_linear_or_an_unknown_policy_is_refused():
+    head = nn.Sequential(OrderedDict(fc=nn.Linear(100_000, 2), act=nn.Sigmoid()))
+    with pytest.raises(TypeError, match="'head.act' must be an nn.Linear"):
+        Classifier(RNNBackbone(nn.GRU, False), head, nn.Linear, last_layer="act")
+    with pytest.raises(ValueError, match="unknown head policy 'all'"):
+        build_model("gru", 2).new_part_name("all")
 
 
 def test_registry_rejects_duplicates_and_names_unknown_models():
     with pytest.raises(ValueError, match="already registered"):
-        register_model("resnet1d18", lambda n: build_model("gru", n))
+        register_model("resnet1d18", lambda n: build_model("gru", n), "rnn")
     with pytest.raises(KeyError, match="unknown model 'nope'.*resnet1d18"):
         build_model("nope", 2)

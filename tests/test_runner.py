@@ -6,7 +6,7 @@ import torch
 
 import ecgbench.runner as runner
 from ecgbench.results.store import read_record, record_path
-from ecgbench.study import Cell, TrainConfig
+from ecgbench.study import Cell, TrainConfig, identity_hash
 
 SCRATCH = Cell("ptb", "resnet1d18", 0.25, "scratch", 0)
 FINETUNE = Cell("ptb", "resnet1d18", 0.25, "finetune", 0, upstream="cpsc2018")
@@ -42,22 +42,55 @@ def test_fraction_subsets_are_nested_random_and_seeded(make_study):
     assert subsets[1] != set(study.train_subset(dataclasses.replace(SCRATCH, seed=1)))
 
 
-def test_linear_probe_keeps_the_pretrained_backbone(make_study, monkeypatch):
+def _transferred_and_new(model: torch.nn.Module, checkpoint: dict) -> tuple[set, set]:
+    """Names of the tensors equal to the checkpoint's, and of those that differ from it."""
+    state = model.state_dict()
+    same = {k for k, v in checkpoint.items() if v.shape == state[k].shape and torch.equal(v, state[k])}
+    return same, set(state) - same
+
+
+def test_a_finetune_cell_transfers_every_tensor_but_the_last_layer(make_study):
     study = make_study()
     ckpt, _ = study.upstream_checkpoint("cpsc2018", "resnet1d18", 0)
-    kept = {}
+    model, _ = study.initial_model(FINETUNE)
+    transferred, new = _transferred_and_new(model, ckpt["state_dict"])
+    assert new == {"head.fc2.weight", "head.fc2.bias"}
+    assert {"head.fc1.weight", "head.fc1.bias"} <= transferred  # the paper keeps the pre-trained fc1
+    assert model.head.fc2.out_features == 2  # ptb has 2 classes, cpsc2018 9
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_a_linear_cell_trains_the_last_layer_alone_and_keeps_batchnorm_statistics(make_study, monkeypatch):
+    study = make_study()
+    ckpt, _ = study.upstream_checkpoint("cpsc2018", "resnet1d18", 0)
+    model, _ = study.initial_model(LINEAR)
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {"head.fc2.weight", "head.fc2.bias"}
+    after_epoch = {}
     real_fit = runner.fit
 
     def spy(model, *args, **kwargs):
         result = real_fit(model, *args, **kwargs)
-        kept.update(result.best_state)
+        after_epoch.update(model.state_dict())
         return result
 
     monkeypatch.setattr(runner, "fit", spy)
     assert study.run(LINEAR)["status"] == "ok"
-    backbone = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("backbone.")}
-    assert backbone and all(torch.equal(kept[k], v) for k, v in backbone.items())
-    assert kept["head.2.weight"].shape[0] == 2  # ptb has 2 classes, cpsc2018 9
+    moved = {k for k, v in ckpt["state_dict"].items()
+             if not k.startswith("head.fc2.") and not torch.equal(after_epoch[k], v)}
+    assert not moved, f"frozen tensors changed over an epoch: {sorted(moved)}"
+    assert any(k.endswith("running_mean") for k in ckpt["state_dict"])
+
+
+def test_the_whole_head_policy_is_an_ablation_with_its_own_cell_ids(make_study):
+    paper = make_study("paper")
+    ablation = make_study("ablation", profile=dataclasses.replace(paper.profile, head_policy="head"))
+    ckpt, _ = ablation.upstream_checkpoint("cpsc2018", "resnet1d18", 0)
+    model, _ = ablation.initial_model(FINETUNE)
+    _, new = _transferred_and_new(model, ckpt["state_dict"])
+    assert new == {"head.fc1.weight", "head.fc1.bias", "head.fc2.weight", "head.fc2.bias"}
+    assert ablation.identity(FINETUNE)["hyperparameters"]["head_policy"] == "head"
+    assert identity_hash(ablation.identity(FINETUNE)) != identity_hash(paper.identity(FINETUNE))
+    assert identity_hash(ablation.identity(SCRATCH)) == identity_hash(paper.identity(SCRATCH))
 
 
 def test_stored_cell_is_reused_and_a_changed_hyperparameter_reruns_it(make_study, monkeypatch):

@@ -1,37 +1,57 @@
 """Model registry: the paper's six architectures, open to a user's own (``register_model``)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
 from torch import nn
 
-from ecgbench.models.base import Classifier
+from ecgbench.models.base import HEAD_POLICIES, PAPER_HEAD_POLICY, Classifier
 from ecgbench.models.resnet1d import BasicBlock, Bottleneck, resnet1d
 from ecgbench.models.rnn import rnn
 from ecgbench.registry import Registry
 
 ModelFactory = Callable[[int], Classifier]
+FAMILIES = ("cnn", "rnn", "other")
 
-MODELS: Registry[ModelFactory] = Registry("model")
-MODELS.register("resnet1d18", partial(resnet1d, (2, 2, 2, 2), BasicBlock))
-MODELS.register("resnet1d50", partial(resnet1d, (3, 4, 6, 3), Bottleneck))
-MODELS.register("resnet1d101", partial(resnet1d, (3, 4, 23, 3), Bottleneck))
-MODELS.register("lstm", partial(rnn, nn.LSTM, False))
-MODELS.register("bilstm", partial(rnn, nn.LSTM, True))
-MODELS.register("gru", partial(rnn, nn.GRU, False))
 
-CNN_MODELS = ("resnet1d18", "resnet1d50", "resnet1d101")
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: ``factory(n_classes)`` returns a ``Classifier``; ``family`` groups it in the findings."""
+
+    factory: ModelFactory
+    family: str
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"model family {self.family!r} is not one of {FAMILIES}")
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def register_model(name: str, factory: ModelFactory, family: str = "other") -> None:
+    """Add a model: ``factory(n_classes)`` returns a ``Classifier`` (which names its last layer); it joins the grid."""
+    MODELS.register(name, ModelSpec(factory, family))
 
 
 def build_model(name: str, n_classes: int) -> Classifier:
     """A freshly initialised model from the registry (seed torch first for a reproducible init)."""
-    return MODELS.get(name)(n_classes)
+    return MODELS.get(name).factory(n_classes)
 
 
-def register_model(name: str, factory: ModelFactory) -> None:
-    """Add a user model: ``factory(n_classes)`` returns a ``Classifier``; it then joins the grid."""
-    MODELS.register(name, factory)
+def model_family(name: str) -> str:
+    """"cnn", "rnn" or "other", as the model was registered."""
+    return MODELS.get(name).family
 
 
-__all__ = ["Classifier", "MODELS", "CNN_MODELS", "build_model", "register_model"]
+register_model("resnet1d18", partial(resnet1d, (2, 2, 2, 2), BasicBlock), "cnn")
+register_model("resnet1d50", partial(resnet1d, (3, 4, 6, 3), Bottleneck), "cnn")
+register_model("resnet1d101", partial(resnet1d, (3, 4, 23, 3), Bottleneck), "cnn")
+register_model("lstm", partial(rnn, nn.LSTM, False), "rnn")
+register_model("bilstm", partial(rnn, nn.LSTM, True), "rnn")
+register_model("gru", partial(rnn, nn.GRU, False), "rnn")
+
+__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "PAPER_HEAD_POLICY", "build_model", "model_family",
+           "register_model"]

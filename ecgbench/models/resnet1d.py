@@ -5,6 +5,8 @@ Stem conv k=7 s=2 + max-pool, four stages of widths 64-512, global average pooli
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
@@ -86,10 +88,12 @@ class ResNet1dBackbone(nn.Module):
 
 
 def _mlp_head(in_features: int, n_classes: int) -> nn.Module:
-    """The paper's head: fc1 -> ReLU -> fc2 (fc1 maps the pooled features to 512)."""
-    return nn.Sequential(nn.Linear(in_features, 512), nn.ReLU(inplace=True), nn.Linear(512, n_classes))
+    """The paper's head: fc1 -> ReLU -> fc2 (fc1 maps the pooled features to 512; fc2 is the last layer)."""
+    return nn.Sequential(OrderedDict(fc1=nn.Linear(in_features, 512), relu=nn.ReLU(inplace=True),
+                                     fc2=nn.Linear(512, n_classes)))
 
 
 def resnet1d(depths: tuple[int, ...], block: type[BasicBlock] | type[Bottleneck], n_classes: int) -> Classifier:
     backbone = ResNet1dBackbone(block, depths)
-    return Classifier(backbone, _mlp_head(backbone.out_features, n_classes), head_factory=_mlp_head)
+    return Classifier(backbone, _mlp_head(backbone.out_features, n_classes), head_factory=_mlp_head,
+                      last_layer="fc2")

@@ -23,10 +23,10 @@ from typing import Callable, Iterable
 from scipy.stats import t as student_t
 from tabulate import tabulate
 
-from ecgbench.models import CNN_MODELS
+from ecgbench.models import MODELS
+from ecgbench.models import model_family as registered_family
 
-RNN_MODELS = ("lstm", "bilstm", "gru")
-MODEL_ORDER = CNN_MODELS + RNN_MODELS
+MODEL_ORDER = ("resnet1d18", "resnet1d50", "resnet1d101", "lstm", "bilstm", "gru")
 MIN_UNITS = 3
 MIN_EPOCHS = 2  # finding 3 ignores shorter runs
 CONFIDENCE = 0.95
@@ -129,10 +129,9 @@ def canonical_order(names: Iterable, preferred: Iterable = MODEL_ORDER) -> list:
 
 
 def model_family(model: str) -> str | None:
-    """"CNN" or "RNN" for the paper's architectures, None for a user's own."""
-    if model in CNN_MODELS:
-        return "CNN"
-    return "RNN" if model in RNN_MODELS else None
+    """"CNN" or "RNN" as the model was registered; None for another family or a model not registered here."""
+    family = registered_family(model).upper() if model in MODELS else None
+    return family if family in ("CNN", "RNN") else None
 
 
 def validation_curve(history: list[dict], metric: str) -> list[float] | None:

@@ -187,6 +187,8 @@ def _provenance(records: list[dict], n_resamples: int) -> list[str]:
     return [
         "## Provenance", "",
         f"- profile: {_distinct(records, 'profile')}",
+        f"- transfer head policy: {_distinct(records, 'identity', 'hyperparameters', 'head_policy')} "
+        "(last_layer: the paper's, only the last layer is new; head: the whole head is new)",
         f"- data source per downstream: {sources or 'unknown'}",
         f"- commit: {_distinct(records, 'environment', 'commit')}",
         f"- device: {_distinct(records, 'environment', 'device_name')}",
