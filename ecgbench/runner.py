@@ -26,7 +26,8 @@ from ecgbench.models import Classifier, build_model
 from ecgbench.provenance import environment
 from ecgbench.results.schema import SCHEMA_VERSION, RecordError
 from ecgbench.results.store import read_record, record_path, write_record
-from ecgbench.study import Cell, Pretraining, Profile, TrainConfig, identity_hash, stable_seed, subset_size
+from ecgbench.engine.config import TrainConfig
+from ecgbench.study import Cell, Pretraining, Profile, identity_hash, stable_seed, subset_size
 
 RERUN_MODES = ("none", "failed", "all")
 

@@ -11,26 +11,11 @@ from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
 from ecgbench.data.classes import DATASET_CLASSES, UPSTREAMS
+from ecgbench.engine.config import TrainConfig
 from ecgbench.models import HEAD_POLICIES, MODELS, PAPER_HEAD_POLICY
 
 REGIMES = ("scratch", "finetune", "linear")
 DEFAULT_PROFILE = "default"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimiser settings of one training run; ``patience`` 0 disables early stopping.
-
-    ``min_samples_per_epoch``: an epoch over a smaller training set repeats it (fresh shuffles) until this many
-    samples were seen, so a 5 % subset still gets a useful number of optimiser steps (the paper's 100 epochs
-    gave it at least 100); 0 keeps plain epochs.
-    """
-
-    epochs: int
-    batch_size: int
-    lr: float
-    patience: int = 0
-    min_samples_per_epoch: int = 0
 
 
 @dataclass(frozen=True)

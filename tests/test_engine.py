@@ -5,7 +5,7 @@ from torch import nn
 
 from ecgbench.engine.train import ArraySplit, NonFiniteLossError, fit, predict
 from ecgbench.models import Classifier
-from ecgbench.study import TrainConfig
+from ecgbench.engine.config import TrainConfig
 
 CPU = torch.device("cpu")
 

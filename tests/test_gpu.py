@@ -8,7 +8,8 @@ import torch
 
 from ecgbench.engine.train import ArraySplit, fit, predict
 from ecgbench.models import build_model
-from ecgbench.study import Cell, TrainConfig
+from ecgbench.engine.config import TrainConfig
+from ecgbench.study import Cell
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")

@@ -6,7 +6,8 @@ import torch
 
 import ecgbench.runner as runner
 from ecgbench.results.store import read_record, record_path
-from ecgbench.study import Cell, TrainConfig, identity_hash
+from ecgbench.engine.config import TrainConfig
+from ecgbench.study import Cell, identity_hash
 
 SCRATCH = Cell("ptb", "resnet1d18", 0.25, "scratch", 0)
 FINETUNE = Cell("ptb", "resnet1d18", 0.25, "finetune", 0, upstream="cpsc2018")

@@ -16,7 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ecgbench.study import Cell, Pretraining, Profile, TrainConfig, enumerate_cells, iter_upstream_needs, subset_size
+from ecgbench.engine.config import TrainConfig
+from ecgbench.study import Cell, Pretraining, Profile, enumerate_cells, iter_upstream_needs, subset_size
 
 SPLIT_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}  # the synthetic stand-ins' patient split
 Task = Cell | Pretraining

@@ -6,14 +6,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from ecgbench.engine.metrics import bce_loss, classification_metrics
-from ecgbench.study import TrainConfig
+from ecgbench.engine.config import TrainConfig
 
 
 class NonFiniteLossError(RuntimeError):
@@ -47,7 +47,8 @@ def _raise_if_not_finite(loss: float, where: str) -> None:
         raise NonFiniteLossError(f"loss became {loss} {where}")
 
 
-def _autocast(device: torch.device):
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA (float64 tensors are left as they are), nothing on CPU."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
@@ -60,12 +61,6 @@ def _host_batch(split: ArraySplit, idx: np.ndarray, pin: bool) -> tuple[torch.Te
     x = torch.from_numpy(np.ascontiguousarray(split.x[idx], dtype=np.float32))
     y = torch.from_numpy(np.asarray(split.y[idx], dtype=np.float32))
     return (x.pin_memory(), y.pin_memory()) if pin else (x, y)
-
-
-def _batch(split: ArraySplit, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch on ``device``."""
-    x, y = _host_batch(split, idx, pin=device.type == "cuda")
-    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
 def iter_batches(split: ArraySplit, order: np.ndarray, batch_size: int, device: torch.device
@@ -96,7 +91,7 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int, device: torch.devi
     out = []
     for start in range(0, len(x), batch_size):
         xb = torch.from_numpy(np.array(x[start:start + batch_size], dtype=np.float32)).to(device)  # a writable copy
-        with _autocast(device):
+        with autocast(device):
             logits = model(xb)
         out.append(torch.sigmoid(logits.float()).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
@@ -107,6 +102,24 @@ def _validate(model: nn.Module, val: ArraySplit, batch_size: int, device: torch.
     metrics = classification_metrics(val.y, prob, val.classes)
     return {"val_loss": bce_loss(val.y, prob), "val_f1_weighted": metrics["f1_weighted"],
             "val_auroc_macro": metrics["auroc_macro"]}
+
+
+def make_optimiser(params: Iterable[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """The study's optimiser: Adam, fused into one kernel per step on CUDA."""
+    return torch.optim.Adam(params, lr=lr, fused=device.type == "cuda")
+
+
+def train_step(model: nn.Module, optimiser: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
+               device: torch.device) -> torch.Tensor:
+    """One optimiser step on a batch already on ``device``: forward under autocast, BCE-with-logits in the
+    labels' precision, backward, step. Returns the detached loss (reading it would sync a GPU: callers decide)."""
+    with autocast(device):
+        logits = model(xb)
+    loss = nn.functional.binary_cross_entropy_with_logits(logits.to(yb.dtype), yb)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss.detach()
 
 
 def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfig, *, seed: int,
@@ -123,8 +136,7 @@ def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfi
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    optimiser = torch.optim.Adam(params, lr=config.lr, fused=device.type == "cuda")  # CUDA: one kernel per step
-    loss_fn = nn.BCEWithLogitsLoss()
+    optimiser = make_optimiser(params, config.lr, device)
     order_rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     result = FitResult(best_epoch=-1, best_val_loss=math.inf)
@@ -136,16 +148,10 @@ def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfi
         order = np.concatenate([order_rng.permutation(len(train)) for _ in range(passes)])
         loss_sum, seen = torch.zeros((), device=device), 0
         for step, (xb, yb) in enumerate(iter_batches(train, order, config.batch_size, device)):
-            start = step * config.batch_size
-            with _autocast(device):
-                logits = model(xb)
-            loss = loss_fn(logits.float(), yb)
+            loss = train_step(model, optimiser, xb, yb, device)
             if device.type != "cuda":  # free on CPU; on CUDA a check per step would sync the GPU every step
-                _raise_if_not_finite(loss.item(), f"at epoch {epoch}, batch starting {start}")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            loss_sum += loss.detach() * len(yb)
+                _raise_if_not_finite(loss.item(), f"at epoch {epoch}, batch starting {step * config.batch_size}")
+            loss_sum += loss * len(yb)
             seen += len(yb)
         train_loss = loss_sum.item() / seen  # the one host sync of the epoch
         _raise_if_not_finite(train_loss, f"at epoch {epoch} (mean training loss)")

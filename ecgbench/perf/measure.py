@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from ecgbench.data import PreparedDataset
-from ecgbench.engine.train import ArraySplit, _autocast, _batch, fit, iter_batches
+from ecgbench.engine.train import ArraySplit, autocast as _autocast, fit, iter_batches
 from ecgbench.models import build_model
-from ecgbench.study import TrainConfig
+from ecgbench.engine.config import TrainConfig
 
 N_CLASSES = 5  # PTB-XL's superclasses; the head's size barely changes any model's cost
 VAL_RECORDS = 64  # the validation pass of a timed epoch: one batch, the same for our epoch and the reference
@@ -176,7 +176,7 @@ def loader_stall(model_name: str, dataset: PreparedDataset, *, batch_size: int, 
     step = train_step(model, device, wait=False)
     split = ArraySplit(dataset.signals, dataset.labels, dataset.classes)
     order = np.random.default_rng(0).permutation(len(split))[:batch_size * steps]
-    x_mem, y_mem = _batch(split, order[:batch_size], device)
+    x_mem, y_mem = next(iter_batches(split, order[:batch_size], batch_size, device))
     step(x_mem, y_mem)  # warm-up
     sync(device)
 
