@@ -65,9 +65,9 @@ def ceiling() -> Callable[[torch.device], float]:
 
 
 @pytest.fixture(scope="session")
-def prepared(ecg_study):
+def prepared(ecg_runner):
     """``prepared(n)``: the synthetic ptbxl stand-in with ``n`` records, memory-mapped from the data cache."""
-    return cache(lambda n: open_dataset("ptbxl", synthetic_records=n, cache_dir=ecg_study.options.cache_dir))
+    return cache(lambda n: open_dataset("ptbxl", synthetic_records=n, cache_dir=ecg_runner.options.cache_dir))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 
 from ecgbench.cluster.phases import PHASES
 from ecgbench.cluster.shards import ShardSpec
-from ecgbench.runner import RERUN_MODES, RunOptions, Study
+from ecgbench.runner import RERUN_MODES, CellRunner, RunOptions
 from ecgbench.study import (DEFAULT_PROFILE, Cell, Pretraining, Profile, enumerate_cells, get_profile,
                             iter_upstream_needs)
 
@@ -34,6 +34,7 @@ class EcgSession:
         self.report_dir = options.results_dir.parent
         self.is_worker = is_worker
         self.cells_run: list[str] = []
+        self.selected_tasks: list[Cell | Pretraining] = []  # after -k/-m, phase and shard (read by ecgbench submit)
         self.written: list[Path] = []
         self.problems: list[str] = []
 
@@ -47,6 +48,7 @@ class EcgSession:
         everything = list(items)
         result = yield
         if self.phase == "all" and self.shard is None:
+            self.selected_tasks = [task for item in items if (task := task_of(item)) is not None]
             return result
         from ecgbench.cluster.cost import CostModel, load_measured
         from ecgbench.cluster.phases import phase_tasks, shard_of
@@ -66,6 +68,7 @@ class EcgSession:
         config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])
         _undo_deselection(config, kept)
         items[:] = kept
+        self.selected_tasks = [task_of(item) for item in kept]
         return result
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -103,6 +106,7 @@ class EcgSession:
 
 
 STATE_KEY = pytest.StashKey[EcgSession]()
+SESSION_PLUGIN = "ecgbench-session"  # the name other code finds this session's state by, without importing us
 
 
 def _undo_deselection(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -207,7 +211,7 @@ def pytest_configure(config: pytest.Config) -> None:
                          phase=config.getoption("--ecg-phase"), shard=config.getoption("--ecg-shard"),
                          measured_costs=config.getoption("--ecg-costs"))
     config.stash[STATE_KEY] = session
-    config.pluginmanager.register(session, "ecgbench-session")
+    config.pluginmanager.register(session, SESSION_PLUGIN)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -220,33 +224,33 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def ecg_study(pytestconfig: pytest.Config) -> Study:
+def ecg_runner(pytestconfig: pytest.Config) -> CellRunner:
     """The study of this session: the selected profile bound to the results, cache and data options."""
     state = pytestconfig.stash[STATE_KEY]
-    return Study(state.profile, state.options)
+    return CellRunner(state.profile, state.options)
 
 
 @pytest.fixture
-def ecg_run(ecg_study: Study, request: pytest.FixtureRequest) -> Callable[[Cell], dict]:
+def ecg_run(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callable[[Cell], dict]:
     """Run (or reuse) a cell and mark the test as a study cell, so that the controller reports it.
 
     A cell whose upstream and downstream data differ in kind (real vs synthetic) is skipped, never run.
     """
     def run(cell: Cell) -> dict:
         try:
-            mixed = ecg_study.mixed_sources(cell)
+            mixed = ecg_runner.mixed_sources(cell)
         except Exception:  # unreadable data: ``run`` records the failure with its cause
             mixed = None
         if mixed:
             pytest.skip(mixed)
         request.node.user_properties.append((CELL_PROPERTY, cell.key))
-        return ecg_study.run(cell)
+        return ecg_runner.run(cell)
     return run
 
 
 @pytest.fixture
-def ecg_pretrain(ecg_study: Study) -> Callable[[Pretraining], dict]:
+def ecg_pretrain(ecg_runner: CellRunner) -> Callable[[Pretraining], dict]:
     """Train (or load) an upstream checkpoint: the pre-training phase of a cluster run."""
     def pretrain(need: Pretraining) -> dict:
-        return ecg_study.upstream_checkpoint(*need)[0]
+        return ecg_runner.upstream_checkpoint(*need)[0]
     return pretrain

@@ -1,6 +1,6 @@
 """Run one cell of the study: data -> subset -> model (scratch or from a cached upstream) -> fit -> test -> record.
 
-The pytest plugin and the CLI both call ``Study.run``; neither trains anything itself.
+The pytest plugin and the CLI both call ``CellRunner.run``; neither trains anything itself.
 """
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from ecgbench import __version__
 from ecgbench.data import PreparedDataset, open_dataset
 from ecgbench.engine.checkpoint import cached_checkpoint
 from ecgbench.engine.device import default_device, seed_everything
-from ecgbench.engine.metrics import classification_metrics
+from ecgbench.metrics import classification_metrics
 from ecgbench.engine.train import ArraySplit, fit, predict
 from ecgbench.locks import host_lock
 from ecgbench.models import Classifier, build_model
 from ecgbench.provenance import environment
-from ecgbench.results.schema import SCHEMA_VERSION, RecordError
+from ecgbench.results.schema import SCHEMA_VERSION, ResultRecordError
 from ecgbench.results.store import read_record, record_path, write_record
 from ecgbench.engine.config import TrainConfig
 from ecgbench.study import Cell, Pretraining, Profile, identity_hash, stable_seed, subset_size
@@ -65,7 +65,7 @@ def _utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-class Study:
+class CellRunner:
     """A profile bound to run options: loads datasets once per process and runs cells."""
 
     def __init__(self, profile: Profile, options: RunOptions) -> None:
@@ -162,7 +162,7 @@ class Study:
             return None
         try:
             record = read_record(path)
-        except RecordError as e:
+        except ResultRecordError as e:
             warnings.warn(f"re-running {cell.key}: {e}", stacklevel=2)
             return None
         if record["cell_id"] != cell_id:

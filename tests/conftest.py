@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgbench.runner import RunOptions, Study
+from ecgbench.runner import RunOptions, CellRunner
 from ecgbench.study import get_profile
 
 pytest_plugins = ["pytester"]
@@ -22,8 +22,8 @@ def smoke_profile():
 
 
 @pytest.fixture
-def make_study(tmp_path, data_cache, smoke_profile):
-    def make(results: str = "results", profile=None, **options) -> Study:
-        return Study(profile or smoke_profile,
+def make_runner(tmp_path, data_cache, smoke_profile):
+    def make(results: str = "results", profile=None, **options) -> CellRunner:
+        return CellRunner(profile or smoke_profile,
                      RunOptions(results_dir=tmp_path / results, cache_dir=data_cache, **options))
     return make

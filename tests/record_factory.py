@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ecgbench.data.classes import DATASET_CLASSES
-from ecgbench.engine.metrics import classification_metrics
+from ecgbench.metrics import classification_metrics
 from ecgbench.results.schema import SCHEMA_VERSION, validate_record
 from ecgbench.study import Cell, stable_seed
 

@@ -29,16 +29,16 @@ def test_report_on_empty_folder_fails_clearly(tmp_path, capsys):
     assert f"no result records in {tmp_path}" in capsys.readouterr().err
 
 
-def _stored(make_study, results: str, profile_name: str):
+def _stored(make_runner, results: str, profile_name: str):
     profile = dataclasses.replace(get_profile("smoke"), name=profile_name, models=("gru",))
-    study = make_study(results, profile=profile)
+    study = make_runner(results, profile=profile)
     study.run(SCRATCH)
     return study.options.results_dir
 
 
-def test_report_on_mixed_profiles_asks_for_one(make_study, tmp_path, capsys):
-    results = _stored(make_study, "mixed", "smoke")
-    _stored(make_study, "other", "custom")
+def test_report_on_mixed_profiles_asks_for_one(make_runner, tmp_path, capsys):
+    results = _stored(make_runner, "mixed", "smoke")
+    _stored(make_runner, "other", "custom")
     for path in (tmp_path / "other").glob("*.json"):
         path.rename(results / f"custom-{path.name}")
     assert main(["report", "--results", str(results), "--out", str(tmp_path / "out")]) == 1
@@ -47,8 +47,8 @@ def test_report_on_mixed_profiles_asks_for_one(make_study, tmp_path, capsys):
     assert (tmp_path / "out" / "leaderboard.md").exists()
 
 
-def test_foreign_record_is_skipped_by_reports_and_named(make_study):
-    results = _stored(make_study, "r", "smoke")
+def test_foreign_record_is_skipped_by_reports_and_named(make_runner):
+    results = _stored(make_runner, "r", "smoke")
     foreign = results / "foreign.json"
     foreign.write_text(json.dumps({"schema_version": 99, "key": "x"}))
     loaded = load_records(results)
@@ -56,8 +56,8 @@ def test_foreign_record_is_skipped_by_reports_and_named(make_study):
     assert loaded.problems == [f"{foreign}: schema_version 99, expected 1"]
 
 
-def test_nan_data_fails_its_cell_and_the_grid_goes_on(make_study):
-    study = make_study()
+def test_nan_data_fails_its_cell_and_the_grid_goes_on(make_runner):
+    study = make_runner()
     ds = study.dataset("ptb")
     signals = np.array(ds.signals)
     signals[ds.indices("train"), 10, 0] = np.nan

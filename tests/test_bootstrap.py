@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from ecgbench.engine.metrics import classification_metrics
+from ecgbench.metrics import classification_metrics
 from ecgbench.results.bootstrap import (
     bootstrap_ci, draw_resamples, macro_auroc_resampled, paired_bootstrap_ci, seed_mean_ci, weighted_f1_resampled,
 )

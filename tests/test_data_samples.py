@@ -12,7 +12,7 @@ import pytest
 from ecgbench.data.loaders import CodeTestLoader, MissingFileError, PtbLoader
 from ecgbench.data.manifest import get_manifest
 from ecgbench.data.prepare import prepare
-from ecgbench.runner import RunOptions, Study
+from ecgbench.runner import RunOptions, CellRunner
 from ecgbench.study import Cell
 
 from data_fixtures import SAMPLES, manifest, needs_samples
@@ -59,7 +59,7 @@ def test_ptbxl_500_hz_resampled_matches_physionets_own_100_hz_copy(ptbxl, cache)
 
 def test_a_smoke_cell_trains_on_the_prepared_ptbxl_sample(ptbxl, cache, tmp_path, smoke_profile):
     profile = dataclasses.replace(smoke_profile, models=("resnet1d18",))
-    study = Study(profile, RunOptions(results_dir=tmp_path / "results", cache_dir=cache, data_root=SAMPLES))
+    study = CellRunner(profile, RunOptions(results_dir=tmp_path / "results", cache_dir=cache, data_root=SAMPLES))
     record = study.run(Cell("ptbxl", "resnet1d18", 1.0, "scratch", 0))
     assert record["status"] == "ok", record["error"]
     assert record["data_source"] == "real" and record["identity"]["downstream_digest"] == ptbxl.dataset.digest

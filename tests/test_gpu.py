@@ -52,8 +52,8 @@ def test_bf16_predictions_match_float32_on_the_cpu(ptb, model_name):
     np.testing.assert_allclose(on_gpu, on_cpu, atol=0.03)
 
 
-def test_a_cell_runs_on_the_gpu_and_its_record_says_so(make_study):
-    study = make_study(device="cuda")
+def test_a_cell_runs_on_the_gpu_and_its_record_says_so(make_runner):
+    study = make_runner(device="cuda")
     record = study.run(Cell("ptb", "resnet1d18", 0.25, "finetune", 0, "cpsc2018"))
     assert record["status"] == "ok", record["error"]
     assert record["environment"]["device"].startswith("cuda")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from ecgbench.engine.metrics import bce_loss, classification_metrics
+from ecgbench.metrics import bce_loss, classification_metrics
 
 CLASSES = ("A", "B", "C")
 

@@ -83,8 +83,8 @@ torch.cuda.is_available = lambda: True
 torch.cuda.device_count = lambda: 2
 """)
     pytester.makepyfile(test_dev="""
-def test_device(ecg_study, worker_id):
-    assert ecg_study.options.device == "cuda:" + str(int(worker_id[2:]) % 2)
+def test_device(ecg_runner, worker_id):
+    assert ecg_runner.options.device == "cuda:" + str(int(worker_id[2:]) % 2)
 """)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)

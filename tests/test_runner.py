@@ -14,8 +14,8 @@ FINETUNE = Cell("ptb", "resnet1d18", 0.25, "finetune", 0, upstream="cpsc2018")
 LINEAR = Cell("ptb", "resnet1d18", 0.25, "linear", 0, upstream="cpsc2018")
 
 
-def test_a_cell_writes_a_valid_record_with_finite_test_metrics(make_study):
-    study = make_study()
+def test_a_cell_writes_a_valid_record_with_finite_test_metrics(make_runner):
+    study = make_runner()
     record = study.run(FINETUNE)
     assert record["status"] == "ok", record["error"]
     assert read_record(record_path(study.options.results_dir, FINETUNE.file_stem)) == record
@@ -25,16 +25,16 @@ def test_a_cell_writes_a_valid_record_with_finite_test_metrics(make_study):
     assert record["timing"]["pretrain_s"] > 0 and record["best_epoch"] == 0
 
 
-def test_same_seed_same_numbers_in_a_fresh_process_state(make_study):
-    first = make_study("a").run(SCRATCH)
-    second = make_study("b").run(SCRATCH)
+def test_same_seed_same_numbers_in_a_fresh_process_state(make_runner):
+    first = make_runner("a").run(SCRATCH)
+    second = make_runner("b").run(SCRATCH)
     assert first["test"] == second["test"]
     assert first["predictions"] == second["predictions"]
     assert first["cell_id"] == second["cell_id"]
 
 
-def test_fraction_subsets_are_nested_random_and_seeded(make_study):
-    study = make_study()
+def test_fraction_subsets_are_nested_random_and_seeded(make_runner):
+    study = make_runner()
     subsets = [set(study.train_subset(dataclasses.replace(SCRATCH, fraction=f))) for f in (0.05, 0.25, 1.0)]
     assert subsets[0] < subsets[1] < subsets[2]
     train = study.dataset("ptb").indices("train")
@@ -50,8 +50,8 @@ def _transferred_and_new(model: torch.nn.Module, checkpoint: dict) -> tuple[set,
     return same, set(state) - same
 
 
-def test_a_finetune_cell_transfers_every_tensor_but_the_last_layer(make_study):
-    study = make_study()
+def test_a_finetune_cell_transfers_every_tensor_but_the_last_layer(make_runner):
+    study = make_runner()
     ckpt, _ = study.upstream_checkpoint("cpsc2018", "resnet1d18", 0)
     model, _ = study.initial_model(FINETUNE)
     transferred, new = _transferred_and_new(model, ckpt["state_dict"])
@@ -61,8 +61,8 @@ def test_a_finetune_cell_transfers_every_tensor_but_the_last_layer(make_study):
     assert all(p.requires_grad for p in model.parameters())
 
 
-def test_a_linear_cell_trains_the_last_layer_alone_and_keeps_batchnorm_statistics(make_study, monkeypatch):
-    study = make_study()
+def test_a_linear_cell_trains_the_last_layer_alone_and_keeps_batchnorm_statistics(make_runner, monkeypatch):
+    study = make_runner()
     ckpt, _ = study.upstream_checkpoint("cpsc2018", "resnet1d18", 0)
     model, _ = study.initial_model(LINEAR)
     assert {n for n, p in model.named_parameters() if p.requires_grad} == {"head.fc2.weight", "head.fc2.bias"}
@@ -82,9 +82,9 @@ def test_a_linear_cell_trains_the_last_layer_alone_and_keeps_batchnorm_statistic
     assert any(k.endswith("running_mean") for k in ckpt["state_dict"])
 
 
-def test_the_whole_head_policy_is_an_ablation_with_its_own_cell_ids(make_study):
-    paper = make_study("paper")
-    ablation = make_study("ablation", profile=dataclasses.replace(paper.profile, head_policy="head"))
+def test_the_whole_head_policy_is_an_ablation_with_its_own_cell_ids(make_runner):
+    paper = make_runner("paper")
+    ablation = make_runner("ablation", profile=dataclasses.replace(paper.profile, head_policy="head"))
     ckpt, _ = ablation.upstream_checkpoint("cpsc2018", "resnet1d18", 0)
     model, _ = ablation.initial_model(FINETUNE)
     _, new = _transferred_and_new(model, ckpt["state_dict"])
@@ -94,20 +94,20 @@ def test_the_whole_head_policy_is_an_ablation_with_its_own_cell_ids(make_study):
     assert identity_hash(ablation.identity(SCRATCH)) == identity_hash(paper.identity(SCRATCH))
 
 
-def test_stored_cell_is_reused_and_a_changed_hyperparameter_reruns_it(make_study, monkeypatch):
-    study = make_study()
+def test_stored_cell_is_reused_and_a_changed_hyperparameter_reruns_it(make_runner, monkeypatch):
+    study = make_runner()
     first = study.run(SCRATCH)
     monkeypatch.setattr(runner, "fit", lambda *a, **k: pytest.fail("a stored cell must not train again"))
     assert study.run(SCRATCH) == first
     monkeypatch.undo()
     changed = dataclasses.replace(study.profile, train=TrainConfig(epochs=1, batch_size=8, lr=0.001))
-    rerun = make_study(profile=changed).run(SCRATCH)
+    rerun = make_runner(profile=changed).run(SCRATCH)
     assert rerun["cell_id"] != first["cell_id"]
     assert rerun["created"] >= first["created"]
 
 
-def test_a_failing_cell_is_recorded_as_failed_and_the_next_cell_runs(make_study, monkeypatch):
-    study = make_study()
+def test_a_failing_cell_is_recorded_as_failed_and_the_next_cell_runs(make_runner, monkeypatch):
+    study = make_runner()
 
     def explode(*args, **kwargs):
         raise RuntimeError("simulated out of memory")
@@ -119,11 +119,11 @@ def test_a_failing_cell_is_recorded_as_failed_and_the_next_cell_runs(make_study,
     assert read_record(record_path(study.options.results_dir, SCRATCH.file_stem))["status"] == "failed"
     monkeypatch.undo()
     assert study.run(dataclasses.replace(SCRATCH, model="gru"))["status"] == "ok"
-    assert make_study(rerun="failed").run(SCRATCH)["status"] == "ok"
+    assert make_runner(rerun="failed").run(SCRATCH)["status"] == "ok"
 
 
-def test_test_predictions_are_stored_in_test_split_order(make_study):
-    study = make_study()
+def test_test_predictions_are_stored_in_test_split_order(make_runner):
+    study = make_runner()
     record = study.run(SCRATCH)
     ds = study.dataset("ptb")
     test_idx = ds.indices("test")
@@ -131,8 +131,8 @@ def test_test_predictions_are_stored_in_test_split_order(make_study):
     assert np.array_equal(np.array(record["predictions"]["y_true"]), ds.labels[test_idx])
 
 
-def test_a_cell_never_mixes_real_and_synthetic_data(make_study):
-    study = make_study()
+def test_a_cell_never_mixes_real_and_synthetic_data(make_runner):
+    study = make_runner()
     assert study.mixed_sources(FINETUNE) is None and study.mixed_sources(SCRATCH) is None
     study._datasets["cpsc2018"] = dataclasses.replace(study.dataset("cpsc2018"), source="real")
     reason = study.mixed_sources(FINETUNE)

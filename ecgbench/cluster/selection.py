@@ -31,18 +31,20 @@ class Selection:
 
 
 class _Collector:
+    """Keeps the config of a finished collection."""
+
     def __init__(self) -> None:
-        self.items: list[pytest.Item] = []
         self.config: pytest.Config | None = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.items, self.config = list(session.items), session.config
+        self.config = session.config
 
 
 def collect_selection(args: list[str], grid_file: Path = GRID_FILE) -> Selection:
-    """Collect ``grid_file`` with ``args`` (no test runs); a clear error when pytest rejects them."""
-    from ecgbench.plugin import STATE_KEY, task_of
+    """Collect ``grid_file`` with ``args`` (no test runs); a clear error when pytest rejects them.
 
+    The ecgbench plugin's session object (registered as ``ecgbench-session``) holds the selected tasks.
+    """
     clash = [a for a in args if a.split("=")[0] in RESERVED_OPTIONS]
     if clash:
         raise ValueError(f"{clash}: phases, shards and workers are set by ecgbench submit, not in the selection")
@@ -53,8 +55,8 @@ def collect_selection(args: list[str], grid_file: Path = GRID_FILE) -> Selection
                            plugins=[collector])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) or collector.config is None:
         raise ValueError(f"pytest could not collect {grid_file} with {args}:\n{output.getvalue()[-2000:]}")
-    state = collector.config.stash[STATE_KEY]
-    tasks = [task_of(item) for item in collector.items]
+    state = collector.config.pluginmanager.get_plugin("ecgbench-session")
+    tasks = state.selected_tasks
     return Selection(tuple(args), state.profile, state.options,
                      tuple(t for t in tasks if isinstance(t, Cell)),
                      tuple(t for t in tasks if isinstance(t, Pretraining)))

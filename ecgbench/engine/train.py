@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecgbench.engine.metrics import bce_loss, classification_metrics
+from ecgbench.metrics import bce_loss, classification_metrics
 from ecgbench.engine.config import TrainConfig
 
 

@@ -34,12 +34,12 @@ def _vm_hwm_mb() -> float:
 def _run_cell(model: str, cache_dir: Path, results_dir: Path, threads: int) -> float:
     import torch
 
-    from ecgbench.runner import RunOptions, Study
+    from ecgbench.runner import RunOptions, CellRunner
     from ecgbench.study import Cell, get_profile
 
     torch.set_num_threads(threads)
     profile = dataclasses.replace(get_profile("smoke"), models=(model,))
-    record = Study(profile, RunOptions(results_dir=results_dir, cache_dir=cache_dir, device="cpu", rerun="all")
+    record = CellRunner(profile, RunOptions(results_dir=results_dir, cache_dir=cache_dir, device="cpu", rerun="all")
                    ).run(Cell(model=model, **SMOKE_CELL))
     if record["status"] != "ok":
         raise RuntimeError(record["error"])

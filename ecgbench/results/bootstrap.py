@@ -17,10 +17,11 @@ from typing import Callable
 
 import numpy as np
 
+from ecgbench.metrics import THRESHOLD  # the same decision threshold as the engine's metrics
+
 # A metric of every resample at once: (y_true [n, C] bool, y_prob [n, C], counts [B, n]) -> values [B].
 ResampledMetric = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
-THRESHOLD = 0.5  # the same decision threshold as ecgbench.engine.metrics
 MAX_CELLS_PER_ROUND = 4_000_000  # resamples x records drawn per round: bounds memory on large test sets
 MAX_DRAW_ROUNDS = 50  # a class seen once in a tiny test set could otherwise reject resamples forever
 

@@ -12,7 +12,7 @@ Keys (schema 1):
   history         per epoch: epoch, train_loss, val_loss, val_f1_weighted, val_auroc_macro, seconds
   best_epoch      chosen on the validation split, never the test split
   stop_reason     "max_epochs" or "early_stop(...)"
-  test            test metrics of the best epoch (see ``ecgbench.engine.metrics``), None when failed
+  test            test metrics of the best epoch (see ``ecgbench.metrics``), None when failed
   predictions     {record_ids, y_true, y_prob} of the test split, so metrics and intervals can be recomputed
   sizes           {train, val, test, train_full}: records used
   timing          {wall_s, train_s, pretrain_s (seconds the upstream checkpoint took), pretrain_built_here}
@@ -33,23 +33,23 @@ RECORD_KEYS = frozenset({
 CELL_KEYS = frozenset({"upstream", "downstream", "model", "fraction", "regime", "seed"})
 
 
-class RecordError(ValueError):
+class ResultRecordError(ValueError):
     """A stored record that cannot be trusted (wrong schema, unknown or missing keys)."""
 
 
 def validate_record(record: Any, where: str = "record") -> dict:
-    """Return ``record`` if it matches the schema, else raise ``RecordError`` naming ``where``."""
+    """Return ``record`` if it matches the schema, else raise ``ResultRecordError`` naming ``where``."""
     if not isinstance(record, dict):
-        raise RecordError(f"{where}: not a JSON object")
+        raise ResultRecordError(f"{where}: not a JSON object")
     if record.get("schema_version") != SCHEMA_VERSION:
-        raise RecordError(f"{where}: schema_version {record.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        raise ResultRecordError(f"{where}: schema_version {record.get('schema_version')!r}, expected {SCHEMA_VERSION}")
     unknown, missing = set(record) - RECORD_KEYS, RECORD_KEYS - set(record)
     if unknown or missing:
-        raise RecordError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+        raise ResultRecordError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
     if not isinstance(record["cell"], dict) or set(record["cell"]) != CELL_KEYS:
-        raise RecordError(f"{where}: cell must have exactly {sorted(CELL_KEYS)}")
+        raise ResultRecordError(f"{where}: cell must have exactly {sorted(CELL_KEYS)}")
     if record["status"] not in STATUSES:
-        raise RecordError(f"{where}: status {record['status']!r} not in {STATUSES}")
+        raise ResultRecordError(f"{where}: status {record['status']!r} not in {STATUSES}")
     if record["status"] == "ok" and not isinstance(record["test"], dict):
-        raise RecordError(f"{where}: an ok record needs test metrics")
+        raise ResultRecordError(f"{where}: an ok record needs test metrics")
     return record

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecgbench.atomic import atomic_write_bytes
-from ecgbench.results.schema import RecordError, validate_record
+from ecgbench.results.schema import ResultRecordError, validate_record
 
 RECORD_SUFFIX = ".json"
 
@@ -37,11 +37,11 @@ def write_record(results_dir: Path, file_stem: str, record: dict) -> Path:
 
 
 def read_record(path: Path) -> dict:
-    """Load and validate one record; ``RecordError`` names the file when it is corrupt or foreign."""
+    """Load and validate one record; ``ResultRecordError`` names the file when it is corrupt or foreign."""
     try:
         record = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RecordError(f"{path}: unreadable result record ({e})") from e
+        raise ResultRecordError(f"{path}: unreadable result record ({e})") from e
     return validate_record(record, str(path))
 
 
@@ -57,7 +57,7 @@ def load_records(results_dir: Path, profile: str | None = None) -> LoadedRecords
     for path in sorted(Path(results_dir).glob(f"*{RECORD_SUFFIX}")):
         try:
             record = read_record(path)
-        except RecordError as e:
+        except ResultRecordError as e:
             loaded.problems.append(str(e))
             continue
         if profile is None or record["profile"] == profile:
