@@ -35,7 +35,7 @@ from ecgbench.atomic import atomic_write_bytes
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
 from ecgbench.data.fetch import verify_copy
 from ecgbench.data.labels import LabelMap
-from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, RecordError, loader_class
+from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, RecordError, check_unique, loader_class
 from ecgbench.data.manifest import DataError, Manifest, get_manifest
 from ecgbench.data.preprocess import SignalError, preprocess
 from ecgbench.data.splits import assign_splits
@@ -226,6 +226,7 @@ def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Pat
     started = time.perf_counter()
     with loader_type(source, manifest) as loader:
         index = loader.index()
+    check_unique(index.entries)
     copy = verify_copy(manifest, source, index=index)
     if not copy.ok:
         warnings.warn(f"{source} is not the complete {manifest.name} release the manifest describes ("
@@ -288,7 +289,8 @@ def _write_meta(tmp: Path, manifest: Manifest, entries: list[RecordEntry], label
     """``tmp/meta.npz``: labels, classes, ids and the split of the kept records (returned in ``_META`` order)."""
     record_ids = np.array([e.record_id for e in entries])
     patient_ids = np.array([e.patient_id for e in entries])
-    split = assign_splits(manifest.split, labels, patient_ids, record_ids, [e.fold for e in entries])
+    split = assign_splits(manifest.split, labels, patient_ids, record_ids, [e.fold for e in entries],
+                          [e.describe() for e in entries])
     meta = dict(labels=labels, classes=np.array(manifest.classes), record_ids=record_ids, patient_ids=patient_ids,
                 split=split)
     np.savez(tmp / "meta.npz", **meta)
