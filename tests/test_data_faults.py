@@ -73,3 +73,17 @@ def test_cinc_one_record_in_two_folders_is_the_same_shared_duplicate_error(tmp_p
                                         f"\\({re.escape(str(folder / 'g1' / 'A0001.hea'))}\\); "
                                         f"record A0001 \\({re.escape(str(folder / 'g2' / 'A0001.hea'))}\\)"):
         _prepare(tmp_path / "data", "cpsc2018")
+
+
+@pytest.mark.parametrize("gain", ["0/mV", "-1000/mV", "1.0.0/mV", "0.0(0)/mV"])
+def test_a_header_gain_that_is_not_a_positive_number_is_an_error_naming_record_and_line(tmp_path, gain):
+    """Gain 0 would be read as WFDB's default 200 (amplitudes x5 at a true 1000/mV), a negative gain inverts."""
+    folder = tmp_path / "data" / "cpsc2018"
+    header = write_cinc(folder, "A0001", ecg_like(10, 500), 500, ["426783006"])
+    lines = header.read_text().splitlines()
+    lines[2] = lines[2].replace(" 1000/mV ", f" {gain} ")  # lead II
+    header.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RecordError, match=f"record A0001: {re.escape(str(header))}: gain "
+                                          f"'{re.escape(gain.split('/')[0].split('(')[0])}'.* in signal line "
+                                          f"'A0001.mat 16\\+24 {re.escape(gain)} 16 0 .* II'"):
+        _prepare(tmp_path / "data", "cpsc2018")

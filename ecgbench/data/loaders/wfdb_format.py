@@ -89,11 +89,23 @@ def _parse_signal_line(line: str, path: Path, record_id: str) -> SignalLine:
         raise RecordError(record_id, f"{path}: unknown physical unit {gain['units']!r}")
     adc_zero = int(fields[4]) if len(fields) > 4 else 0
     return SignalLine(
-        file=fields[0], byte_offset=int(fmt["offset"] or 0),
-        gain=float(gain["gain"]) or 200.0,  # header(5): gain 0 means uncalibrated, 200 by convention
+        file=fields[0], byte_offset=int(fmt["offset"] or 0), gain=_gain(gain["gain"], line, path, record_id),
         baseline=int(gain["baseline"]) if gain["baseline"] is not None else adc_zero,
         to_mv=_TO_MV[units], checksum=int(fields[6]) if len(fields) > 6 else None,
         name=" ".join(fields[8:]) if len(fields) > 8 else "")
+
+
+def _gain(text: str, line: str, path: Path, record_id: str) -> float:
+    """ADC units per physical unit: a positive number. WFDB reads gain 0 as "uncalibrated, assume 200", which
+    would scale the record by an unknown factor, and a negative gain would invert it: both are errors."""
+    try:
+        gain = float(text)
+    except ValueError:
+        raise RecordError(record_id, f"{path}: gain {text!r} is not a number in signal line {line!r}") from None
+    if not (np.isfinite(gain) and gain > 0):
+        raise RecordError(record_id, f"{path}: gain {text!r} in signal line {line!r} must be a positive number of "
+                                     "ADC units per unit (0 means uncalibrated, a negative gain inverts the signal)")
+    return gain
 
 
 def check_checksums(values: np.ndarray, header: Header, record_id: str) -> None:
