@@ -10,7 +10,7 @@ from ecgbench.data.manifest import DataError
 from ecgbench.data.loaders import RecordError
 from ecgbench.data.prepare import prepare
 
-from data_fixtures import PtbxlRow, ecg_like, write_cinc, write_ptbxl
+from data_fixtures import PtbxlRow, ecg_like, manifest, write_cinc, write_code_test, write_ptbxl
 
 pytestmark = [pytest.mark.filterwarnings("ignore::ecgbench.data.prepare.IncompleteCopyWarning"),
               pytest.mark.filterwarnings("ignore:The inplace keyword")]
@@ -87,3 +87,57 @@ def test_a_header_gain_that_is_not_a_positive_number_is_an_error_naming_record_a
                                           f"'{re.escape(gain.split('/')[0].split('(')[0])}'.* in signal line "
                                           f"'A0001.mat 16\\+24 {re.escape(gain)} 16 0 .* II'"):
         _prepare(tmp_path / "data", "cpsc2018")
+
+
+def _suspect_records(root):
+    """cpsc2018: a fine 10 s record and one of each suspect kind, all of which pass the signal checks."""
+    folder = root / "cpsc2018"
+    fine = ecg_like(10, 500, seed=1)
+    flat = ecg_like(10, 500, seed=2)
+    flat[:, 8] = 0.0  # V3 disconnected
+    clipped = np.clip(ecg_like(10, 500, seed=3) * 30, -32.767, 32.767)  # 1000/mV: the 16-bit ADC's limits
+    padded = np.concatenate([ecg_like(6, 500, seed=4), np.zeros((2000, 12))])  # 6 s zero-padded to 10 s
+    cropped = ecg_like(60, 500, seed=5)
+    for i, signal in enumerate([fine, flat, clipped, padded, cropped], start=1):
+        write_cinc(folder, f"A000{i}", signal, 500, ["426783006"])
+    return {"flat_lead": ["A0002"], "clipped": ["A0003"], "padded": ["A0004"], "cropped": ["A0005"]}
+
+
+def test_suspect_records_are_kept_by_default_and_counted_in_info_and_data_info(tmp_path, capsys):
+    from ecgbench.cli import main
+
+    expected = _suspect_records(tmp_path / "data")
+    prepared = _prepare(tmp_path / "data", "cpsc2018")
+    assert prepared.dataset.record_ids.tolist() == ["A0001", "A0002", "A0003", "A0004", "A0005"]
+    assert {flag: found["record_ids"] for flag, found in prepared.info["quality"].items()} == expected
+    assert {found["rule"] for found in prepared.info["quality"].values()} == {"keep"}
+    assert main(["data", "info", "cpsc2018", "--root", str(tmp_path / "data"), "--cache", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    for flag, ids in expected.items():
+        assert f"quality {flag}: 1 records (rule keep) ({ids[0]})" in out
+
+
+def test_a_drop_rule_drops_and_counts_suspect_records(tmp_path):
+    expected = _suspect_records(tmp_path / "data")
+    rules = manifest("cpsc2018", quality={flag: "drop" for flag in expected})
+    prepared = prepare("cpsc2018", tmp_path / "data", cache_dir=tmp_path / "cache", progress=False, manifest=rules)
+    assert prepared.dataset.record_ids.tolist() == ["A0001"]
+    assert {d["record_id"]: d["reason"] for d in prepared.info["dropped"]} == {
+        ids[0]: f"quality: {flag}" for flag, ids in expected.items()}
+    assert {flag: found["records"] for flag, found in prepared.info["quality"].items()} == dict.fromkeys(expected, 1)
+
+
+@pytest.mark.parametrize("flag, record", [("flat_lead", "A0002"), ("clipped", "A0003"), ("padded", "A0004"),
+                                          ("cropped", "A0005")])
+def test_an_error_rule_stops_at_the_suspect_record_naming_it(tmp_path, flag, record):
+    _suspect_records(tmp_path / "data")
+    rules = manifest("cpsc2018", quality={flag: "error"})
+    with pytest.raises(RecordError, match=f"record {record}: {flag}: .*\\[quality\\] {flag} = \"error\""):
+        prepare("cpsc2018", tmp_path / "data", cache_dir=tmp_path / "cache", progress=False, manifest=rules)
+
+
+def test_code_tests_own_padding_of_a_10_s_recording_is_not_counted_but_a_7_s_one_is(tmp_path):
+    write_code_test(tmp_path / "data", np.zeros((3, 6)), seconds=[10.0, 7.0, 9.9])
+    quality = _prepare(tmp_path / "data", "code_test").info["quality"]
+    assert quality["padded"]["record_ids"] == ["1"]  # 7 s in 10.24 s; 10 s and 9.9 s pad < 0.5 s
+    assert quality["cropped"]["records"] == quality["flat_lead"]["records"] == quality["clipped"]["records"] == 0

@@ -53,6 +53,7 @@ class RawRecord:
     signal: np.ndarray
     rate_hz: float
     channels: tuple[str, ...]
+    clipped: tuple[str, ...] = ()  # channels with a sample at the ADC's limit (where the format tells it)
 
 
 @dataclass

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, RecordError
-from ecgbench.data.loaders.wfdb_format import Header, check_checksums, parse_header, to_millivolts
+from ecgbench.data.loaders.wfdb_format import (Header, check_checksums, clipped_channels, parse_header,
+                                               to_millivolts)
 from ecgbench.data.manifest import DataError
 
 
@@ -39,9 +40,11 @@ def read_cinc(header_path: Path, record_id: str, gain_override: float = 0.0) -> 
     if values.shape != expected:
         raise RecordError(record_id, f"{mat_path} holds an array of shape {values.shape} but the header declares "
                                      f"{expected[0]} signals x {expected[1]} samples")
+    clipped: tuple[str, ...] = ()
     if values.dtype.kind in "iu":
         check_checksums(values.T, header, record_id)
-    return RawRecord(to_millivolts(values.T, header, gain_override), header.rate_hz, header.channels)
+        clipped = clipped_channels(values.T, header)
+    return RawRecord(to_millivolts(values.T, header, gain_override), header.rate_hz, header.channels, clipped)
 
 
 def index_cinc(root: Path, pattern: str) -> Index:
