@@ -113,7 +113,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("--timeout", type=float, default=15.0, help="seconds before a silent server is given up")
     command("verify", _verify, "report files missing or differing from the manifest (exit 1 if any)")
     for name, func, help_text in (("prepare", _prepare, "read every record once into the prepared cache"),
-                                  ("info", _info, "counts per class and split, dropped and flagged records, the digest")):
+                                  ("info", _info, "counts per class and split, dropped and flagged records, digest")):
         parser = command(name, func, help_text)
         parser.add_argument("--cache", type=Path, default=default_cache_dir(),
                             help="cache folder (default: $ECGBENCH_CACHE or ~/.cache/ecgbench)")
