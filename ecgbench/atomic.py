@@ -1,11 +1,27 @@
-"""Atomic file publication: readers see the old file or the whole new one, never a part (also on NFS)."""
+"""Atomic file publication: readers see the old file or the whole new one, never a part (also on NFS).
+
+The temp file is created like any ordinary file (``open`` with mode 0666 less the umask), not with
+``mkstemp``'s 0600: a record or checkpoint in a shared results folder must be as readable as the user's
+other files.
+"""
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+
+def _create_temp_beside(path: Path) -> Path:
+    """A new empty file in ``path``'s folder with a unique name; its mode follows the umask."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:  # 48 random bits: practically never
+            continue
 
 
 @contextmanager
@@ -13,15 +29,14 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it is fsynced and renamed onto ``path``, else removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = _create_temp_beside(path)
     try:
-        yield Path(tmp)
+        yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

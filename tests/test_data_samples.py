@@ -112,3 +112,17 @@ def test_code_test_sample_labels_and_a_clear_error_for_the_absent_tracings(cache
     assert entries[0].labels == () and entries[1].labels == ("LBBB",) and entries[120].labels == ("AF",)
     with pytest.raises(MissingFileError, match="record 0: missing .*ecg_tracings.hdf5"):
         prepare("code_test", SAMPLES, cache_dir=cache, progress=False)
+
+
+def test_default_quality_rules_keep_every_fine_sample_record_and_count_the_cropped_ones(ptbxl, cache):
+    """CPSC2018's 10-60 s records are cropped to 10 s by the study's protocol: counted, never dropped."""
+    cpsc = prepare("cpsc2018", SAMPLES, cache_dir=cache, progress=False)
+    longer = sorted(p.stem for p in (SAMPLES / "cpsc2018").glob("*.hea")
+                    if int(p.read_text().split()[3]) > 5000 + 2)  # samples at 500 Hz, beyond 10 s
+    assert cpsc.info["dropped"] == [] and len(cpsc.dataset.record_ids) == 100
+    assert len(longer) > 10 and cpsc.info["quality"]["cropped"]["record_ids"] == longer
+    for prepared in (cpsc, ptbxl):
+        quality = prepared.info["quality"]
+        assert {found["rule"] for found in quality.values()} == {"keep"}
+        assert [quality[flag]["records"] for flag in ("flat_lead", "clipped", "padded")] == [0, 0, 0]
+    assert ptbxl.info["quality"]["cropped"]["records"] == 0  # every PTB-XL record is 10 s

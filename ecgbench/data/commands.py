@@ -84,6 +84,10 @@ def _info(args: argparse.Namespace) -> int:
     for reason, count in info["dropped_by_reason"].items():
         ids = [d["record_id"] for d in info["dropped"] if d["reason"] == reason]
         print(f"  dropped {count}: {reason} ({', '.join(ids[:_MAX_LISTED])}{', ...' if count > _MAX_LISTED else ''})")
+    for flag, found in info["quality"].items():
+        ids = found["record_ids"]
+        print(f"  quality {flag}: {found['records']} records (rule {found['rule']})"
+              + (f" ({', '.join(ids[:_MAX_LISTED])}{', ...' if len(ids) > _MAX_LISTED else ''})" if ids else ""))
     for line in info["copy_problems"]:
         print(f"copy: {line}")
     for note in info["notes"]:
@@ -109,7 +113,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("--timeout", type=float, default=15.0, help="seconds before a silent server is given up")
     command("verify", _verify, "report files missing or differing from the manifest (exit 1 if any)")
     for name, func, help_text in (("prepare", _prepare, "read every record once into the prepared cache"),
-                                  ("info", _info, "counts per class and split, dropped records, the digest")):
+                                  ("info", _info, "counts per class and split, dropped and flagged records, digest")):
         parser = command(name, func, help_text)
         parser.add_argument("--cache", type=Path, default=default_cache_dir(),
                             help="cache folder (default: $ECGBENCH_CACHE or ~/.cache/ecgbench)")

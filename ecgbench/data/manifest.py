@@ -119,6 +119,26 @@ class Preprocess:
     scaling: Literal["none", "minmax"]  # none: millivolts; minmax: each record to [-1, 1] as the paper did
 
 
+QualityRule = Literal["keep", "drop", "error"]
+
+
+@dataclass(frozen=True)
+class Quality:
+    """What to do with a record that reads cleanly but is suspect (detection: ``ecgbench/data/quality.py``).
+
+    "keep": use it and count it; "drop": leave it out and count it (``dropped``, reason ``quality: FLAG``);
+    "error": stop, naming the record. Kept or dropped, every flagged record is listed in the prepared dataset's
+    ``info.json`` (``quality``) and counted by ``ecgbench data info``. The shipped manifests keep all four, as
+    the paper used every record (a flat or clipped lead leaves eleven usable ones; cropping long records to
+    10 s is the study's protocol), so that their counts are reported rather than the data set changed.
+    """
+
+    flat_lead: QualityRule  # a standard lead constant over the whole record (a disconnected electrode)
+    clipped: QualityRule  # a sample at the ADC's limit (a saturated amplifier)
+    padded: QualityRule  # >= 0.5 s at the start/end where no lead changes (a short recording zero-padded)
+    cropped: QualityRule  # longer than the model's window, padding aside: the rest is cut (preprocess.crop)
+
+
 @dataclass(frozen=True)
 class Manifest:
     name: str
@@ -136,6 +156,7 @@ class Manifest:
     labels: Labels
     split: FoldSplit | StratifiedSplit
     preprocess: Preprocess
+    quality: Quality
 
     def digest(self) -> str:
         """sha256 of the parsed manifest: a change of any rule changes the prepared cache's key."""

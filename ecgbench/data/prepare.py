@@ -10,7 +10,9 @@ reported and rebuilt, never used.
 A partial copy (fewer records than the manifest expects, identifying files that differ) is prepared with a
 warning: the records its index lists are read. A record the index lists whose files are absent is an error
 unless ``allow_missing``, and then it is dropped and counted; a damaged record likewise unless the manifest
-says ``bad_records = "skip"``.
+says ``bad_records = "skip"``. A record that reads cleanly but is suspect (a flat lead, clipping, padding,
+cropping: ``quality.py``) is kept, dropped or refused as the manifest's ``[quality]`` rules say, and listed in
+``info.json`` under ``quality`` either way.
 """
 from __future__ import annotations
 
@@ -35,13 +37,14 @@ from ecgbench.atomic import atomic_write_bytes
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
 from ecgbench.data.fetch import verify_copy
 from ecgbench.data.labels import LabelMap
-from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, RecordError, loader_class
+from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, RecordError, check_unique, loader_class
 from ecgbench.data.manifest import DataError, Manifest, get_manifest
-from ecgbench.data.preprocess import SignalError, preprocess
+from ecgbench.data.preprocess import SignalError, model_input, standard_leads
+from ecgbench.data.quality import QualityReport, quality_flags
 from ecgbench.data.splits import assign_splits
 from ecgbench.locks import host_lock
 
-PREPARE_VERSION = "1"
+PREPARE_VERSION = "2"  # 2: info.json holds the quality flags
 CHUNK_RECORDS = 32  # records per task sent to a worker process
 PARALLEL_MIN_RECORDS = 1000  # below this, starting worker processes (~2 s each) costs more than it saves
 _META = ("labels", "classes", "record_ids", "patient_ids", "split")
@@ -123,15 +126,22 @@ def _cached(folder: Path, name: str, report: bool) -> Prepared | None:
 # ----------------------------------------------------------------------------------------------------------
 # Reading records
 # ----------------------------------------------------------------------------------------------------------
+Read = tuple[np.ndarray, tuple[str, ...]]  # a record's model input and its quality flags
+
+
 def _read_chunk(loader_type: type[Loader], folder: Path, manifest: Manifest, entries: list[RecordEntry]
-                ) -> list[np.ndarray | RecordError]:
-    """Model inputs of ``entries`` (in a worker process); a record that fails yields its ``RecordError``."""
-    out: list[np.ndarray | RecordError] = []
+                ) -> list[Read | RecordError]:
+    """Model inputs and quality flags of ``entries`` (in a worker process); a record that fails yields its
+    ``RecordError``."""
+    out: list[Read | RecordError] = []
     with loader_type(folder, manifest) as loader:
         for entry in entries:
             try:
                 raw = loader.read(entry)
-                out.append(preprocess(raw.signal, raw.rate_hz, raw.channels, manifest.signal, manifest.preprocess))
+                leads = standard_leads(raw.signal, raw.channels, manifest.signal)
+                x = model_input(leads, raw.rate_hz, manifest.signal, manifest.preprocess)
+                clipped = bool({c.lower() for c in raw.clipped} & {lead.lower() for lead in manifest.signal.leads})
+                out.append((x, quality_flags(leads, raw.rate_hz, clipped, manifest)))
             except SignalError as e:
                 out.append(RecordError(entry.record_id, str(e)))
             except RecordError as e:
@@ -145,8 +155,8 @@ def worker_count(requested: int, n_records: int) -> int:
 
 
 def read_records(loader_type: type[Loader], folder: Path, manifest: Manifest, entries: list[RecordEntry],
-                 workers: int, progress: bool | None) -> Iterator[tuple[RecordEntry, np.ndarray | RecordError]]:
-    """Each entry with its model input or error, in index order whatever the number of workers."""
+                 workers: int, progress: bool | None) -> Iterator[tuple[RecordEntry, Read | RecordError]]:
+    """Each entry with its model input and flags, or its error, in index order whatever the number of workers."""
     from tqdm import tqdm
 
     chunks = [entries[i:i + CHUNK_RECORDS] for i in range(0, len(entries), CHUNK_RECORDS)]
@@ -226,6 +236,7 @@ def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Pat
     started = time.perf_counter()
     with loader_type(source, manifest) as loader:
         index = loader.index()
+    check_unique(index.entries)
     copy = verify_copy(manifest, source, index=index)
     if not copy.ok:
         warnings.warn(f"{source} is not the complete {manifest.name} release the manifest describes ("
@@ -239,7 +250,9 @@ def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Pat
     workers = worker_count(workers, len(entries))
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        kept, signals_sha = _write_signals(tmp, loader_type, source, manifest, entries, workers, progress, drops)
+        quality = QualityReport(manifest)
+        kept, signals_sha = _write_signals(tmp, loader_type, source, manifest, entries, workers, progress, drops,
+                                           quality)
         labels = np.stack([rows[i] for i in kept])
         meta = _write_meta(tmp, manifest, [entries[i] for i in kept], labels)
         seconds = time.perf_counter() - started
@@ -249,7 +262,8 @@ def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Pat
             "manifest_digest": manifest.digest(), "loader": f"{loader_type.kind} v{loader_type.version}",
             "prepare_version": PREPARE_VERSION, "limit": limit, "records": len(kept),
             "indexed": len(index.entries) + len(index.problems), "without_class": int((labels.sum(1) == 0).sum()),
-            "dropped": drops.records, "dropped_by_reason": drops.by_reason(), "copy_problems": copy.problems(),
+            "dropped": drops.records, "dropped_by_reason": drops.by_reason(), "quality": quality.info(),
+            "copy_problems": copy.problems(),
             "notes": index.notes, "scaling": manifest.preprocess.scaling, "workers": workers,
             "seconds": round(seconds, 3), "records_per_second": round(len(entries) / seconds, 1),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -262,20 +276,26 @@ def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Pat
 
 
 def _write_signals(tmp: Path, loader_type: type[Loader], source: Path, manifest: Manifest,
-                   entries: list[RecordEntry], workers: int, progress: bool | None, drops: _Drops
-                   ) -> tuple[list[int], str]:
-    """``tmp/signals.npy`` of the entries that read cleanly; their positions and the arrays' sha256."""
+                   entries: list[RecordEntry], workers: int, progress: bool | None, drops: _Drops,
+                   quality: QualityReport) -> tuple[list[int], str]:
+    """``tmp/signals.npy`` of the entries that read cleanly and pass the quality rules; their positions and
+    the arrays' sha256."""
     partial = tmp / "signals.partial.npy"
     signals = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(len(entries), N_SAMPLES,
                                                                                       N_LEADS))
     kept: list[int] = []
     sha = hashlib.sha256()
-    for i, (_, result) in enumerate(read_records(loader_type, source, manifest, entries, workers, progress)):
+    for i, (entry, result) in enumerate(read_records(loader_type, source, manifest, entries, workers, progress)):
         if isinstance(result, RecordError):
             drops.bad(result)
             continue
-        signals[len(kept)] = result
-        sha.update(result.tobytes())
+        x, flags = result
+        dropped = quality.admit(entry.record_id, flags)
+        if dropped:
+            drops.add(entry.record_id, dropped)
+            continue
+        signals[len(kept)] = x
+        sha.update(x.tobytes())
         kept.append(i)
     if not kept:
         raise DataError(f"{source}: no record of {manifest.name} is left to prepare (dropped: {drops.by_reason()})")
@@ -288,7 +308,8 @@ def _write_meta(tmp: Path, manifest: Manifest, entries: list[RecordEntry], label
     """``tmp/meta.npz``: labels, classes, ids and the split of the kept records (returned in ``_META`` order)."""
     record_ids = np.array([e.record_id for e in entries])
     patient_ids = np.array([e.patient_id for e in entries])
-    split = assign_splits(manifest.split, labels, patient_ids, record_ids, [e.fold for e in entries])
+    split = assign_splits(manifest.split, labels, patient_ids, record_ids, [e.fold for e in entries],
+                          [e.describe() for e in entries])
     meta = dict(labels=labels, classes=np.array(manifest.classes), record_ids=record_ids, patient_ids=patient_ids,
                 split=split)
     np.savez(tmp / "meta.npz", **meta)

@@ -84,7 +84,11 @@ def scale(signal: np.ndarray, rule: str) -> np.ndarray:
 def preprocess(signal: np.ndarray, rate_hz: float, channels: tuple[str, ...], spec: Signal, rules: Preprocess
                ) -> np.ndarray:
     """The model input of one record: float32 [rate_hz x window_s, 12 leads]; raises ``SignalError``."""
-    leads = standard_leads(signal, channels, spec)
+    return model_input(standard_leads(signal, channels, spec), rate_hz, spec, rules)
+
+
+def model_input(leads: np.ndarray, rate_hz: float, spec: Signal, rules: Preprocess) -> np.ndarray:
+    """``preprocess`` of the 12 standard leads [samples, 12] that ``standard_leads`` selected."""
     check_signal(leads, rate_hz, spec)
     n = round(rules.rate_hz * rules.window_s)
     window = crop(resample(leads, rate_hz, rules.rate_hz), n, rules.crop)

@@ -13,12 +13,17 @@ from ecgbench.data.dataset import SPLITS
 from ecgbench.data.manifest import DataError, FoldSplit, StratifiedSplit
 
 
-def fold_split(folds: np.ndarray, rule: FoldSplit) -> np.ndarray:
-    """Split name per record from its fold; a fold the rule does not assign is an error."""
+def fold_split(folds: np.ndarray, rule: FoldSplit, names: list[str] | None = None) -> np.ndarray:
+    """Split name per record from its fold; a fold the rule does not assign is an error naming its records
+    (``names``: how to name each record, e.g. with the index file and line that gives its fold)."""
     split_of = {fold: name for name in SPLITS for fold in getattr(rule, name)}
     unassigned = sorted(set(folds.tolist()) - set(split_of))
     if unassigned:
-        raise DataError(f"folds {unassigned} are in no split of the manifest's rule {rule}")
+        names = names or [f"record at position {i}" for i in range(len(folds))]
+        bad = [f"{names[i]} has fold {folds[i]}" for i in np.flatnonzero(np.isin(folds, unassigned))]
+        raise DataError(f"folds {unassigned} are in no split of the manifest's rule (train {list(rule.train)}, "
+                        f"val {list(rule.val)}, test {list(rule.test)}): " + "; ".join(bad[:5])
+                        + (f"; ... {len(bad) - 5} more" if len(bad) > 5 else ""))
     return np.array([split_of[f] for f in folds.tolist()], dtype="<U5")
 
 
@@ -62,11 +67,11 @@ def stratified_split(labels: np.ndarray, groups: np.ndarray, fractions: tuple[fl
 
 
 def assign_splits(rule: FoldSplit | StratifiedSplit, labels: np.ndarray, patient_ids: np.ndarray,
-                  record_ids: np.ndarray, folds: list[int | None]) -> np.ndarray:
-    """The manifest's split rule applied to the kept records."""
+                  record_ids: np.ndarray, folds: list[int | None], names: list[str] | None = None) -> np.ndarray:
+    """The manifest's split rule applied to the kept records (``names`` name them in errors)."""
     if isinstance(rule, FoldSplit):
         if any(f is None for f in folds):
             raise DataError("the manifest splits by the source's folds, but the loader gives records without one")
-        return fold_split(np.asarray(folds), rule)
+        return fold_split(np.asarray(folds), rule, names)
     groups = patient_ids if rule.group_by_patient else record_ids
     return stratified_split(labels, groups, (rule.train, rule.val, rule.test), rule.seed)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ecgbench.data.loaders.base import (Index, Loader, MissingFileError, RawRecord, RecordEntry,
-                                        RecordError)
+                                        RecordError, check_unique)
 from ecgbench.data.loaders.cinc import CincLoader
 from ecgbench.data.loaders.code_test import CodeTestLoader
 from ecgbench.data.loaders.ptb import PtbLoader
@@ -24,4 +24,4 @@ def register_format(loader: type[Loader]) -> type[Loader]:
 
 
 __all__ = ["FORMATS", "Index", "Loader", "MissingFileError", "RawRecord", "RecordEntry", "RecordError",
-           "loader_class", "register_format"]
+           "check_unique", "loader_class", "register_format"]

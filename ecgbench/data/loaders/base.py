@@ -39,6 +39,11 @@ class RecordEntry:
     labels: tuple[str, ...]  # source labels (SNOMED codes, superclasses, reasons for admission, ...)
     location: str  # what ``read`` needs to find the signal (a path below the dataset folder, a row)
     fold: int | None = None  # the source's own fold, where it has one
+    origin: str = ""  # where the source describes the record (index file and line, or header), for errors
+
+    def describe(self) -> str:
+        """``record ID (origin)``: how errors name the record."""
+        return f"record {self.record_id}" + (f" ({self.origin})" if self.origin else "")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class RawRecord:
     signal: np.ndarray
     rate_hz: float
     channels: tuple[str, ...]
+    clipped: tuple[str, ...] = ()  # channels with a sample at the ADC's limit (where the format tells it)
 
 
 @dataclass
@@ -55,6 +61,26 @@ class Index:
     entries: list[RecordEntry]
     problems: list[RecordError] = field(default_factory=list)  # records whose header could not be read
     notes: list[str] = field(default_factory=list)  # facts the user should know (e.g. no patient ids)
+
+
+def check_unique(entries: list[RecordEntry]) -> None:
+    """One record id, one signal, one split: a record id listed twice would be stored twice (and, with another
+    fold, put one record in train and test); two ids reading one location would be two records with one signal.
+    Every loader's index passes here (``prepare`` calls it), so no source can break the rule."""
+    problems: list[str] = []
+    for key, what in ((lambda e: e.record_id, "record id"), (lambda e: e.location, "signal location")):
+        groups: dict[str, list[RecordEntry]] = {}
+        for entry in entries:
+            groups.setdefault(key(entry), []).append(entry)
+        for value, group in groups.items():
+            if len(group) > 1:
+                problems.append(f"{what} {value!r} is listed {len(group)} times: "
+                                + "; ".join(e.describe() + (f" fold {e.fold}" if e.fold is not None else "")
+                                            for e in group))
+    if problems:
+        raise DataError(f"the index lists {len(problems)} duplicate(s) (one record id must be one file and one "
+                        "split; remove the extra rows): " + " | ".join(problems[:5])
+                        + (f" | ... {len(problems) - 5} more" if len(problems) > 5 else ""))
 
 
 class Loader(ABC):

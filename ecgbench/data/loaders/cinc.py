@@ -6,12 +6,12 @@ no patients, so each record is its own patient.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, RecordError
-from ecgbench.data.loaders.wfdb_format import Header, check_checksums, parse_header, to_millivolts
+from ecgbench.data.loaders.wfdb_format import (Header, check_checksums, clipped_channels, parse_header,
+                                               to_millivolts)
 from ecgbench.data.manifest import DataError
 
 
@@ -40,18 +40,17 @@ def read_cinc(header_path: Path, record_id: str, gain_override: float = 0.0) -> 
     if values.shape != expected:
         raise RecordError(record_id, f"{mat_path} holds an array of shape {values.shape} but the header declares "
                                      f"{expected[0]} signals x {expected[1]} samples")
+    clipped: tuple[str, ...] = ()
     if values.dtype.kind in "iu":
         check_checksums(values.T, header, record_id)
-    return RawRecord(to_millivolts(values.T, header, gain_override), header.rate_hz, header.channels)
+        clipped = clipped_channels(values.T, header)
+    return RawRecord(to_millivolts(values.T, header, gain_override), header.rate_hz, header.channels, clipped)
 
 
 def index_cinc(root: Path, pattern: str) -> Index:
     """Every ``pattern`` header below ``root``, sorted by record name; Dx codes are the source labels."""
     headers = sorted((p for p in root.rglob(pattern) if not any(part.startswith(".") for part in p.parts)),
                      key=lambda p: (p.stem, str(p)))
-    duplicates = sorted(stem for stem, n in Counter(p.stem for p in headers).items() if n > 1)
-    if duplicates:
-        raise DataError(f"{root}: records {duplicates[:5]} appear in several folders; keep one copy of each")
     if not headers:
         raise DataError(f"{root}: no {pattern} headers found")
     index = Index(entries=[], notes=["the source identifies no patients: each record is split on its own"])
@@ -65,7 +64,8 @@ def index_cinc(root: Path, pattern: str) -> Index:
         if header.record_name != record_id:
             index.problems.append(RecordError(record_id, f"{path}: header names record {header.record_name!r}"))
             continue
-        index.entries.append(RecordEntry(record_id, record_id, dx_codes(header), str(path.relative_to(root))))
+        index.entries.append(RecordEntry(record_id, record_id, dx_codes(header), str(path.relative_to(root)),
+                                         origin=str(path)))
     return index
 
 

@@ -62,7 +62,8 @@ class CodeTestLoader(Loader):
             raise DataError(f"{path} has {len(table)} rows but {self.path(self.options.tracings_file)} holds "
                             f"{len(self._open('index'))} tracings: row i must label tracing i")
         columns = np.asarray(table.columns)
-        return Index(entries=[RecordEntry(str(i), str(i), tuple(columns[row == 1]), str(i))
+        return Index(entries=[RecordEntry(str(i), str(i), tuple(columns[row == 1]), str(i),
+                                          origin=f"{path} line {i + 2}")
                               for i, row in enumerate(values)],
                      notes=["each tracing comes from a different patient (Ribeiro et al. 2020)"])
 

@@ -63,7 +63,8 @@ class PtbLoader(Loader):
                 continue
             patient = Path(record_id).parent.name or record_id
             reason = header.comment(REASON) or NO_REASON
-            index.entries.append(RecordEntry(record_id, patient, (reason,), record_id))
+            index.entries.append(RecordEntry(record_id, patient, (reason,), record_id,
+                                             origin=str(self.root / f"{record_id}.hea")))
         return index
 
     def record_files(self, entry: RecordEntry) -> tuple[str, ...]:

@@ -21,6 +21,15 @@ STATEMENTS = "scp_statements.csv"
 _COLUMNS = ("ecg_id", "patient_id", "scp_codes", "strat_fold", "filename_lr", "filename_hr")
 
 
+def _whole(value: object, column: str) -> int:
+    """A whole number of the table (pandas reads a column with one blank or decimal cell as floats); a
+    fractional value is an error, never truncated (``strat_fold`` 9.7 is not fold 9)."""
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"{column} {value!r} is not a whole number")
+    return int(number)
+
+
 @dataclass(frozen=True)
 class PtbxlOptions:
     rate_hz: Literal[100, 500]  # which copy of the records to read
@@ -60,19 +69,21 @@ class PtbxlLoader(Loader):
         superclass = self.superclasses()
         column = "filename_hr" if self.options.rate_hz == 500 else "filename_lr"
         index = Index(entries=[])
-        for row in database.itertuples(index=False):
+        for line, row in enumerate(database.itertuples(index=False), start=2):  # line 1 is the header
+            origin = f"{self.path(DATABASE)} line {line}"
             record_id = str(row.ecg_id)
             try:
+                record_id = str(_whole(row.ecg_id, "ecg_id"))
                 codes = ast.literal_eval(row.scp_codes)
                 labels = {superclass.get(code, code) for code, likelihood in codes.items()
                           if code not in superclass or likelihood >= self.options.min_likelihood}
-                patient = str(int(row.patient_id))
-                fold = int(row.strat_fold)
+                patient = str(_whole(row.patient_id, "patient_id"))
+                fold = _whole(row.strat_fold, "strat_fold")
             except (ValueError, SyntaxError, AttributeError, TypeError) as e:
-                index.problems.append(RecordError(record_id, f"{self.path(DATABASE)}: unreadable row ({e})"))
+                index.problems.append(RecordError(record_id, f"{origin}: unreadable row ({e})"))
                 continue
             index.entries.append(RecordEntry(record_id, patient, tuple(sorted(labels - {""})),
-                                             getattr(row, column), fold))
+                                             getattr(row, column), fold, origin))
         return index
 
     def record_files(self, entry: RecordEntry) -> tuple[str, ...]:

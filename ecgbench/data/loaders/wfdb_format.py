@@ -30,6 +30,7 @@ class SignalLine:
     byte_offset: int
     gain: float  # ADC units per physical unit
     baseline: int
+    adc_range: tuple[int, int]  # lowest and highest value the ADC gives: a sample there is clipped
     to_mv: float  # physical unit -> millivolts
     checksum: int | None
     name: str
@@ -88,12 +89,27 @@ def _parse_signal_line(line: str, path: Path, record_id: str) -> SignalLine:
     if units not in _TO_MV:
         raise RecordError(record_id, f"{path}: unknown physical unit {gain['units']!r}")
     adc_zero = int(fields[4]) if len(fields) > 4 else 0
+    bits = int(fields[3]) if len(fields) > 3 and fields[3].isdigit() else 0
+    half = 2 ** ((bits or 16) - 1)  # header(5): ADC resolution 0 or absent means the format's 16 bits
+    adc_range = (max(adc_zero - half, INVALID_SAMPLE + 1), min(adc_zero + half - 1, -INVALID_SAMPLE - 1))
     return SignalLine(
-        file=fields[0], byte_offset=int(fmt["offset"] or 0),
-        gain=float(gain["gain"]) or 200.0,  # header(5): gain 0 means uncalibrated, 200 by convention
-        baseline=int(gain["baseline"]) if gain["baseline"] is not None else adc_zero,
+        file=fields[0], byte_offset=int(fmt["offset"] or 0), gain=_gain(gain["gain"], line, path, record_id),
+        baseline=int(gain["baseline"]) if gain["baseline"] is not None else adc_zero, adc_range=adc_range,
         to_mv=_TO_MV[units], checksum=int(fields[6]) if len(fields) > 6 else None,
         name=" ".join(fields[8:]) if len(fields) > 8 else "")
+
+
+def _gain(text: str, line: str, path: Path, record_id: str) -> float:
+    """ADC units per physical unit: a positive number. WFDB reads gain 0 as "uncalibrated, assume 200", which
+    would scale the record by an unknown factor, and a negative gain would invert it: both are errors."""
+    try:
+        gain = float(text)
+    except ValueError:
+        raise RecordError(record_id, f"{path}: gain {text!r} is not a number in signal line {line!r}") from None
+    if not (np.isfinite(gain) and gain > 0):
+        raise RecordError(record_id, f"{path}: gain {text!r} in signal line {line!r} must be a positive number of "
+                                     "ADC units per unit (0 means uncalibrated, a negative gain inverts the signal)")
+    return gain
 
 
 def check_checksums(values: np.ndarray, header: Header, record_id: str) -> None:
@@ -103,6 +119,14 @@ def check_checksums(values: np.ndarray, header: Header, record_id: str) -> None:
         if line.checksum is not None and line.checksum % 65536 != total:
             raise RecordError(record_id, f"{header.path.parent / line.file}: signal {line.name!r} does not match "
                                          "the header's checksum: the data are corrupt or belong to another header")
+
+
+def clipped_channels(values: np.ndarray, header: Header) -> tuple[str, ...]:
+    """Names of the signals with a sample at their ADC's limit (values: ADC units [samples, signals])."""
+    low = np.array([s.adc_range[0] for s in header.signals])
+    high = np.array([s.adc_range[1] for s in header.signals])
+    at_limit = np.any((values <= low) | (values >= high), axis=0)
+    return tuple(s.name for s, clipped in zip(header.signals, at_limit) if clipped)
 
 
 def to_millivolts(values: np.ndarray, header: Header, gain_override: float = 0.0) -> np.ndarray:
@@ -146,4 +170,5 @@ def read_dat(header: Header, record_id: str) -> np.ndarray:
 def read_wfdb(base: Path, record_id: str) -> RawRecord:
     """A WFDB record (``base`` = path without ``.hea``) in millivolts."""
     header = parse_header(base.with_name(base.name + ".hea"), record_id)
-    return RawRecord(to_millivolts(read_dat(header, record_id), header), header.rate_hz, header.channels)
+    values = read_dat(header, record_id)
+    return RawRecord(to_millivolts(values, header), header.rate_hz, header.channels, clipped_channels(values, header))
