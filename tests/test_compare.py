@@ -163,6 +163,17 @@ def test_saved_runs_and_folders_compare_and_the_report_is_written(tmp_path):
     assert "ptb-resnet1d18-f1.0-scratch-s0" not in text.split("cells with a clear change:")[1]
 
 
+def test_an_undefined_metric_is_n_a_and_leaves_its_group_to_the_defined_cells():
+    baseline, changed = _run(), _run(worse_model="lstm")
+    changed[2]["test"]["auroc_macro"] = None  # ptb-lstm scratch: AUROC undefined in B
+    comparison = compare(baseline, changed, n_resamples=N_RESAMPLES)
+    cell = next(row for row in comparison.cells if row.name == changed[2]["key"])
+    assert cell.deltas["auroc_macro"].verdict == "n/a" and cell.deltas["f1_weighted"].verdict == WORSE
+    group = next(row for row in comparison.groups if row.name == "ptb / lstm / scratch")
+    assert group.deltas["auroc_macro"].verdict == "n/a" and group.deltas["f1_weighted"].verdict == WORSE
+    assert changed[2]["key"] not in {row.name for row in regressions(comparison, "auroc_macro", 0.0)}
+
+
 def test_unknown_metrics_are_refused():
     with pytest.raises(CompareError, match=r"choose from \['auroc_macro', 'f1_weighted'\]"):
         compare(_run(), _run(), metrics=["accuracy"])

@@ -33,6 +33,7 @@ DEFAULT_METRICS = ("f1_weighted", "auroc_macro")
 BETTER, WORSE, NO_CLEAR_CHANGE = "better", "worse", "no clear change"
 REGIME_ORDER = tuple(REGIME_LABELS)
 LISTED = 10  # cells named per list in the terminal; the Markdown names all
+NO_INTERVAL = Interval(None, None, None, 0)
 
 
 class CompareError(ValueError):
@@ -202,23 +203,23 @@ def compare(a: SavedRun | Path | str | Iterable[dict], b: SavedRun | Path | str 
     shared = SharedResamples(n_resamples, seed)
     scores_a, scores_b = BootstrapScores(n_resamples, seed, shared), BootstrapScores(n_resamples, seed, shared)
     per_group: dict[tuple, dict[str, list[_CellChange]]] = defaultdict(lambda: defaultdict(list))
+    cells_of: dict[tuple, list[str]] = defaultdict(list)
     for ra, rb in pairs:
         deltas = {}
         for metric in comparison.metrics:
             change = _cell_change(scores_a, scores_b, ra, rb, metric)
             if change is None:
-                deltas[metric] = Delta(record_score(ra, metric), record_score(rb, metric), Interval(None, None, None, 0))
+                deltas[metric] = Delta(record_score(ra, metric), record_score(rb, metric), NO_INTERVAL)
                 continue
-            deltas[metric] = Delta(change.a, change.b, percentile_interval(change.b - change.a, change.differences,
-                                                                          alpha))
+            interval = percentile_interval(change.b - change.a, change.differences, alpha)
+            deltas[metric] = Delta(change.a, change.b, interval)
             per_group[_group_key(ra["cell"])][metric].append(change)
         comparison.cells.append(Row(ra["key"], (ra["key"],), deltas))
-    cells_of = defaultdict(list)
-    for ra, _ in pairs:
         cells_of[_group_key(ra["cell"])].append(ra["key"])
     for key in _group_order(cells_of):
-        deltas = {m: _group_delta(per_group[key][m], alpha, seed) if per_group[key][m]
-                  else Delta(None, None, Interval(None, None, None, 0)) for m in comparison.metrics}
+        changes = per_group[key]
+        deltas = {m: _group_delta(changes[m], alpha, seed) if changes[m] else Delta(None, None, NO_INTERVAL)
+                  for m in comparison.metrics}
         comparison.groups.append(Row(" / ".join(key), tuple(cells_of[key]), deltas))
     return comparison
 
