@@ -285,7 +285,7 @@ def _verdict_counts(comparison: Comparison) -> str:
 
 def _side(run: SavedRun) -> str:
     ok = sum(r["status"] == "ok" for r in run.records)
-    commits = sorted({str(r["environment"].get("commit", "unknown")) for r in run.records})
+    commits = sorted({str((r["environment"] or {}).get("commit", "unknown")) for r in run.records})
     digests = ", ".join(f"{d} ({n})" for d, n in code_digest_counts(run.records).items())
     where = f" ({run.path})" if run.path else ""
     return (f"{run.label}{where}: {len(run.records)} cells ({ok} ok); commits {', '.join(commits)}; "

@@ -225,7 +225,10 @@ def find_run(spec: str, root: Path = DEFAULT_RUNS_DIR) -> Path:
 
 
 def resolve_run(spec: str | Path, root: Path = DEFAULT_RUNS_DIR) -> SavedRun:
-    """The run a user names: a results folder, a saved-run file, or a saved run's number or name."""
+    """The run a user names: a results folder, a saved-run file, or a saved run's number or name (under ``root``).
+
+    A path that exists wins over a saved run of the same name.
+    """
     path = Path(spec)
     if path.exists():
         return as_run(path)
