@@ -3,24 +3,11 @@ from __future__ import annotations
 
 import platform
 import resource
-import subprocess
-from functools import lru_cache
-from pathlib import Path
 
 import torch
 
 from ecgbench import __version__
-
-
-@lru_cache(maxsize=1)
-def git_commit() -> str:
-    """The commit of the ecgbench checkout in use, or "unknown" outside a git checkout."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
+from ecgbench.codeid import git_commit
 
 
 def device_name(device: torch.device) -> str:

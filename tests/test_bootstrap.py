@@ -8,7 +8,8 @@ import pytest
 
 from ecgbench.metrics import classification_metrics
 from ecgbench.results.bootstrap import (
-    bootstrap_ci, draw_resamples, macro_auroc_resampled, paired_bootstrap_ci, seed_mean_ci, weighted_f1_resampled,
+    SharedResamples, bootstrap_ci, draw_resamples, macro_auroc_resampled, paired_bootstrap_ci, seed_mean_ci,
+    weighted_f1_resampled,
 )
 
 
@@ -91,6 +92,31 @@ def test_seed_mean_interval_widens_with_seed_spread_and_reduces_to_one_seed():
     spread = seed_mean_ci([0.6, 0.7, 0.8], np.vstack([values[0] - 0.1, values[0], values[0] + 0.1]))
     assert spread.point == pytest.approx(0.7)
     assert spread.high - spread.low > single.high - single.low
+
+
+def test_strata_average_cells_equally_and_redraw_seeds_only_within_a_cell():
+    values = np.random.default_rng(1).normal(0.0, 0.01, size=(1, 400))[0]
+    # Two cells: one with three seeds around 0.1, one with a single seed at 0.5.
+    rows = np.vstack([values + 0.05, values + 0.1, values + 0.15, values + 0.5])
+    stratified = seed_mean_ci([0.05, 0.1, 0.15, 0.5], rows, strata=["a", "a", "a", "b"])
+    assert stratified.point == pytest.approx((0.1 + 0.5) / 2)  # not the plain mean 0.2 over the four rows
+    singletons = seed_mean_ci([0.05, 0.1, 0.15, 0.5], rows, strata=[0, 1, 2, 3])
+    expected = np.quantile(rows.mean(axis=0), [0.025, 0.975])  # no seed redraw: the mean of each resample
+    assert (singletons.low, singletons.high) == pytest.approx(tuple(expected))
+    one_cell = seed_mean_ci([0.05, 0.1, 0.15, 0.5], rows, strata=["x"] * 4)
+    assert one_cell == seed_mean_ci([0.05, 0.1, 0.15, 0.5], rows)
+    with pytest.raises(ValueError, match="3 strata labels for 4 seeds"):
+        seed_mean_ci([0.05, 0.1, 0.15, 0.5], rows, strata=[0, 1, 2])
+
+
+def test_shared_resamples_are_drawn_once_per_test_set():
+    labels, _ = _data(60)
+    shared = SharedResamples(50, seed=2)
+    first = shared.of(("ptb", "r1"), labels)
+    assert shared.of(("ptb", "r1")) is first
+    assert np.array_equal(first.counts, draw_resamples(labels, 50, seed=2).counts)
+    with pytest.raises(KeyError, match="no resamples drawn yet"):
+        shared.of(("ptb", "other"))
 
 
 def test_thousand_resamples_of_weighted_f1_take_well_under_a_second():

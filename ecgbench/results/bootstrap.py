@@ -164,21 +164,48 @@ def paired_bootstrap_ci(y_true, y_prob_a, y_prob_b, metric_fn: ResampledMetric, 
 
 
 def seed_mean_ci(points: list[float], values: np.ndarray, alpha: float = 0.05, seed: int = 0,
-                 n_dropped: int = 0) -> Interval:
+                 n_dropped: int = 0, strata: list | None = None) -> Interval:
     """Interval of a mean over training seeds, from each seed's resampled values [k, B] on shared resamples.
 
     A two-level bootstrap: each resample also redraws the k seeds with replacement, so the interval covers both
     the test-set sampling and the seed-to-seed spread; with one seed it is the plain percentile interval.
+    ``strata`` (one label per row) groups rows into cells: the estimate is then the mean over cells of each
+    cell's mean over seeds, and seeds are redrawn within their cell only.
     """
     values = np.atleast_2d(np.asarray(values, dtype=np.float64))
     n_seeds, n_resamples = values.shape
     if len(points) != n_seeds:
         raise ValueError(f"{len(points)} point estimates for {n_seeds} seeds")
-    if n_seeds == 1:
-        return percentile_interval(points[0], values[0], alpha, n_dropped)
-    drawn_seeds = np.random.default_rng(seed).integers(0, n_seeds, size=(n_resamples, n_seeds))
-    means = values[drawn_seeds, np.arange(n_resamples)[:, None]].mean(axis=1)
-    return percentile_interval(float(np.mean(points)), means, alpha, n_dropped)
+    strata = [0] * n_seeds if strata is None else list(strata)
+    if len(strata) != n_seeds:
+        raise ValueError(f"{len(strata)} strata labels for {n_seeds} seeds")
+    rng = np.random.default_rng(seed)
+    cell_points, cell_means = [], []
+    for label in dict.fromkeys(strata):
+        rows = [i for i, s in enumerate(strata) if s == label]
+        cell_points.append(float(np.mean([points[i] for i in rows])))
+        if len(rows) == 1:
+            cell_means.append(values[rows[0]])
+            continue
+        drawn_seeds = rng.integers(0, len(rows), size=(n_resamples, len(rows)))
+        cell_means.append(values[rows][drawn_seeds, np.arange(n_resamples)[:, None]].mean(axis=1))
+    return percentile_interval(float(np.mean(cell_points)), np.mean(cell_means, axis=0), alpha, n_dropped)
+
+
+class SharedResamples:
+    """The resamples of each test set, drawn once: every prediction set scored on them pairs with the others."""
+
+    def __init__(self, n_resamples: int = 1000, seed: int = 0) -> None:
+        self.n_resamples, self.seed = n_resamples, seed
+        self._by_test_set: dict[tuple, Resamples] = {}
+
+    def of(self, test_set: tuple, y_true=None) -> Resamples:
+        """The resamples of ``test_set`` (a hashable id of its records), drawn from ``y_true`` on first use."""
+        if test_set not in self._by_test_set:
+            if y_true is None:
+                raise KeyError(f"no resamples drawn yet for test set {test_set[:3]}...; pass its labels")
+            self._by_test_set[test_set] = draw_resamples(y_true, self.n_resamples, self.seed)
+        return self._by_test_set[test_set]
 
 
 METRICS: dict[str, ResampledMetric] = {

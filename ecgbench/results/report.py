@@ -17,7 +17,7 @@ from tabulate import tabulate
 
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.data.classes import DOWNSTREAMS
-from ecgbench.results.bootstrap import METRICS, Interval, Resamples, draw_resamples, seed_mean_ci
+from ecgbench.results.bootstrap import METRICS, Interval, SharedResamples, seed_mean_ci
 from ecgbench.results.figures import render_figures
 from ecgbench.results.findings import (
     Pair, canonical_order, evaluate_findings, findings_markdown, paired_cells, record_score, seed_mean_scores,
@@ -64,11 +64,14 @@ def _table(rows: list[list], headers: list[str]) -> str:
 # --- bootstrap values per record ----------------------------------------------------------------------------
 
 class BootstrapScores:
-    """Each record's resampled metric values; records of one test set share resamples, so their values pair."""
+    """Each record's resampled metric values; records of one test set share resamples, so their values pair.
 
-    def __init__(self, n_resamples: int, seed: int = BOOTSTRAP_SEED) -> None:
-        self.n_resamples, self.seed = n_resamples, seed
-        self._resamples: dict[tuple, Resamples] = {}
+    Two instances given one ``SharedResamples`` score two runs of the same cells on the same resamples.
+    """
+
+    def __init__(self, n_resamples: int, seed: int = BOOTSTRAP_SEED, shared: SharedResamples | None = None) -> None:
+        self.resamples = shared or SharedResamples(n_resamples, seed)
+        self.n_resamples, self.seed = self.resamples.n_resamples, self.resamples.seed
         self._values: dict[tuple[str, str], np.ndarray | None] = {}
 
     @staticmethod
@@ -89,15 +92,13 @@ class BootstrapScores:
         if test_set is None or record.get("status") != "ok":
             return None
         y_true, y_prob = record["predictions"]["y_true"], record["predictions"]["y_prob"]
-        if test_set not in self._resamples:
-            self._resamples[test_set] = draw_resamples(y_true, self.n_resamples, self.seed)
-        return METRICS[metric](y_true, y_prob, self._resamples[test_set].counts)
+        return METRICS[metric](y_true, y_prob, self.resamples.of(test_set, y_true).counts)
 
     def over_seeds(self, points: list[float], values: list[np.ndarray | None], test_sets: set) -> Interval:
         """Mean over seeds with its interval; the point alone when the seeds do not share one test set."""
         if any(v is None for v in values) or len(test_sets) != 1:
             return Interval(mean(points), None, None, 0)
-        n_dropped = self._resamples[next(iter(test_sets))].n_dropped
+        n_dropped = self.resamples.of(next(iter(test_sets))).n_dropped
         return seed_mean_ci(points, np.stack(values), seed=self.seed, n_dropped=n_dropped)
 
     def group_interval(self, records: list[dict], metric: str) -> Interval | None:

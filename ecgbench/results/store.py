@@ -12,14 +12,14 @@ from ecgbench.results.schema import ResultRecordError, validate_record
 RECORD_SUFFIX = ".json"
 
 
-def _finite_or_none(obj):
+def finite_or_none(obj):
     """JSON has no NaN: undefined numbers are stored as null."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
+        return {k: finite_or_none(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite_or_none(v) for v in obj]
+        return [finite_or_none(v) for v in obj]
     return obj
 
 
@@ -31,7 +31,7 @@ def write_record(results_dir: Path, file_stem: str, record: dict) -> Path:
     """Validate and atomically write one record; a killed writer leaves the previous file or none."""
     validate_record(record, file_stem)
     path = record_path(results_dir, file_stem)
-    text = json.dumps(_finite_or_none(record), indent=1, sort_keys=True, allow_nan=False)
+    text = json.dumps(finite_or_none(record), indent=1, sort_keys=True, allow_nan=False)
     atomic_write_bytes(path, text.encode())
     return path
 

@@ -1,0 +1,143 @@
+"""Which code made a result: a digest of the source files that can change one, the git commit, a dirty flag.
+
+A cell's identity holds the digest, so a change to the engine, a model or data preparation re-runs the cells
+it affects instead of reusing numbers made by other code; a change to reports, the CLI or the plugin does not.
+The files are read through ``importlib.resources``, so an installed wheel digests the same bytes as a checkout.
+Base layer: standard library only.
+"""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Iterable, Iterator
+
+PACKAGE = "ecgbench"
+# Package-relative ``fnmatch`` patterns ("*" also crosses "/") of the source that can change a cell's result.
+# Edit this list when a module moves: a pattern matching no file is an error, never a silently smaller digest.
+RESULT_SOURCES: tuple[str, ...] = (
+    "engine/*.py",     # fit, evaluate, metrics, checkpoints, device and seeding
+    "models/*.py",     # architectures and the registry
+    "data/*.py",       # loaders, manifests, labels, preparation, preprocessing, synthetic data, splits
+    "study.py",        # seeds (stable_seed), subset sizes, train configs
+    "runner.py",       # the module that runs one cell
+)
+# Matched above but cannot change a result: the CLI of ``ecgbench data`` and the checksum-verified download.
+RESULT_SOURCES_EXCLUDED: tuple[str, ...] = ("data/commands.py", "data/fetch.py")
+# Where a record keeps the digest of the code that made it (in ``identity``).
+IDENTITY_KEY = "code_digest"
+UNKNOWN = "unknown"
+
+
+class CodeIdentityError(RuntimeError):
+    """The list of result-affecting sources no longer matches the package's files."""
+
+
+@dataclass(frozen=True)
+class CodeIdentity:
+    """The digest of the result-affecting source, the commit ("unknown" outside a checkout), dirty (None then)."""
+
+    digest: str
+    commit: str
+    dirty: bool | None
+
+    def as_dict(self) -> dict:
+        return {IDENTITY_KEY: self.digest, "commit": self.commit, "dirty": self.dirty}
+
+
+def _files(root: Traversable, prefix: str = "") -> Iterator[tuple[str, Traversable]]:
+    """Every file under ``root`` as (package-relative posix path, handle); bytecode caches skipped."""
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        relative = f"{prefix}{entry.name}"
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                yield from _files(entry, f"{relative}/")
+        elif entry.is_file():
+            yield relative, entry
+
+
+def result_sources(root: Traversable | Path | None = None, patterns: Iterable[str] = RESULT_SOURCES,
+                   excluded: Iterable[str] = RESULT_SOURCES_EXCLUDED) -> dict[str, Traversable]:
+    """The result-affecting files of the package at ``root`` (default: the installed ``ecgbench``), by path."""
+    root = resources.files(PACKAGE) if root is None else root
+    patterns, excluded = tuple(patterns), tuple(excluded)
+    files = dict(_files(root))
+    chosen, unmatched = {}, []
+    for pattern in patterns:
+        matched = {p: f for p, f in files.items() if fnmatch.fnmatchcase(p, pattern)}
+        if not matched:
+            unmatched.append(pattern)
+        chosen.update(matched)
+    if unmatched:
+        raise CodeIdentityError(f"ecgbench.codeid.RESULT_SOURCES: {unmatched} match no file under {root}; "
+                                "update the list to the package's current layout")
+    return {p: f for p, f in sorted(chosen.items()) if not any(fnmatch.fnmatchcase(p, x) for x in excluded)}
+
+
+def code_digest(root: Traversable | Path | None = None, patterns: Iterable[str] = RESULT_SOURCES,
+                excluded: Iterable[str] = RESULT_SOURCES_EXCLUDED) -> str:
+    """A 20-hex digest of the paths and bytes of the result-affecting files (see ``result_sources``)."""
+    h = hashlib.sha256()
+    for path, handle in result_sources(root, patterns, excluded).items():
+        h.update(path.encode() + b"\0" + hashlib.sha256(handle.read_bytes()).digest())
+    return h.hexdigest()[:20]
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    """stdout of ``git args`` run in ``directory``; None when git is missing or fails."""
+    try:
+        out = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _package_dir() -> Path:
+    return Path(__file__).parent
+
+
+@lru_cache(maxsize=None)
+def git_commit(directory: Path | None = None) -> str:
+    """The commit of the checkout holding the package at ``directory``, or "unknown".
+
+    "unknown" also when the package is not tracked there: an installed copy inside another repository's
+    ignored folder (a virtualenv in a checkout) must not claim that checkout's commit.
+    """
+    directory = directory or _package_dir()
+    if not _git(directory, "ls-files", "--", "__init__.py"):
+        return UNKNOWN
+    return _git(directory, "rev-parse", "--short=12", "HEAD") or UNKNOWN
+
+
+@lru_cache(maxsize=None)
+def git_dirty(directory: Path | None = None) -> bool | None:
+    """Whether tracked files of that checkout differ from its commit; None outside a checkout."""
+    directory = directory or _package_dir()
+    if git_commit(directory) == UNKNOWN:
+        return None
+    status = _git(directory, "status", "--porcelain", "--untracked-files=no")
+    return None if status is None else bool(status)
+
+
+@lru_cache(maxsize=1)
+def code_identity() -> CodeIdentity:
+    """This process's code identity, computed once (the files cannot change a loaded module anyway)."""
+    return CodeIdentity(code_digest(), git_commit(), git_dirty())
+
+
+def record_code_digest(record: dict) -> str | None:
+    """The code digest a record was made with; None for records made before code digests existed."""
+    identity = record.get("identity")
+    return identity.get(IDENTITY_KEY) if isinstance(identity, dict) else None
+
+
+def code_digest_counts(records: Iterable[dict]) -> dict[str, int]:
+    """How many records each code digest made ("unknown" for records without one), most first."""
+    counts = Counter(record_code_digest(r) or UNKNOWN for r in records)
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
