@@ -1,0 +1,81 @@
+"""Every transferability score of one upstream checkpoint from one forward pass over the downstream records.
+
+The scores need two things per record: the checkpoint's sigmoid outputs for its own (source) labels and the
+features its replaceable last layer reads. ``transferability_scores`` takes them from any ``SourceForward``
+callable; ``classifier_forward`` is the one for an ``ecgbench.models.Classifier`` and is the only torch-specific
+part: it reads the features as the input of the head's last ``nn.Linear`` (a forward pre-hook), which is the
+layer fine-tuning replaces (ResNets: ``fc2``, whose input is ``ReLU(fc1(pooled))``; RNNs: ``fc``, whose input
+is the flattened output sequence, 1000 x 100 per direction). Forward passes run in float32 in eval mode.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecgbench.models import Classifier
+from ecgbench.transfer.scores import all_scores
+
+SourceForward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""A batch [b, 1000, 12] (float32, on the CPU) -> (source probabilities [b, S] in [0, 1], features [b, D])."""
+
+
+def _last_linear(model: Classifier) -> nn.Linear:
+    """The head's last ``nn.Linear`` in registration order: the layer a fine-tune replaces."""
+    linears = [m for m in model.head.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model.head).__name__} head has no nn.Linear to read the penultimate features of")
+    return linears[-1]
+
+
+def classifier_forward(model: Classifier) -> SourceForward:
+    """A ``SourceForward`` of a classifier on its own device; its train/eval mode is restored after each batch."""
+    last_layer = _last_linear(model)
+    device = next(model.parameters()).device
+
+    def forward(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        captured: list[torch.Tensor] = []
+        hook = last_layer.register_forward_pre_hook(lambda _module, inputs: captured.append(inputs[0]))
+        was_training = model.training
+        try:
+            model.eval()
+            with torch.no_grad():
+                logits = model(batch.to(device, dtype=torch.float32))
+        finally:
+            hook.remove()
+            model.train(was_training)
+        if not captured:
+            raise RuntimeError(f"the head's last nn.Linear ({last_layer}) was not called in the forward pass")
+        return torch.sigmoid(logits).cpu(), captured[0].flatten(1).cpu()
+
+    return forward
+
+
+def source_outputs(forward: SourceForward, x: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Source probabilities [n, S] (float64) and features [n, D] (float32, the largest array) over ``x`` in batches."""
+    if len(x) == 0 or batch_size < 1:
+        raise ValueError(f"cannot run {len(x)} records in batches of {batch_size}")
+    probabilities, features = [], []
+    for start in range(0, len(x), batch_size):
+        batch_prob, batch_features = forward(torch.as_tensor(np.asarray(x[start:start + batch_size], np.float32)))
+        probabilities.append(batch_prob.double().numpy())
+        features.append(batch_features.float().numpy())
+    return np.concatenate(probabilities), np.concatenate(features)
+
+
+def transferability_scores(forward: SourceForward, x: np.ndarray, y: np.ndarray,
+                           batch_size: int = 256) -> dict[str, float]:
+    """``{"melep", "leep", "logme"}`` of one upstream on downstream records x [n, 1000, 12], labels y [n, C].
+
+    Signs as ``ecgbench.transfer.scores.HIGHER_IS_BETTER``: MELEP lower is better, LEEP and LogME higher.
+    LogME forms an n x n Gram matrix of the features when they are wider than n (the RNNs' 100 000): memory
+    8 n^2 bytes and O(n^2 D) time, the cost to plan for on large downstream sets.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 3 or y.ndim != 2 or len(x) != len(y):
+        raise ValueError(f"expected x [n, samples, leads] and y [n, classes] with the same n, got shapes "
+                         f"{x.shape} and {y.shape}")
+    probabilities, features = source_outputs(forward, x, batch_size)
+    return all_scores(probabilities, features, y)
