@@ -22,11 +22,13 @@ PACKAGE = "ecgbench"
 # Package-relative ``fnmatch`` patterns ("*" also crosses "/") of the source that can change a cell's result.
 # Edit this list when a module moves: a pattern matching no file is an error, never a silently smaller digest.
 RESULT_SOURCES: tuple[str, ...] = (
-    "engine/*.py",     # fit, evaluate, metrics, checkpoints, device and seeding
+    "engine/*.py",     # fit, evaluate, checkpoints, device and seeding
     "models/*.py",     # architectures and the registry
     "data/*.py",       # loaders, manifests, labels, preparation, preprocessing, synthetic data, splits
     "study.py",        # seeds (stable_seed), subset sizes, train configs
     "runner.py",       # the module that runs one cell
+    "metrics.py",      # the test metrics a record stores
+    "transfer/*.py",   # transferability scores
 )
 # Matched above but cannot change a result: the CLI of ``ecgbench data`` and the checksum-verified download.
 RESULT_SOURCES_EXCLUDED: tuple[str, ...] = ("data/commands.py", "data/fetch.py")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecgbench.data.classes import DATASET_CLASSES
-from ecgbench.engine.metrics import classification_metrics
+from ecgbench.metrics import classification_metrics
 from ecgbench.results.compare import (
     BETTER, NO_CLEAR_CHANGE, WORSE, CompareError, FailSpec, compare, comparison_markdown, parse_fail_spec,
     regressions, terminal_table, write_comparison,

@@ -82,7 +82,7 @@ def weighted_f1_resampled(y_true, y_prob, counts: np.ndarray) -> np.ndarray:
     tp = counts @ (y_true & y_pred).astype(np.float64)
     positives = counts @ y_true.astype(np.float64)
     predicted = counts @ y_pred.astype(np.float64)
-    # Weighting F1_c = 2tp/(pos+pred) by pos_c: classes without positives weigh 0 (as in engine.metrics).
+    # Weighting F1_c = 2tp/(pos+pred) by pos_c: classes without positives weigh 0 (as in ecgbench.metrics).
     per_class = np.divide(positives * 2 * tp, positives + predicted,
                           out=np.zeros_like(tp), where=(positives + predicted) > 0)
     total = positives.sum(axis=1)

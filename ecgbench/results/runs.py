@@ -30,7 +30,7 @@ from ecgbench import __version__
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.codeid import code_identity
 from ecgbench.locks import host_lock
-from ecgbench.results.schema import RecordError, validate_record
+from ecgbench.results.schema import ResultRecordError, validate_record
 from ecgbench.results.store import finite_or_none, load_records
 
 RUN_SCHEMA_VERSION = 1
@@ -197,7 +197,7 @@ def load_run_file(path: Path) -> SavedRun:
             raise RunError(f"{path}: {key} must be a {kind.__name__}, got {document[key]!r:.60}")
     try:
         records = [validate_record(r, f"{path}: records[{i}]") for i, r in enumerate(document["records"])]
-    except RecordError as e:
+    except ResultRecordError as e:
         raise RunError(str(e)) from e
     return SavedRun(name=document["name"], records=_unique(records, str(path)), source=document["source"],
                     number=document["number"], machine=document["machine"], created=document["created"],
