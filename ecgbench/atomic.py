@@ -1,4 +1,4 @@
-"""Atomic file publication: readers see the old file or the whole new one, never a part (also on NFS).
+"""Atomic publication of files and folders: readers see the old one or the whole new one, never a part.
 
 The temp file is created like any ordinary file (``open`` with mode 0666 less the umask), not with
 ``mkstemp``'s 0600: a record or checkpoint in a shared results folder must be as readable as the user's
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -42,3 +44,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def replace_folder(tmp: Path, out: Path) -> None:
+    """Publish the finished folder ``tmp`` as ``out`` by one rename; a (broken) folder already at ``out`` is
+    first moved aside and deleted, so readers never see a mix of the two."""
+    if out.exists():
+        broken = Path(tempfile.mkdtemp(prefix=f".{out.name}.broken.", dir=out.parent))
+        os.replace(out, broken / "entry")
+        shutil.rmtree(broken, ignore_errors=True)
+    os.replace(tmp, out)

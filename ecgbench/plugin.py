@@ -13,6 +13,7 @@ from typing import Callable
 import pytest
 
 from ecgbench.cluster.phases import PHASES
+from ecgbench.data.prepare import default_cache_dir
 from ecgbench.cluster.shards import ShardSpec
 from ecgbench.runner import RERUN_MODES, CellRunner, RunOptions
 from ecgbench.study import (DEFAULT_PROFILE, Cell, Pretraining, Profile, enumerate_cells, get_profile,
@@ -124,10 +125,6 @@ def task_of(item: pytest.Item) -> Cell | Pretraining | None:
     return params.get("ecg_cell", params.get("ecg_pretraining"))
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("ECGBENCH_CACHE", Path.home() / ".cache" / "ecgbench"))
-
-
 def default_results_dir(root: Path, profile: str) -> Path:
     """``reports/results`` for the main profile, ``reports/<profile>/results`` for the others."""
     base = Path(root) / "reports"
@@ -211,16 +208,39 @@ def pytest_configure(config: pytest.Config) -> None:
                          phase=config.getoption("--ecg-phase"), shard=config.getoption("--ecg-shard"),
                          measured_costs=config.getoption("--ecg-costs"))
     config.stash[STATE_KEY] = session
+    _register_axis_markers(config, profile)
     config.pluginmanager.register(session, SESSION_PLUGIN)
+
+
+def axis_markers(task: Cell | Pretraining) -> list[str]:
+    """One marker per axis value of a task, so that ``-m`` selects any axis exactly (``-m to_ptb`` is PTB alone)
+    and ``-k`` can name a transfer direction (``-k "from_ptbxl and to_cpsc2018"``; ``->`` is no ``-k`` syntax)."""
+    if isinstance(task, Pretraining):
+        return ["pretrain", f"from_{task.upstream}", f"model_{task.model}", f"seed_{task.seed}"]
+    source = [f"from_{task.upstream}"] if task.upstream else []
+    return [*source, f"to_{task.downstream}", f"model_{task.model}", task.regime, f"seed_{task.seed}"]
+
+
+def _register_axis_markers(config: pytest.Config, profile: Profile) -> None:
+    """Declare every axis marker of the profile (``--strict-markers`` accepts only declared ones)."""
+    cells = enumerate_cells(profile)
+    names = {name for task in (*cells, *iter_upstream_needs(cells)) for name in axis_markers(task)}
+    for name in sorted(names):
+        config.addinivalue_line("markers", f"{name}: ecgbench study axis value (selects tasks with -m or -k)")
+
+
+def _params(tasks: list[Cell] | list[Pretraining]) -> list:
+    return [pytest.param(task, id=task.key, marks=[getattr(pytest.mark, name) for name in axis_markers(task)])
+            for task in tasks]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "ecg_cell" in metafunc.fixturenames:
         cells = enumerate_cells(metafunc.config.stash[STATE_KEY].profile)
-        metafunc.parametrize("ecg_cell", cells, ids=[c.key for c in cells])
+        metafunc.parametrize("ecg_cell", _params(cells))
     if "ecg_pretraining" in metafunc.fixturenames:
         needs = list(iter_upstream_needs(enumerate_cells(metafunc.config.stash[STATE_KEY].profile)))
-        metafunc.parametrize("ecg_pretraining", needs, ids=[n.key for n in needs])
+        metafunc.parametrize("ecg_pretraining", _params(needs))
 
 
 @pytest.fixture(scope="session")

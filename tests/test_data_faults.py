@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ecgbench.data.manifest import DataError
-from ecgbench.data.loaders import RecordError
+from ecgbench.data.loaders import EcgRecordError
 from ecgbench.data.prepare import prepare
 
 from data_fixtures import PtbxlRow, ecg_like, manifest, write_cinc, write_code_test, write_ptbxl
@@ -50,7 +50,7 @@ def test_ptbxl_two_rows_naming_one_signal_file_are_an_error_naming_both(tmp_path
 @pytest.mark.parametrize("value", ["9.7", ""])
 def test_ptbxl_a_fractional_or_blank_strat_fold_is_an_error_naming_the_row(tmp_path, value):
     root, csv = _ptbxl_with(tmp_path, lambda lines: [*lines[:2], lines[2].replace(",9,", f",{value},"), lines[3]])
-    with pytest.raises(RecordError, match=f"record 2: {csv} line 3: unreadable row \\(strat_fold "
+    with pytest.raises(EcgRecordError, match=f"record 2: {csv} line 3: unreadable row \\(strat_fold "
                                           f"{'9.7' if value else 'nan'} is not a whole number\\)"):
         _prepare(root, "ptbxl")
 
@@ -83,7 +83,7 @@ def test_a_header_gain_that_is_not_a_positive_number_is_an_error_naming_record_a
     lines = header.read_text().splitlines()
     lines[2] = lines[2].replace(" 1000/mV ", f" {gain} ")  # lead II
     header.write_text("\n".join(lines) + "\n")
-    with pytest.raises(RecordError, match=f"record A0001: {re.escape(str(header))}: gain "
+    with pytest.raises(EcgRecordError, match=f"record A0001: {re.escape(str(header))}: gain "
                                           f"'{re.escape(gain.split('/')[0].split('(')[0])}'.* in signal line "
                                           f"'A0001.mat 16\\+24 {re.escape(gain)} 16 0 .* II'"):
         _prepare(tmp_path / "data", "cpsc2018")
@@ -132,7 +132,7 @@ def test_a_drop_rule_drops_and_counts_suspect_records(tmp_path):
 def test_an_error_rule_stops_at_the_suspect_record_naming_it(tmp_path, flag, record):
     _suspect_records(tmp_path / "data")
     rules = manifest("cpsc2018", quality={flag: "error"})
-    with pytest.raises(RecordError, match=f"record {record}: {flag}: .*\\[quality\\] {flag} = \"error\""):
+    with pytest.raises(EcgRecordError, match=f"record {record}: {flag}: .*\\[quality\\] {flag} = \"error\""):
         prepare("cpsc2018", tmp_path / "data", cache_dir=tmp_path / "cache", progress=False, manifest=rules)
 
 

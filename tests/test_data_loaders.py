@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from ecgbench.data.loaders import CincLoader, CodeTestLoader, MissingFileError, PtbxlLoader, RecordError
+from ecgbench.data.loaders import CincLoader, CodeTestLoader, MissingFileError, PtbxlLoader, EcgRecordError
 from ecgbench.data.manifest import DataError, get_manifest
 from ecgbench.data.prepare import IncompleteCopyWarning, prepare
 
@@ -105,7 +105,7 @@ def test_ptb_cinc_layout_with_its_corrected_gain(tmp_path):
     assert ds.record_ids.tolist() == ["S0001"] and ds.labels.tolist() == [[0, 1]]
     np.testing.assert_allclose(ds.signals[0, 100:900], x[::10][100:900], atol=0.15)
     wrong = manifest("ptb", format={"options": {"layout": "cinc", "cinc_adc_gain_per_mv": 0.0}})
-    with pytest.raises(RecordError, match="S0001: implausible amplitude"):
+    with pytest.raises(EcgRecordError, match="S0001: implausible amplitude"):
         _prepare(tmp_path, "ptb", manifest=wrong)
 
 
@@ -157,16 +157,16 @@ def _edit(path, old, new):
 
 BAD_CINC = {
     "missing .mat": (lambda f: os.remove(f / "A0002.mat"), MissingFileError, "A0002: missing data file"),
-    "truncated .mat": (lambda f: _truncate(f / "A0002.mat", 5000), RecordError, "A0002: cannot read"),
-    "sample count": (lambda f: _edit(f / "A0002.hea", "12 500 5000", "12 500 4000"), RecordError,
+    "truncated .mat": (lambda f: _truncate(f / "A0002.mat", 5000), EcgRecordError, "A0002: cannot read"),
+    "sample count": (lambda f: _edit(f / "A0002.hea", "12 500 5000", "12 500 4000"), EcgRecordError,
                      "A0002: .* shape \\(12, 5000\\) but the header declares 12 signals x 4000 samples"),
-    "unknown code": (lambda f: _edit(f / "A0002.hea", "Dx: 426783006", "Dx: 426783006,999999"), RecordError,
+    "unknown code": (lambda f: _edit(f / "A0002.hea", "Dx: 426783006", "Dx: 426783006,999999"), EcgRecordError,
                      r"A0002: unknown source label\(s\) \['999999'\]"),
-    "sampling rate": (lambda f: _edit(f / "A0002.hea", "12 500 5000", "12 250 5000"), RecordError,
+    "sampling rate": (lambda f: _edit(f / "A0002.hea", "12 500 5000", "12 250 5000"), EcgRecordError,
                       "A0002: unexpected sampling rate 250 Hz"),
-    "lead set": (lambda f: _edit(f / "A0002.hea", " V6\n", " X1\n"), RecordError, "A0002: unexpected lead set"),
-    "checksum": (lambda f: _corrupt_mat(f / "A0002.mat"), RecordError, "A0002: .* checksum"),
-    "header syntax": (lambda f: _edit(f / "A0002.hea", "16+24", "16+x"), RecordError,
+    "lead set": (lambda f: _edit(f / "A0002.hea", " V6\n", " X1\n"), EcgRecordError, "A0002: unexpected lead set"),
+    "checksum": (lambda f: _corrupt_mat(f / "A0002.mat"), EcgRecordError, "A0002: .* checksum"),
+    "header syntax": (lambda f: _edit(f / "A0002.hea", "16+24", "16+x"), EcgRecordError,
                       "A0002: .*cannot parse signal line"),
 }
 
@@ -219,12 +219,12 @@ def _nan_sample(folder):
 BAD_WFDB = {
     "missing .dat": (lambda f: os.remove(f / "records500/00000/00002_hr.dat"), MissingFileError,
                      "record 2: missing data file"),
-    "truncated .dat": (lambda f: _truncate(f / "records500/00000/00002_hr.dat", 70000), RecordError,
+    "truncated .dat": (lambda f: _truncate(f / "records500/00000/00002_hr.dat", 70000), EcgRecordError,
                        "record 2: .*00002_hr.dat is truncated: 70000 bytes"),
     "sample count": (lambda f: _edit(f / "records500/00000/00002_hr.hea", "12 500 5000", "12 500 4000"),
-                     RecordError, "record 2: .*the sample count disagrees with the data"),
-    "NaN": (_nan_sample, RecordError, "record 2: 1 NaN or infinite samples"),
-    "unknown code": (lambda f: _edit(f / "ptbxl_database.csv", "{'IMI': 15.0", "{'XYZ': 15.0"), RecordError,
+                     EcgRecordError, "record 2: .*the sample count disagrees with the data"),
+    "NaN": (_nan_sample, EcgRecordError, "record 2: 1 NaN or infinite samples"),
+    "unknown code": (lambda f: _edit(f / "ptbxl_database.csv", "{'IMI': 15.0", "{'XYZ': 15.0"), EcgRecordError,
                      r"record 2: unknown source label\(s\) \['XYZ'\]"),
 }
 

@@ -6,7 +6,6 @@ and the next command instead of a traceback.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
@@ -20,6 +19,7 @@ from urllib.parse import urlparse
 
 from ecgbench.data.loaders.base import Index
 from ecgbench.data.manifest import UNKNOWN_SHA256, DataError, Manifest
+from ecgbench.digests import file_sha256
 
 CHUNK = 1 << 20
 DOWNLOADS = ".downloads"  # hidden: neither a record nor part of the copy's identity
@@ -27,14 +27,6 @@ DOWNLOADS = ".downloads"  # hidden: neither a record nor part of the copy's iden
 
 class FetchError(DataError):
     pass
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -84,7 +76,7 @@ def verify_copy(manifest: Manifest, folder: Path, index: Index | None = None, ma
             result.missing.append(str(path))
         elif item.sha256 == UNKNOWN_SHA256:
             result.not_checked.append(str(path))
-        elif (actual := sha256_file(path)) != item.sha256:
+        elif (actual := file_sha256(path)) != item.sha256:
             result.differs.append(f"{path} (sha256 {actual[:16]}..., manifest {item.sha256[:16]}...)")
     if not folder.is_dir():
         return result
@@ -142,7 +134,7 @@ def download(url: str, dest: Path, sha256: str, *, timeout: float, progress: boo
         if total and part.stat().st_size != total:
             raise FetchError(f"{url}: the connection ended after {part.stat().st_size} of {total} bytes; run fetch "
                              "again to resume")
-    if sha256 != UNKNOWN_SHA256 and (actual := sha256_file(part)) != sha256:
+    if sha256 != UNKNOWN_SHA256 and (actual := file_sha256(part)) != sha256:
         part.unlink()
         raise FetchError(f"{url}: downloaded file has sha256 {actual}, the manifest expects {sha256}; deleted "
                          f"it, run fetch again")

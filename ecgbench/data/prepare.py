@@ -33,11 +33,11 @@ from typing import Iterator
 
 import numpy as np
 
-from ecgbench.atomic import atomic_write_bytes
+from ecgbench.atomic import atomic_write_bytes, replace_folder
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
 from ecgbench.data.fetch import verify_copy
 from ecgbench.data.labels import LabelMap
-from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, RecordError, check_unique, loader_class
+from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, EcgRecordError, check_unique, loader_class
 from ecgbench.data.manifest import DataError, Manifest, get_manifest
 from ecgbench.data.preprocess import SignalError, model_input, standard_leads
 from ecgbench.data.quality import QualityReport, quality_flags
@@ -63,6 +63,7 @@ class Prepared:
 
 
 def default_cache_dir() -> Path:
+    """``$ECGBENCH_CACHE``, else ``~/.cache/ecgbench``: generated and prepared data for every command."""
     return Path(os.environ.get("ECGBENCH_CACHE") or Path.home() / ".cache" / "ecgbench")
 
 
@@ -130,10 +131,10 @@ Read = tuple[np.ndarray, tuple[str, ...]]  # a record's model input and its qual
 
 
 def _read_chunk(loader_type: type[Loader], folder: Path, manifest: Manifest, entries: list[RecordEntry]
-                ) -> list[Read | RecordError]:
+                ) -> list[Read | EcgRecordError]:
     """Model inputs and quality flags of ``entries`` (in a worker process); a record that fails yields its
-    ``RecordError``."""
-    out: list[Read | RecordError] = []
+    ``EcgRecordError``."""
+    out: list[Read | EcgRecordError] = []
     with loader_type(folder, manifest) as loader:
         for entry in entries:
             try:
@@ -143,8 +144,8 @@ def _read_chunk(loader_type: type[Loader], folder: Path, manifest: Manifest, ent
                 clipped = bool({c.lower() for c in raw.clipped} & {lead.lower() for lead in manifest.signal.leads})
                 out.append((x, quality_flags(leads, raw.rate_hz, clipped, manifest)))
             except SignalError as e:
-                out.append(RecordError(entry.record_id, str(e)))
-            except RecordError as e:
+                out.append(EcgRecordError(entry.record_id, str(e)))
+            except EcgRecordError as e:
                 out.append(e)
     return out
 
@@ -155,7 +156,7 @@ def worker_count(requested: int, n_records: int) -> int:
 
 
 def read_records(loader_type: type[Loader], folder: Path, manifest: Manifest, entries: list[RecordEntry],
-                 workers: int, progress: bool | None) -> Iterator[tuple[RecordEntry, Read | RecordError]]:
+                 workers: int, progress: bool | None) -> Iterator[tuple[RecordEntry, Read | EcgRecordError]]:
     """Each entry with its model input and flags, or its error, in index order whatever the number of workers."""
     from tqdm import tqdm
 
@@ -190,7 +191,7 @@ class _Drops:
     def add(self, record_id: str, reason: str) -> None:
         self.records.append({"record_id": record_id, "reason": reason})
 
-    def bad(self, error: RecordError) -> None:
+    def bad(self, error: EcgRecordError) -> None:
         missing = isinstance(error, MissingFileError)  # a partial copy: only allow_missing skips it
         if (self.allow_missing if missing else self.manifest.bad_records == "skip"):
             self.add(error.record_id, ("missing file: " if missing else "bad record: ") + error.reason)
@@ -217,7 +218,7 @@ def _select(manifest: Manifest, entries: list[RecordEntry], drops: _Drops
         if labelled.unknown:
             reason = f"unknown source label(s) {list(labelled.unknown)}"
             if manifest.labels.unknown == "error":
-                raise RecordError(entry.record_id, f"{reason}: add them to labels.map or labels.ignore of the "
+                raise EcgRecordError(entry.record_id, f"{reason}: add them to labels.map or labels.ignore of the "
                                                    f"{manifest.name} manifest, or set labels.unknown = \"skip\"")
             drops.add(entry.record_id, reason)
         elif not labelled.row.any() and manifest.labels.unmapped == "drop":
@@ -269,7 +270,7 @@ def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Pat
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         atomic_write_bytes(tmp / "info.json", json.dumps(info, indent=1).encode())
-        _replace_folder(tmp, out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -286,7 +287,7 @@ def _write_signals(tmp: Path, loader_type: type[Loader], source: Path, manifest:
     kept: list[int] = []
     sha = hashlib.sha256()
     for i, (entry, result) in enumerate(read_records(loader_type, source, manifest, entries, workers, progress)):
-        if isinstance(result, RecordError):
+        if isinstance(result, EcgRecordError):
             drops.bad(result)
             continue
         x, flags = result
@@ -327,15 +328,6 @@ def _publish_signals(signals: np.memmap, n: int, partial: Path, final: Path) -> 
         out[start:start + 1024] = signals[start:min(start + 1024, n)]
     out.flush()
     partial.unlink()
-
-
-def _replace_folder(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` onto ``out``, moving a broken entry at ``out`` aside first."""
-    if out.exists():
-        broken = Path(tempfile.mkdtemp(prefix=f".{out.name}.broken.", dir=out.parent))
-        os.replace(out, broken / "entry")
-        shutil.rmtree(broken, ignore_errors=True)
-    os.replace(tmp, out)
 
 
 # ----------------------------------------------------------------------------------------------------------

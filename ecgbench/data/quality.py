@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecgbench.data.loaders.base import RecordError
+from ecgbench.data.loaders.base import EcgRecordError
 from ecgbench.data.manifest import Manifest
 
 PAD_MIN_S = 0.5  # shorter constant ends are not counted (CODE-test pads 10 s recordings by 0.12 s at each end)
@@ -57,13 +57,13 @@ class QualityReport:
         self.records: dict[str, list[str]] = {flag: [] for flag in FLAGS}
 
     def admit(self, record_id: str, flags: tuple[str, ...]) -> str | None:
-        """None to keep the record, else why it is dropped; raises ``RecordError`` where a rule says "error"."""
+        """None to keep the record, else why it is dropped; raises ``EcgRecordError`` where a rule says "error"."""
         for flag in flags:
             self.records[flag].append(record_id)
         rules = {flag: getattr(self.manifest.quality, flag) for flag in flags}
         for flag, rule in rules.items():
             if rule == "error":
-                raise RecordError(record_id, f"{flag}: {FLAG_TEXT[flag]}; the {self.manifest.name} manifest has "
+                raise EcgRecordError(record_id, f"{flag}: {FLAG_TEXT[flag]}; the {self.manifest.name} manifest has "
                                              f"[quality] {flag} = \"error\" (\"keep\" or \"drop\" counts such "
                                              "records instead)")
         dropped = [flag for flag, rule in rules.items() if rule == "drop"]

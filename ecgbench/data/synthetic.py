@@ -13,7 +13,6 @@ Signals are float32 millivolts [n, 1000, 12], 10 s at 100 Hz, leads in ``LEADS``
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 import zipfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgbench.atomic import replace_folder
 from ecgbench.data.classes import DATASET_CLASSES
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, SPLITS, PreparedDataset, array_digest
 from ecgbench.locks import host_lock
@@ -701,11 +701,7 @@ def _write_cache(folder: Path, dataset: PreparedDataset) -> None:
         np.savez(tmp / "meta.npz", labels=dataset.labels, classes=np.array(dataset.classes),
                  record_ids=dataset.record_ids, patient_ids=dataset.patient_ids, split=dataset.split,
                  digest=np.array(dataset.digest))
-        if folder.exists():
-            broken = Path(tempfile.mkdtemp(prefix=f".{folder.name}.broken.", dir=folder.parent))
-            os.replace(folder, broken / "entry")
-            shutil.rmtree(broken)
-        os.replace(tmp, folder)
+        replace_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

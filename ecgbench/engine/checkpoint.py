@@ -7,7 +7,6 @@ or whose bytes no longer match it is reported with its path and rebuilt, never u
 """
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -15,15 +14,8 @@ from typing import Any, Callable
 import torch
 
 from ecgbench.atomic import atomic_path, atomic_write_bytes
+from ecgbench.digests import file_sha256
 from ecgbench.locks import host_lock
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def checksum_path(path: Path) -> Path:

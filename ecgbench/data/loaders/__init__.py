@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ecgbench.data.loaders.base import (Index, Loader, MissingFileError, RawRecord, RecordEntry,
-                                        RecordError, check_unique)
+                                        EcgRecordError, check_unique)
 from ecgbench.data.loaders.cinc import CincLoader
 from ecgbench.data.loaders.code_test import CodeTestLoader
 from ecgbench.data.loaders.ptb import PtbLoader
@@ -23,5 +23,5 @@ def register_format(loader: type[Loader]) -> type[Loader]:
     return FORMATS.register(loader.kind, loader)
 
 
-__all__ = ["FORMATS", "Index", "Loader", "MissingFileError", "RawRecord", "RecordEntry", "RecordError",
+__all__ = ["FORMATS", "Index", "Loader", "MissingFileError", "RawRecord", "RecordEntry", "EcgRecordError",
            "check_unique", "loader_class", "register_format"]

@@ -15,7 +15,7 @@ import numpy as np
 from ecgbench.data.manifest import DataError, Manifest, strict_build
 
 
-class RecordError(DataError):
+class EcgRecordError(DataError):
     """One record cannot be used; the message starts with the record's name."""
 
     def __init__(self, record_id: str, reason: str) -> None:
@@ -26,7 +26,7 @@ class RecordError(DataError):
         return type(self), (self.record_id, self.reason)
 
 
-class MissingFileError(RecordError):
+class MissingFileError(EcgRecordError):
     """A file the index lists is not on disk (a partial copy); skipped only with ``allow_missing``."""
 
 
@@ -59,7 +59,7 @@ class RawRecord:
 @dataclass
 class Index:
     entries: list[RecordEntry]
-    problems: list[RecordError] = field(default_factory=list)  # records whose header could not be read
+    problems: list[EcgRecordError] = field(default_factory=list)  # records whose header could not be read
     notes: list[str] = field(default_factory=list)  # facts the user should know (e.g. no patient ids)
 
 
@@ -109,7 +109,7 @@ class Loader(ABC):
 
     @abstractmethod
     def read(self, entry: RecordEntry) -> RawRecord:
-        """The record's signal; raises ``RecordError`` naming the record when the files are not as expected."""
+        """The record's signal; raises ``EcgRecordError`` naming the record when the files are not as expected."""
 
     def close(self) -> None:
         """Release open files (a loader may keep one open across ``read`` calls)."""

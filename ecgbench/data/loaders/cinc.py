@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, RecordError
+from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, EcgRecordError
 from ecgbench.data.loaders.wfdb_format import (Header, check_checksums, clipped_channels, parse_header,
                                                to_millivolts)
 from ecgbench.data.manifest import DataError
@@ -26,19 +26,19 @@ def read_cinc(header_path: Path, record_id: str, gain_override: float = 0.0) -> 
     header = parse_header(header_path, record_id)
     files = {s.file for s in header.signals}
     if len(files) != 1:
-        raise RecordError(record_id, f"{header_path}: signals spread over several files {sorted(files)}")
+        raise EcgRecordError(record_id, f"{header_path}: signals spread over several files {sorted(files)}")
     mat_path = header_path.parent / files.pop()
     if not mat_path.is_file():
         raise MissingFileError(record_id, f"missing data file {mat_path}")
     try:
         values = loadmat(str(mat_path), variable_names=["val"]).get("val")
     except Exception as e:  # scipy raises ValueError, TypeError or OSError for one cause: a damaged file
-        raise RecordError(record_id, f"cannot read {mat_path}: {e}") from None
+        raise EcgRecordError(record_id, f"cannot read {mat_path}: {e}") from None
     if values is None:
-        raise RecordError(record_id, f"{mat_path} has no variable 'val'")
+        raise EcgRecordError(record_id, f"{mat_path} has no variable 'val'")
     expected = (len(header.signals), header.n_samples)
     if values.shape != expected:
-        raise RecordError(record_id, f"{mat_path} holds an array of shape {values.shape} but the header declares "
+        raise EcgRecordError(record_id, f"{mat_path} holds an array of shape {values.shape} but the header declares "
                                      f"{expected[0]} signals x {expected[1]} samples")
     clipped: tuple[str, ...] = ()
     if values.dtype.kind in "iu":
@@ -58,11 +58,11 @@ def index_cinc(root: Path, pattern: str) -> Index:
         record_id = path.stem
         try:
             header = parse_header(path, record_id)
-        except RecordError as e:
+        except EcgRecordError as e:
             index.problems.append(e)
             continue
         if header.record_name != record_id:
-            index.problems.append(RecordError(record_id, f"{path}: header names record {header.record_name!r}"))
+            index.problems.append(EcgRecordError(record_id, f"{path}: header names record {header.record_name!r}"))
             continue
         index.entries.append(RecordEntry(record_id, record_id, dx_codes(header), str(path.relative_to(root)),
                                          origin=str(path)))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, RecordError
+from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, EcgRecordError
 from ecgbench.data.manifest import DataError
 
 
@@ -80,7 +80,7 @@ class CodeTestLoader(Loader):
         try:
             signal = np.asarray(tracings[int(entry.location)], dtype=np.float64)
         except (OSError, ValueError, IndexError) as e:
-            raise RecordError(entry.record_id, f"cannot read tracing {entry.location} of "
+            raise EcgRecordError(entry.record_id, f"cannot read tracing {entry.location} of "
                                                f"{self.path(self.options.tracings_file)}: {e}") from None
         return RawRecord(signal / self.options.units_per_mv, self.manifest.signal.native_rate_hz,
                          self.manifest.signal.leads)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ecgbench.data.loaders.base import Index, Loader, RawRecord, RecordEntry, RecordError
+from ecgbench.data.loaders.base import Index, Loader, RawRecord, RecordEntry, EcgRecordError
 from ecgbench.data.loaders.cinc import index_cinc, read_cinc
 from ecgbench.data.loaders.wfdb_format import parse_header, read_wfdb
 from ecgbench.data.manifest import DataError
@@ -58,7 +58,7 @@ class PtbLoader(Loader):
         for record_id in self._wfdb_records():
             try:
                 header = parse_header(self.root / f"{record_id}.hea", record_id)
-            except RecordError as e:
+            except EcgRecordError as e:
                 index.problems.append(e)
                 continue
             patient = Path(record_id).parent.name or record_id

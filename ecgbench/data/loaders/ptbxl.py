@@ -12,7 +12,7 @@ import ast
 from dataclasses import dataclass
 from typing import Literal
 
-from ecgbench.data.loaders.base import Index, Loader, RawRecord, RecordEntry, RecordError
+from ecgbench.data.loaders.base import Index, Loader, RawRecord, RecordEntry, EcgRecordError
 from ecgbench.data.loaders.wfdb_format import read_wfdb
 from ecgbench.data.manifest import DataError
 
@@ -80,7 +80,7 @@ class PtbxlLoader(Loader):
                 patient = str(_whole(row.patient_id, "patient_id"))
                 fold = _whole(row.strat_fold, "strat_fold")
             except (ValueError, SyntaxError, AttributeError, TypeError) as e:
-                index.problems.append(RecordError(record_id, f"{origin}: unreadable row ({e})"))
+                index.problems.append(EcgRecordError(record_id, f"{origin}: unreadable row ({e})"))
                 continue
             index.entries.append(RecordEntry(record_id, patient, tuple(sorted(labels - {""})),
                                              getattr(row, column), fold, origin))

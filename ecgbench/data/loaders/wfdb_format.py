@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgbench.data.loaders.base import MissingFileError, RawRecord, RecordError
+from ecgbench.data.loaders.base import MissingFileError, RawRecord, EcgRecordError
 
 _RECORD_LINE = re.compile(r"^(?P<name>\S+?)(?:\.mat)?\s+(?P<n_sig>\d+)\s+(?P<fs>[\d.]+)\S*\s+(?P<n>\d+)(\s|$)")
 _FORMAT = re.compile(r"^(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::\d+)?(?:\+(?P<offset>\d+))?$")
@@ -68,9 +68,9 @@ def parse_header(path: Path, record_id: str) -> Header:
     comments = tuple(line.lstrip()[1:].strip() for line in lines if line.lstrip().startswith("#"))
     first = _RECORD_LINE.match(body[0]) if body else None
     if first is None:
-        raise RecordError(record_id, f"{path}: first line is not a WFDB record line: {body[:1]}")
+        raise EcgRecordError(record_id, f"{path}: first line is not a WFDB record line: {body[:1]}")
     if len(body) - 1 != int(first["n_sig"]):
-        raise RecordError(record_id, f"{path}: declares {first['n_sig']} signals but has {len(body) - 1} signal "
+        raise EcgRecordError(record_id, f"{path}: declares {first['n_sig']} signals but has {len(body) - 1} signal "
                                      "lines (a multi-segment record?)")
     signals = tuple(_parse_signal_line(line, path, record_id) for line in body[1:])
     return Header(path, first["name"], float(first["fs"]), int(first["n"]), signals, comments)
@@ -81,13 +81,13 @@ def _parse_signal_line(line: str, path: Path, record_id: str) -> SignalLine:
     fmt = _FORMAT.match(fields[1]) if len(fields) > 2 else None
     gain = _GAIN.match(fields[2]) if fmt else None
     if gain is None:
-        raise RecordError(record_id, f"{path}: cannot parse signal line {line!r}")
+        raise EcgRecordError(record_id, f"{path}: cannot parse signal line {line!r}")
     if fmt["fmt"] != "16" or (fmt["spf"] or "1") != "1":
-        raise RecordError(record_id, f"{path}: unsupported storage format {fields[1]!r} (ecgbench reads format 16, "
+        raise EcgRecordError(record_id, f"{path}: unsupported storage format {fields[1]!r} (ecgbench reads format 16, "
                                      "one sample per frame)")
     units = (gain["units"] or "mV").lower()  # header(5): no units means millivolts
     if units not in _TO_MV:
-        raise RecordError(record_id, f"{path}: unknown physical unit {gain['units']!r}")
+        raise EcgRecordError(record_id, f"{path}: unknown physical unit {gain['units']!r}")
     adc_zero = int(fields[4]) if len(fields) > 4 else 0
     bits = int(fields[3]) if len(fields) > 3 and fields[3].isdigit() else 0
     half = 2 ** ((bits or 16) - 1)  # header(5): ADC resolution 0 or absent means the format's 16 bits
@@ -105,9 +105,9 @@ def _gain(text: str, line: str, path: Path, record_id: str) -> float:
     try:
         gain = float(text)
     except ValueError:
-        raise RecordError(record_id, f"{path}: gain {text!r} is not a number in signal line {line!r}") from None
+        raise EcgRecordError(record_id, f"{path}: gain {text!r} is not a number in signal line {line!r}") from None
     if not (np.isfinite(gain) and gain > 0):
-        raise RecordError(record_id, f"{path}: gain {text!r} in signal line {line!r} must be a positive number of "
+        raise EcgRecordError(record_id, f"{path}: gain {text!r} in signal line {line!r} must be a positive number of "
                                      "ADC units per unit (0 means uncalibrated, a negative gain inverts the signal)")
     return gain
 
@@ -117,7 +117,7 @@ def check_checksums(values: np.ndarray, header: Header, record_id: str) -> None:
     sums = values.astype(np.int64).sum(axis=0) % 65536
     for line, total in zip(header.signals, sums):
         if line.checksum is not None and line.checksum % 65536 != total:
-            raise RecordError(record_id, f"{header.path.parent / line.file}: signal {line.name!r} does not match "
+            raise EcgRecordError(record_id, f"{header.path.parent / line.file}: signal {line.name!r} does not match "
                                          "the header's checksum: the data are corrupt or belong to another header")
 
 
@@ -155,10 +155,10 @@ def read_dat(header: Header, record_id: str) -> np.ndarray:
             raise MissingFileError(record_id, f"missing data file {path}")
         size, needed = path.stat().st_size, lines[0].byte_offset + header.n_samples * len(lines) * _SAMPLE_BYTES
         if size < needed:
-            raise RecordError(record_id, f"{path} is truncated: {size} bytes, the header's {header.n_samples} "
+            raise EcgRecordError(record_id, f"{path} is truncated: {size} bytes, the header's {header.n_samples} "
                                          f"samples need {needed}")
         if size > needed:
-            raise RecordError(record_id, f"{path} holds {size} bytes but the header declares {header.n_samples} "
+            raise EcgRecordError(record_id, f"{path} holds {size} bytes but the header declares {header.n_samples} "
                                          f"samples ({needed} bytes): the sample count disagrees with the data")
         data = np.fromfile(path, dtype="<i2", offset=lines[0].byte_offset)
         columns.append(data.reshape(header.n_samples, len(lines)))
