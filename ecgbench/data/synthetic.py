@@ -23,10 +23,12 @@ import numpy as np
 
 from ecgbench.atomic import replace_folder
 from ecgbench.data.classes import DATASET_CLASSES
-from ecgbench.data.dataset import N_LEADS, N_SAMPLES, SPLITS, PreparedDataset, array_digest
+from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
+from ecgbench.data.splits import stratified_split
 from ecgbench.locks import host_lock
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: splits by the same patient-grouped stratified split as real data
+SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, validation, test
 
 _FS = 100.0  # Hz
 _T = np.arange(N_SAMPLES) / _FS
@@ -586,16 +588,6 @@ def _labels(has: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
     return labels
 
 
-def _split_patients(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
-    """70/10/20 train/val/test per patient, stratified by each patient's rarest class."""
-    stratum = np.where(labels.astype(bool), labels.mean(axis=0), np.inf).argmin(axis=1)
-    fraction = np.empty(len(labels))
-    for s in np.unique(stratum):
-        members = rng.permutation(np.flatnonzero(stratum == s))
-        fraction[members] = (np.arange(len(members)) + rng.random()) / len(members)
-    return np.array(SPLITS)[np.searchsorted([0.7, 0.8], fraction, side="right")]
-
-
 @dataclass(frozen=True)
 class _Cohort:
     signals: np.ndarray
@@ -621,8 +613,9 @@ def _simulate(name: str, n_records: int, seed: int, noise: bool = True) -> _Coho
         signals[i] = _clean_record(rhythm_rng, hearts[p])
         if noise:
             signals[i] = _record(noise_rng, signals[i], profile.recording)
-    patient_labels = _labels(has, DATASET_CLASSES[name])
-    return _Cohort(signals, patient_labels[patient], patient, _split_patients(split_rng, patient_labels)[patient])
+    labels = _labels(has, DATASET_CLASSES[name])[patient]
+    split = stratified_split(labels, patient, SPLIT_FRACTIONS, seed=int(split_rng.integers(2**31)))
+    return _Cohort(signals, labels, patient, split)
 
 
 # ----------------------------------------------------------------------------------------------------------
