@@ -20,6 +20,9 @@ fi
 
 case "$task" in
   main) exec .venv/bin/python -m pytest benchmarks/test_grid.py -n 2 -q -p no:benchmark "$@" ;;
-  test) exec .venv/bin/python -m pytest tests -n 2 -q "$@" ;;
+  test)
+    .venv/bin/python -m pip install -q -e ".[dev]"
+    .venv/bin/lint-imports  # the layer contracts of pyproject.toml: a broken one fails the tests
+    exec .venv/bin/python -m pytest tests -n 2 -q "$@" ;;
   *) echo "usage: bash scripts/quickstart.sh main|test [pytest args]" >&2; exit 2 ;;
 esac
