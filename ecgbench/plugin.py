@@ -48,7 +48,7 @@ class EcgSession:
         result = yield
         if self.phase == "all" and self.shard is None:
             return result
-        from ecgbench.cluster.cost import CostModel, load_measured
+        from ecgbench.cost import CostModel, load_measured
         from ecgbench.cluster.phases import phase_tasks, shard_of
 
         selected = [task_of(item) for item in items]
