@@ -370,6 +370,8 @@ def test_a_benchmark_json_that_cannot_make_the_report_is_named(tmp_path):
         load_run(_benchmark_json(tmp_path, [_bench("test_y", 1.0, case="inference", model="gru", batch=8,
                                                    device="cpu", dtype="float32", ceiling_gflops=1.0,
                                                    ceiling_dtype="float32")]), _small_grid())
+    with pytest.raises(ValueError, match=r"the run's facts lack \['minutes'\]"):
+        load_run(_benchmark_json(tmp_path, facts={k: v for k, v in FACTS.items() if k != "minutes"}), _small_grid())
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="bad.json: cannot read"):
         load_run(tmp_path / "bad.json", _small_grid())

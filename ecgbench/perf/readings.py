@@ -8,7 +8,6 @@ average) to ``machine_info["ecgbench"]`` through ``run_facts``.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from ecgbench.provenance import device_name
 from ecgbench.study import Profile
 
 CASES = ("train", "inference", "epoch", "reference_epoch", "loader_stall", "memory")
+FACTS = ("torch", "threads", "device_names", "load_start", "load_end", "minutes")
 
 
 def run_facts(started: float, load_start: float) -> dict[str, Any]:
@@ -60,6 +60,9 @@ def _load(path: Path) -> tuple[dict, list[dict]]:
     if not isinstance(facts, dict):
         raise ValueError(f"{path}: machine_info has no 'ecgbench' facts: was it written by `pytest throughput "
                          "--benchmark-json FILE`?")
+    missing = [key for key in FACTS if key not in facts] + (["datetime"] if "datetime" not in data else [])
+    if missing:
+        raise ValueError(f"{path}: the run's facts lack {missing}")
     benches = [b for b in data["benchmarks"] if (b.get("extra_info") or {}).get("case") is not None]
     for bench in benches:
         if bench["extra_info"]["case"] not in CASES:
@@ -120,14 +123,13 @@ def load_run(path: Path, grid_profile: Profile) -> PerfRun:
     facts = data["machine_info"]["ecgbench"]
     ceilings: dict[str, float] = {}
     throughputs = _throughputs(benches, ceilings)
-    names = facts.get("device_names", {})
-    date = data.get("datetime") or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    names = facts["device_names"]
     return PerfRun(
-        date=date, device_name=", ".join(names.values()), torch_version=facts["torch"], threads=facts["threads"],
+        date=data["datetime"], device_name=", ".join(names.values()), torch_version=facts["torch"], threads=facts["threads"],
         load_start=facts["load_start"], load_end=facts["load_end"], ceilings=ceilings, throughputs=throughputs,
         epochs=_epochs(benches),
         stalls=[LoaderStall(_field(b, "model"), int(_field(b, "batch")), _field(b, "device"),
                             _field(b, "loader_step_s"), _field(b, "memory_step_s"), _field(b, "loader_alone_s"))
                 for b in _by_case(benches, "loader_stall")],
         memory_mb={_field(b, "model"): float(_field(b, "peak_rss_mb")) for b in _by_case(benches, "memory")},
-        grid_hours=_grid_hours(grid_profile, throughputs, names), minutes=facts.get("minutes", 0.0))
+        grid_hours=_grid_hours(grid_profile, throughputs, names), minutes=facts["minutes"])
