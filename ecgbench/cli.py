@@ -8,9 +8,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from ecgbench.cluster.capacity import add_capacity_command
 from ecgbench.cluster.commands import add_cluster_commands
 from ecgbench.cluster.phases import PHASES
 from ecgbench.data.commands import add_data_commands
+from ecgbench.perf.commands import add_perf_commands
 from ecgbench.study import DEFAULT_PROFILE, enumerate_cells, get_profile, iter_upstream_needs
 
 
@@ -36,7 +38,7 @@ def _grid(args: argparse.Namespace) -> int:
 
 def _print_shards(profile, cells, args: argparse.Namespace) -> None:
     """Each shard of ``--phase`` over the whole grid: its tasks and estimated cost."""
-    from ecgbench.cluster.cost import CostModel, measured_seconds
+    from ecgbench.cost import CostModel, measured_seconds
     from ecgbench.cluster.phases import phase_tasks, split_into_shards
     from ecgbench.results.store import load_records
 
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_report)
     add_data_commands(sub)
     add_cluster_commands(sub)
+    add_capacity_command(sub)
+    add_perf_commands(sub)
     return parser
 
 

@@ -51,7 +51,7 @@ class EcgSession:
         if self.phase == "all" and self.shard is None:
             self.selected_tasks = [task for item in items if (task := task_of(item)) is not None]
             return result
-        from ecgbench.cluster.cost import CostModel, load_measured
+        from ecgbench.cost import CostModel, load_measured
         from ecgbench.cluster.phases import phase_tasks, shard_of
 
         selected = [task_of(item) for item in items]

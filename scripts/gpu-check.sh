@@ -21,12 +21,14 @@ step() {  # step NAME SECONDS COMMAND...: run it if NAME was asked for
   echo "$name: exit $? in $((SECONDS - t0)) s" | tee -a "$OUT/steps.txt"
 }
 step test-gpu 150 "$python" -m pytest tests/test_gpu.py -q -p no:cacheprovider
-step perf-cuda 200 "$python" -m ecgbench.perf --out "$OUT/performance-cuda.md" --no-cpu --no-memory --max-wait 0
+step perf-cuda 200 "$python" -m ecgbench perf --measure --max-wait 0 --json "$OUT/throughput-cuda.json" \
+  --out "$OUT/performance-cuda.md" -- -k cuda -q
 step probe 300 "$python" -m pytest benchmarks/test_grid.py --ecg-profiles benchmarks/capacity-probe.toml \
   --ecg-profile probe --ecg-results "$OUT/probe/results" -q -p no:cacheprovider
 if [ -d "$OUT/probe" ]; then
   tar czf "$OUT/probe-results.tgz" --exclude=checkpoints -C "$OUT/probe" . && rm -rf "$OUT/probe"
 fi
-step compile 240 "$python" -m ecgbench.perf --out "$OUT/performance-cuda-compiled.md" --no-cpu --no-memory \
-  --max-wait 0 --compile --models resnet1d18 --reference-batches --epoch-sizes 500
+step compile 240 env ECGBENCH_COMPILE=1 "$python" -m ecgbench perf --measure --max-wait 0 \
+  --json "$OUT/throughput-cuda-compiled.json" --out "$OUT/performance-cuda-compiled.md" \
+  -- -k "cuda and resnet1d18 and (train_step or inference or n500)" -q
 tail -n 3 "$OUT"/*.log

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from ecgbench.cluster.cost import CostModel, format_cost, load_measured, measured_seconds, save_measured, task_work
+from ecgbench.cost import CostModel, format_cost, load_measured, measured_seconds, save_measured, task_work
 from ecgbench.cluster.phases import phase_tasks, shard_of, split_into_shards
 from ecgbench.cluster.shards import ShardSpec, partition, shard_loads
 from ecgbench.cluster.status import grid_status, render_status
@@ -232,7 +232,7 @@ def test_capacity_is_total_on_one_gpu_and_never_beats_the_critical_path():
 
 def test_seconds_per_flop_comes_from_the_last_epoch_of_each_probe_cell():
     from ecgbench.cluster.capacity import seconds_per_flop
-    from ecgbench.cluster.cost import model_flops, split_sizes, task_flops
+    from ecgbench.cost import model_flops, split_sizes, task_flops
 
     probe = dataclasses.replace(get_profile("default"), name="test")
     record = make_record("ptb", "gru", 1.0, epochs=6)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgbench.cluster.cost import model_flops
+from ecgbench.cost import model_flops
 
 # Count one model's FLOPs (shard costs) at import: what torch imports for the counter inside an in-process
 # pytester run is unloaded after it, and torch cannot register its operator libraries twice.

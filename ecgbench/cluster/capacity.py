@@ -1,11 +1,14 @@
-"""How long a profile's grid takes on G GPUs, from per-epoch times measured on one of them.
+"""How long a profile's grid takes on G GPUs, from per-epoch times measured on one of them (``ecgbench capacity``).
 
 ``benchmarks/capacity-probe.toml`` runs two epochs of every model at the ``paper`` sizes. The steady epoch
 (the last one: the first pays cuDNN autotuning and lazy initialisation) divided by the epoch's FLOPs gives
-seconds per FLOP per model; every task of the target profile then costs its FLOPs times that. The wall time
-on G GPUs replays ``ecgbench submit --shards G``: one job per checkpoint and the scratch shards start at once,
-the transfer shards when the last checkpoint is done; a free GPU takes the next job in array order. The floor
-no number of GPUs beats is the critical path: the longest pre-training plus its longest dependent cell.
+seconds per FLOP per model; the cost model (``ecgbench.cost``) prices every task of the target profile with
+those rates. The wall time on G GPUs replays ``ecgbench submit --shards G``: one job per checkpoint and the
+scratch shards start at once, the transfer shards when the last checkpoint is done; a free GPU takes the next
+job in array order. The floor no number of GPUs beats is the critical path: the longest pre-training plus its
+longest dependent cell. It lives in cluster, not perf, because it replays cluster's own schedule
+(``phase_tasks``, ``split_into_shards``, ``cell_shard_counts``); it writes its section of
+``reports/performance.md`` through ``ecgbench.sections``.
 """
 from __future__ import annotations
 
@@ -18,12 +21,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ecgbench.cluster.cost import CostModel, Task, format_cost, task_flops, training_work, work_flops
 from ecgbench.cluster.phases import phase_tasks, split_into_shards
 from ecgbench.cluster.submit import cell_shard_counts
-from ecgbench.perf.sections import CAPACITY_SECTION, replace_section
+from ecgbench.cost import CostModel, format_cost, grid_tasks, training_work, work_flops
 from ecgbench.results.store import load_records
+from ecgbench.sections import CAPACITY_SECTION, replace_section
 from ecgbench.study import Cell, Profile, enumerate_cells, get_profile, iter_upstream_needs
+
+PROBE_PROFILES = Path("benchmarks/capacity-probe.toml")
 
 
 def last_epochs(records: list[dict]) -> list[tuple[Cell, float]]:
@@ -48,13 +53,12 @@ class CapacityRow:
     ideal_s: float
 
 
-def _durations(profile: Profile, rates: dict[str, float]) -> dict[str, float]:
-    cells = enumerate_cells(profile)
+def _cost_model(profile: Profile, rates: dict[str, float]) -> CostModel:
+    """The cost model of ``profile`` with the probe's rates; every model of the grid must have one."""
     missing = sorted(set(profile.models) - set(rates))
     if missing:
         raise ValueError(f"the probe measured no cell of {missing}")
-    tasks: list[Task] = [*iter_upstream_needs(cells), *cells]
-    return {t.key: task_flops(profile, t) * rates[t.model] for t in tasks}
+    return CostModel(profile, rates=rates)
 
 
 def critical_path(profile: Profile, seconds: dict[str, float]) -> float:
@@ -85,8 +89,8 @@ def _makespan(jobs: list[float], released_after_first: int, later: list[float], 
 
 def capacity(profile: Profile, rates: dict[str, float], gpus: list[int]) -> tuple[list[CapacityRow], float, float]:
     """Wall time of ``ecgbench submit --shards G`` per G, the critical path, and the total GPU time."""
-    seconds = _durations(profile, rates)
-    model = CostModel(profile, seconds)  # every task measured: its costs are these seconds
+    model = _cost_model(profile, rates)
+    seconds = {t.key: model.cost(t) for t in grid_tasks(profile)}
     cells = enumerate_cells(profile)
     pre = phase_tasks("pretrain", cells, [])
     scratch, transfer = phase_tasks("scratch", cells, []), phase_tasks("transfer", cells, [])
@@ -123,9 +127,9 @@ def render_section(records: list[dict], probe: Profile, target: Profile, gpus: l
         "sizes, batch and learning rate, two epochs of every model, PTB-XL -> CPSC2018). The last epoch of each "
         "probe cell (the first pays cuDNN's kernel search) over the FLOPs of one epoch gives seconds per FLOP per "
         f"model; each of the {n_cells} cells and {n_pre} pre-trainings of `{target.name}` costs its FLOPs times "
-        "that (`ecgbench/cluster/capacity.py`). Regenerate on a GPU machine: `pytest benchmarks/test_grid.py "
+        "that (`ecgbench/cluster/capacity.py` with the cost model of `ecgbench/cost`). Regenerate on a GPU machine: `pytest benchmarks/test_grid.py "
         "--ecg-profiles benchmarks/capacity-probe.toml --ecg-profile probe --ecg-results DIR`, then "
-        "`python -m ecgbench.cluster.capacity --probe DIR --update reports/performance.md`.",
+        "`ecgbench capacity --probe DIR --update reports/performance.md`.",
         "",
         tabulate(per_model, headers=["model", "probe epoch (s, median of its cells)", "seconds per PFLOP"],
                  tablefmt="github"),
@@ -141,14 +145,7 @@ def render_section(records: list[dict], probe: Profile, target: Profile, gpus: l
     ])
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ecgbench.cluster.capacity", description=__doc__.split("\n")[0])
-    p.add_argument("--probe", type=Path, required=True, help="results folder of the capacity probe")
-    p.add_argument("--probe-profiles", type=Path, default=Path("benchmarks/capacity-probe.toml"))
-    p.add_argument("--profile", default="paper", help="the profile whose grid is planned")
-    p.add_argument("--gpus", type=int, nargs="+", default=[1, 8, 64])
-    p.add_argument("--update", type=Path, help="write the plan into this report (its capacity section)")
-    args = p.parse_args(argv)
+def _capacity_command(args: argparse.Namespace) -> int:
     records = load_records(args.probe, "probe").records
     if not records:
         print(f"error: no probe records in {args.probe}", file=sys.stderr)
@@ -163,5 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def add_capacity_command(subparsers: argparse._SubParsersAction) -> None:
+    """``ecgbench capacity``: the capacity plan of a profile from the capacity probe's records."""
+    p = subparsers.add_parser("capacity", help="wall time of a profile's grid on G GPUs, from the capacity probe",
+                              description=__doc__.split("\n")[0])
+    p.add_argument("--probe", type=Path, required=True, help="results folder of the capacity probe")
+    p.add_argument("--probe-profiles", type=Path, default=PROBE_PROFILES,
+                   help=f"profiles file that defines the probe (default {PROBE_PROFILES})")
+    p.add_argument("--profile", default="paper", help="the profile whose grid is planned")
+    p.add_argument("--gpus", type=int, nargs="+", default=[1, 8, 64])
+    p.add_argument("--update", type=Path, help="write the plan into this report (its capacity section)")
+    p.set_defaults(func=_capacity_command)

@@ -5,7 +5,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from ecgbench.cluster.cost import load_measured, measured_seconds, save_measured
+from ecgbench.cost import load_measured, measured_seconds, save_measured
 from ecgbench.cluster.selection import GRID_FILE, collect_selection
 from ecgbench.cluster.status import grid_status, render_status
 from ecgbench.cluster.submit import (EXECUTORS, ClusterSettings, parse_only, plan_submission, render_plan,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ecgbench.cluster.cost import CostModel, Task
+from ecgbench.cost import CostModel, Task
 from ecgbench.cluster.shards import ShardSpec, partition
 from ecgbench.study import Cell, Pretraining, iter_upstream_needs
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ecgbench.cluster.cost import CostModel, format_cost, measured_seconds
+from ecgbench.cost import CostModel, format_cost, measured_seconds
 from ecgbench.engine.checkpoint import checksum_path
 from ecgbench.results.store import load_records
 from ecgbench.runner import checkpoint_file

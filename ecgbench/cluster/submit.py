@@ -19,7 +19,7 @@ from typing import Any
 
 from submitit.helpers import Checkpointable
 
-from ecgbench.cluster.cost import CostModel, Task, format_cost
+from ecgbench.cost import CostModel, Task, format_cost
 from ecgbench.cluster.phases import phase_tasks, split_into_shards
 from ecgbench.cluster.selection import GRID_FILE, Selection
 

@@ -1,14 +1,14 @@
-"""Timing helpers shared by ``benchmarks/test_throughput.py`` and the report, so both measure the same thing.
+"""What the throughput benchmarks run: the engine's own training step and inference, an epoch of ``fit``, and
+the loader-stall comparison (``throughput/test_throughput.py`` times them with pytest-benchmark).
 
-A train step is what ``engine.train.fit`` does per batch (forward under the engine's autocast, BCE-with-logits
-in float32, backward, Adam); inference is ``predict``'s forward. Times exclude warm-up rounds and are read
-after a device synchronisation; callers take the median of several rounds.
+A train step is the engine's ``train_step`` with the engine's ``make_optimiser`` (the step ``fit`` takes per
+batch); inference is ``predict``'s forward under the engine's ``autocast``. Nothing here times anything but
+the loader stall, a paired comparison that needs runs of steps timed as ``fit`` runs them.
 """
 from __future__ import annotations
 
 import statistics
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,12 +17,14 @@ import torch
 from torch import nn
 
 from ecgbench.data import PreparedDataset
-from ecgbench.engine.train import ArraySplit, autocast as _autocast, fit, iter_batches
-from ecgbench.models import build_model
 from ecgbench.engine.config import TrainConfig
+from ecgbench.engine.train import ArraySplit, autocast, fit, iter_batches, make_optimiser
+from ecgbench.engine.train import train_step as engine_train_step
+from ecgbench.models import build_model
 
 N_CLASSES = 5  # PTB-XL's superclasses; the head's size barely changes any model's cost
 VAL_RECORDS = 64  # the validation pass of a timed epoch: one batch, the same for our epoch and the reference
+LR = 0.01  # the paper's (and every profile's) learning rate; it does not change a step's time
 
 
 def sync(device: torch.device) -> None:
@@ -52,31 +54,20 @@ def random_batch(batch: int, device: torch.device, dtype: torch.dtype = torch.fl
     return x.to(device), y.to(device)
 
 
-def _autocast_for(device: torch.device, dtype: torch.dtype):
-    """The engine's autocast (bf16 on CUDA) for float32 models; a float64 model runs as it is, as the paper's."""
-    return _autocast(device) if dtype == torch.float32 else nullcontext()
-
-
 def train_step(model: nn.Module, device: torch.device, *, compile_model: bool = False, wait: bool = True
                ) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """``step(x, y)``: one optimiser step of ``fit`` on a batch already on the device (sets training mode).
+    """``step(x, y)``: the engine's ``train_step`` with its optimiser on a batch already on the device (sets
+    training mode). A float64 model (the paper's precision) runs the same step: autocast leaves float64 alone.
 
     ``wait``: return only when the device has finished the step (to time one step); False queues it, as
     ``fit`` does, for runs of steps timed as a whole.
     """
-    dtype = next(model.parameters()).dtype
     forward = torch.compile(model) if compile_model else model
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3, fused=device.type == "cuda")  # as ``fit``
-    loss_fn = nn.BCEWithLogitsLoss()
+    optimiser = make_optimiser(model.parameters(), LR, device)
     model.train()
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with _autocast_for(device, dtype):
-            logits = forward(x)
-        loss = loss_fn(logits.to(y.dtype), y)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        engine_train_step(forward, optimiser, x, y, device)
         if wait:
             sync(device)
 
@@ -86,47 +77,16 @@ def train_step(model: nn.Module, device: torch.device, *, compile_model: bool = 
 def inference_step(model: nn.Module, device: torch.device, *, compile_model: bool = False
                    ) -> Callable[[torch.Tensor], None]:
     """``infer(x)``: ``predict``'s forward and sigmoid on a batch already on the device (sets evaluation mode)."""
-    dtype = next(model.parameters()).dtype
     forward = torch.compile(model) if compile_model else model
     model.eval()
 
     @torch.no_grad()
     def infer(x: torch.Tensor) -> None:
-        with _autocast_for(device, dtype):
+        with autocast(device):
             torch.sigmoid(forward(x).float())
         sync(device)
 
     return infer
-
-
-@dataclass(frozen=True)
-class Rounds:
-    """Wall-clock and process CPU seconds of each timed round."""
-
-    wall: list[float]
-    cpu: list[float]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.wall)
-
-    def cpu_share(self, threads: int) -> float:
-        """CPU time this process got per wall second and thread: below ~0.9 another process took CPU from it."""
-        return sum(self.cpu) / (sum(self.wall) * threads)
-
-
-def time_rounds(fn: Callable[..., object], *, rounds: int, warmup: int = 1,
-                setup: Callable[[], tuple] | None = None) -> Rounds:
-    """Time ``rounds`` calls of ``fn`` after ``warmup`` untimed ones; ``fn(*setup())`` with an untimed ``setup``."""
-    wall, cpu = [], []
-    for i in range(warmup + rounds):
-        args = setup() if setup else ()
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn(*args)
-        if i >= warmup:
-            wall.append(time.perf_counter() - start)
-            cpu.append(time.process_time() - start_cpu)
-    return Rounds(wall, cpu)
 
 
 # -- one epoch from the prepared cache -----------------------------------------------------------------------
@@ -139,7 +99,7 @@ def epoch_splits(dataset: PreparedDataset, val_records: int = VAL_RECORDS) -> tu
 def our_epoch(model: nn.Module, train: ArraySplit, val: ArraySplit, *, batch_size: int,
               device: torch.device) -> None:
     """One epoch of the engine's ``fit`` (training + validation + best-state copy), as a study cell runs it."""
-    fit(model, train, val, TrainConfig(epochs=1, batch_size=batch_size, lr=0.01), seed=0, device=device)
+    fit(model, train, val, TrainConfig(epochs=1, batch_size=batch_size, lr=LR), seed=0, device=device)
     sync(device)
 
 
@@ -194,13 +154,3 @@ def loader_stall(model_name: str, dataset: PreparedDataset, *, batch_size: int, 
     batch_s = [per_step(iter_batches(split, order, batch_size, device), lambda x, y: None) for _ in range(rounds)]
     return LoaderStall(model_name, batch_size, device.type, statistics.median(loader_s),
                        statistics.median(memory_s), statistics.median(batch_s))
-
-
-SLOW_ON_CPU = frozenset({"resnet1d50", "resnet1d101"})  # seconds per batch-64 step on 2 cores
-
-
-def rounds_for(model: str, batch: int, device: torch.device) -> int:
-    """Timed rounds of one throughput case: fewer where a CPU step takes seconds, so a full run stays ~10 min."""
-    if device.type == "cuda":
-        return 20
-    return 3 if model in SLOW_ON_CPU or batch >= 256 else 5

@@ -1,11 +1,15 @@
-"""The measurements of one performance run, and their Markdown rendering (``reports/performance.md``)."""
+"""The measurements of one performance run, and their Markdown rendering (``reports/performance.md``).
+
+The measurements come from a pytest-benchmark JSON file (``ecgbench.perf.readings``); nothing here times.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from ecgbench.perf.measure import LoaderStall
 
-COMMAND = "python -m ecgbench.perf --out reports/performance.md"
+COMMAND = "ecgbench perf --measure --json reports/throughput.json --out reports/performance.md"
+BENCHMARKS = "throughput"  # the folder of the throughput benchmarks (pytest-benchmark)
 EPOCH_SPEEDUP_TARGET = 2.5
 RESNET_FRACTION_TARGET = 0.5
 STALL_TARGET = 0.05
@@ -63,7 +67,6 @@ class PerfRun:
     threads: int
     load_start: float
     load_end: float
-    load_threshold: float
     ceilings: dict[str, float]  # e.g. "cpu float32" -> FLOP/s
     throughputs: list[Throughput] = field(default_factory=list)
     epochs: list[EpochTiming] = field(default_factory=list)
@@ -128,8 +131,8 @@ def _notes(run: PerfRun) -> list[str]:
     gpu = any(name.startswith("cuda") for name in run.ceilings)
     return [
         "- GPU path (`_cuda` benchmarks, CUDA rows here): the engine's bf16 autocast, cuDNN benchmark mode, batches "
-        "resident on the GPU for step timings, the engine's own loader for the stall measurement, `--compile` "
-        "(`ECGBENCH_COMPILE=1` for the benchmarks) for `torch.compile`. Channels-last does not apply: the models "
+        "resident on the GPU for step timings, the engine's own loader for the stall measurement, "
+        "`ECGBENCH_COMPILE=1` for `torch.compile`. Channels-last does not apply: the models "
         "use 1-D convolutions on 3-D tensors, which have no channels-last layout."
         + ("" if gpu else " This run had no GPU, so there are no CUDA rows and no GPU estimate of the `paper` grid."),
         "- The float64 (paper-style) train steps are measured at the batches listed in the table only; a `-` in "
@@ -145,20 +148,18 @@ def render(run: PerfRun, command: str = COMMAND) -> str:
 
     ``command`` is the one that regenerates this report (the GPU report is made with other options).
     """
-    quiet = run.load_start < run.load_threshold
     lines = [
         "# Performance of the train/eval core",
         "",
-        f"Regenerate with `{command}` (waits up to 10 minutes for a quiet machine, then measures for about "
-        f"{max(1, round(run.minutes))} minutes; `--help` for options). Benchmarks of the same measurements: "
-        "`pytest benchmarks/test_throughput.py --benchmark-save=NAME`, compared with `--benchmark-compare`.",
+        f"Regenerate with `{command}`: it waits for a quiet machine, runs the throughput benchmarks with "
+        f"pytest-benchmark (`pytest {BENCHMARKS} --benchmark-json JSON`, about {max(1, round(run.minutes))} "
+        "minutes here) and renders this report from that file; without `--measure` it only renders. "
+        f"`pytest {BENCHMARKS} --benchmark-save=NAME` keeps a run to compare with `--benchmark-compare`.",
         "",
         f"Measured {run.date} on {run.device_name}, torch {run.torch_version}, {run.threads} CPU threads. "
-        f"1-minute load average {run.load_start:.2f} when measuring started"
-        + ("" if quiet else f" (the machine did not get below {run.load_threshold} in time: numbers are taken "
-                            "under load from other processes and are lower than the machine can do)")
-        + f", {run.load_end:.2f} when it ended (counting the run's own {run.threads} threads); the CPU share "
-        "columns show which rows other processes slowed down.",
+        f"1-minute load average {run.load_start:.2f} when measuring started, {run.load_end:.2f} when it ended "
+        f"(counting the run's own {run.threads} threads); the CPU share columns show which rows other processes "
+        "slowed down.",
         "",
         "Matmul ceilings (best square `torch.mm`): "
         + ", ".join(f"{name} {flops / 1e9:.1f} GFLOP/s" for name, flops in run.ceilings.items()) + ".",
@@ -171,11 +172,11 @@ def render(run: PerfRun, command: str = COMMAND) -> str:
         "",
         "## Throughput per model",
         "",
-        "Median of several timed rounds after a warm-up step. `train` is one optimiser step of the engine's `fit` "
-        "(forward, BCE loss, backward, Adam) on a batch already in memory; `inference` is `predict`'s forward. "
+        "pytest-benchmark's median of several timed rounds after a warm-up step. `train` is the engine's own "
+        "`train_step` with its `make_optimiser` (forward, BCE loss, backward, Adam) on a batch already in memory; `inference` is `predict`'s forward. "
         "GFLOP/sample counts forward+backward for `train` and forward for `inference` (`torch.utils.flop_counter`; "
         "recurrent layers counted analytically because the fused CPU LSTM kernel is invisible to the counter). "
-        "Fraction of ceiling is achieved FLOP/s over the float32 matmul ceiling (bf16 on CUDA). Speed-up is over "
+        "Fraction of ceiling is achieved FLOP/s over the run's best float32 matmul ceiling reading (bf16 on CUDA). Speed-up is over "
         "the same step in float64, as the paper's code runs it. CPU share is the CPU time the measuring process "
         f"got per wall second and thread ({run.threads} threads): 1.00 means no other process took CPU from it, "
         "lower means the row was slowed by other load.",
@@ -236,9 +237,11 @@ def render(run: PerfRun, command: str = COMMAND) -> str:
             "",
             "## The `paper` grid, extrapolated",
             "",
-            "Every cell and upstream checkpoint of the `paper` profile (100 epochs, batch 256, three seeds), from "
-            "the measured batch-256 train-step and inference times per model (`ecgbench/perf/grid.py`; upper "
-            "bound: partial batches cost full ones, linear probes cost full steps).",
+            "Every cell and upstream checkpoint of the `paper` profile (100 epochs, batch 256, three seeds), priced "
+            "by the one cost model (`ecgbench/cost`: FLOPs x samples of each task) at each model's seconds per FLOP "
+            "of its measured batch-256 train step (`ecgbench/perf/grid.py`). Inference and a linear probe's frozen "
+            "backbone are priced at the training step's rate per FLOP (inference runs faster per FLOP, so this "
+            "leans high); early stopping is ignored.",
             "",
             "| device | hours |",
             "|---|---:|",

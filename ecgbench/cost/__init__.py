@@ -1,10 +1,14 @@
-"""What a cell or an upstream pre-training costs: model FLOPs x samples seen, refined by measured times.
+"""The one cost/time model: what a cell or an upstream pre-training costs, model FLOPs x samples seen, in
+seconds once a measurement gives each model its seconds per FLOP.
 
-Why: cells differ in cost by three orders of magnitude (a 5 % GRU subset against a full ResNet1d101 fine-tune),
-so shards balanced by count are not balanced at all. The estimate is deterministic (FLOPs counted once per
-model, data sizes from the profile), so every host computes the same shards. Measured times enter only
-through a snapshot file (``measured_seconds`` -> ``save_measured``), never the live results folder, which
-changes while shards run.
+Why one: the shard balance (``ecgbench submit``, ``--ecg-shard``), the capacity plan and the performance
+report's grid extrapolation all price the same tasks; with one model they agree on what a task costs and
+differ only in where their seconds per FLOP come from (measured cells, probe epochs, benchmarked train steps).
+Why FLOPs: cells differ in cost by three orders of magnitude (a 5 % GRU subset against a full ResNet1d101
+fine-tune), so shards balanced by count are not balanced at all. The estimate is deterministic (FLOPs counted
+once per model, data sizes from the profile), so every host computes the same shards. Measured times enter
+only through a snapshot file (``measured_seconds`` -> ``save_measured``), never the live results folder,
+which changes while shards run.
 """
 from __future__ import annotations
 
@@ -79,8 +83,8 @@ def model_flops(model: str) -> tuple[float, float]:
     """
     import torch
 
+    from ecgbench.cost.flops import flops_per_sample
     from ecgbench.models import build_model
-    from ecgbench.perf.flops import flops_per_sample
 
     with torch.random.fork_rng():
         forward = flops_per_sample(build_model(model, 5), backward=False, batch=1)
@@ -94,6 +98,12 @@ def work_flops(model: str, work: Work) -> float:
 
 def task_flops(profile: Profile, task: Task) -> float:
     return work_flops(task.model, task_work(profile, task))
+
+
+def grid_tasks(profile: Profile) -> list[Task]:
+    """Every upstream pre-training and every cell of ``profile``'s whole grid, checkpoints first."""
+    cells = enumerate_cells(profile)
+    return [*iter_upstream_needs(cells), *cells]
 
 
 def measured_seconds(records: Iterable[dict]) -> dict[str, float]:
@@ -134,29 +144,42 @@ def load_measured(path: Path) -> dict[str, float]:
 class CostModel:
     """Cost of each task of a profile: measured seconds where known, else FLOPs x seconds-per-FLOP.
 
-    Seconds per FLOP are fitted per model on the measured tasks of the profile's whole grid (median ratio),
-    falling back to the median over all models. Fitting on the whole grid, not on a selection, gives every
-    phase, shard and host one unit. Without any measurement the cost is in FLOPs (``calibrated`` is False)
-    and only its proportions mean something.
+    Seconds per FLOP come either given per model (``rates``: from probe epochs or benchmarked train steps)
+    or fitted per model on the measured tasks of the profile's whole grid (median ratio); a model without
+    its own rate takes the median over all models. Fitting on the whole grid, not on a selection, gives every
+    phase, shard and host one unit. Without any measurement or rate the cost is in FLOPs (``calibrated`` is
+    False) and only its proportions mean something.
     """
 
-    def __init__(self, profile: Profile, measured: Mapping[str, float] | None = None) -> None:
+    def __init__(self, profile: Profile, measured: Mapping[str, float] | None = None,
+                 rates: Mapping[str, float] | None = None) -> None:
         self.profile = profile
         self.measured = dict(measured or {})
         self._ratio: dict[str, float] = {}
         self._global_ratio: float | None = None
-        if self.measured:
+        if rates is not None:
+            self._set_rates({model: [rate] for model, rate in rates.items()})
+        elif self.measured:
             self._fit()
 
     def _fit(self) -> None:
         ratios: dict[str, list[float]] = {}
-        cells = enumerate_cells(self.profile)
-        for task in [*iter_upstream_needs(cells), *cells]:
+        for task in grid_tasks(self.profile):
             if task.key in self.measured:
                 ratios.setdefault(task.model, []).append(self.measured[task.key] / task_flops(self.profile, task))
+        self._set_rates(ratios)
+
+    def _set_rates(self, ratios: Mapping[str, list[float]]) -> None:
+        if any(r <= 0 or not math.isfinite(r) for rs in ratios.values() for r in rs):
+            raise ValueError(f"seconds per FLOP must be positive and finite, got {dict(ratios)}")
         self._ratio = {model: statistics.median(r) for model, r in ratios.items()}
         every = [r for rs in ratios.values() for r in rs]
         self._global_ratio = statistics.median(every) if every else None
+
+    @property
+    def rates(self) -> dict[str, float]:
+        """Seconds per FLOP of each model that has its own (given or fitted)."""
+        return dict(self._ratio)
 
     @property
     def calibrated(self) -> bool:
@@ -177,6 +200,10 @@ class CostModel:
     def format(self, value: float) -> str:
         """A cost for people: hours or seconds when calibrated, else FLOPs with a prefix."""
         return format_cost(value, self.unit())
+
+    def total(self) -> float:
+        """The cost of the profile's whole grid (``grid_tasks``)."""
+        return sum(self.cost(task) for task in grid_tasks(self.profile))
 
 
 def format_cost(value: float, unit: str) -> str:

@@ -1,7 +1,8 @@
 """Named sections of a generated Markdown report, so that two commands can each regenerate their own part.
 
-``python -m ecgbench.perf`` writes ``reports/performance.md``; ``python -m ecgbench.cluster.capacity`` writes
-its capacity plan into the same file between markers, and the perf command keeps that part when it rewrites.
+``ecgbench perf`` writes ``reports/performance.md``; ``ecgbench capacity`` writes its capacity plan into the
+same file between markers, and ``ecgbench perf`` keeps that part when it rewrites. A base module, because
+perf and cluster must not import each other.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """FLOPs per sample of a forward (inference) or forward+backward (training) pass.
 
-Why: throughput alone cannot say whether our code or the arithmetic limits a model; FLOPs per sample times
-samples/s, divided by the machine's matmul ceiling, can. ``torch.utils.flop_counter`` counts matmuls and
+Why here, under the cost model: FLOPs x samples is what every task of the grid costs (``ecgbench.cost``), and
+the performance report divides FLOPs per sample times samples/s by the machine's matmul ceiling to tell
+whether our code or the arithmetic limits a model. ``torch.utils.flop_counter`` counts matmuls and
 convolutions, but the fused CPU LSTM kernel is invisible to it (it reports only the head), so every recurrent
 module is counted analytically instead, the same way the counter counts a matmul (2 FLOPs per multiply-add;
 gate non-linearities and other element-wise work are not counted, as for every model).
