@@ -1,4 +1,5 @@
-"""Command line: ``ecgbench grid`` lists a profile's cells, ``ecgbench report`` rebuilds reports without training."""
+"""Command line: ``ecgbench grid`` lists a profile's cells, ``ecgbench report`` rebuilds reports without training;
+``runs``, ``compare`` and ``export`` work on saved runs (``ecgbench.results.commands``)."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,10 @@ from tabulate import tabulate
 from ecgbench.cluster.capacity import add_capacity_command
 from ecgbench.cluster.commands import add_cluster_commands
 from ecgbench.cluster.phases import PHASES
+from ecgbench.codeid import leaderboard_records
 from ecgbench.data.commands import add_data_commands
 from ecgbench.perf.commands import add_perf_commands
+from ecgbench.results.commands import add_results_commands
 from ecgbench.study import DEFAULT_PROFILE, enumerate_cells, get_profile, iter_upstream_needs
 
 
@@ -73,7 +76,13 @@ def _report(args: argparse.Namespace) -> int:
         print(f"error: {args.results} holds records of several profiles {profiles}; choose one with --profile",
               file=sys.stderr)
         return 1
-    for path in build_report(loaded.records, args.out):
+    records, stale_note = leaderboard_records(loaded.records, args.keep_stale, "--keep-stale")
+    if stale_note:
+        print(stale_note, file=sys.stderr)
+    if not records:
+        print(f"error: every record in {args.results} is stale; include them with --keep-stale", file=sys.stderr)
+        return 1
+    for path in build_report(records, args.out, notes=[stale_note] if stale_note else ()):
         print(f"wrote {path}")
     return 0
 
@@ -93,8 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--results", type=Path, required=True, help="folder of result records")
     report.add_argument("--out", type=Path, required=True, help="folder for leaderboard.md and figures")
     report.add_argument("--profile", default=None, help="use only records of this profile")
+    report.add_argument("--keep-stale", action="store_true",
+                        help="include records made by other result-affecting code (left out by default)")
     report.set_defaults(func=_report)
     add_data_commands(sub)
+    add_results_commands(sub)
     add_cluster_commands(sub)
     add_capacity_command(sub)
     add_perf_commands(sub)

@@ -143,3 +143,23 @@ def code_digest_counts(records: Iterable[dict]) -> dict[str, int]:
     """How many records each code digest made ("unknown" for records without one), most first."""
     counts = Counter(record_code_digest(r) or UNKNOWN for r in records)
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def leaderboard_records(records: list[dict], keep_stale: bool, include_option: str,
+                        digest: str | None = None) -> tuple[list[dict], str | None]:
+    """The records a leaderboard may show, and a note when stale ones were left out.
+
+    A record made by other result-affecting code (another digest, or none) is stale: left out unless
+    ``keep_stale``; the note says how many and names ``include_option``, the option that includes them.
+    """
+    digest = digest or code_identity().digest
+    if keep_stale:
+        return list(records), None
+    current = [r for r in records if record_code_digest(r) == digest]
+    stale = [r for r in records if record_code_digest(r) != digest]
+    if not stale:
+        return current, None
+    digests = ", ".join(f"{d} ({n})" for d, n in code_digest_counts(stale).items())
+    return current, (f"excluded {len(stale)} stale record(s) made by other result-affecting code than this one "
+                     f"({digest}): code digests {digests}; re-run those cells, or include them with "
+                     f"{include_option}")

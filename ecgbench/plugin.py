@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pytest
 
@@ -18,6 +18,10 @@ from ecgbench.cluster.shards import ShardSpec
 from ecgbench.runner import RERUN_MODES, CellRunner, RunOptions
 from ecgbench.study import (DEFAULT_PROFILE, Cell, Pretraining, Profile, enumerate_cells, get_profile,
                             iter_upstream_needs)
+
+if TYPE_CHECKING:
+    from ecgbench.results.compare import Comparison, FailSpec
+    from ecgbench.results.runs import SavedRun
 
 CELL_PROPERTY = "ecg_cell"
 
@@ -38,6 +42,7 @@ class EcgSession:
         self.selected_tasks: list[Cell | Pretraining] = []  # after -k/-m, phase and shard (read by ecgbench submit)
         self.written: list[Path] = []
         self.problems: list[str] = []
+        self.stale_note: str | None = None  # how many stale records the leaderboard left out
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
@@ -88,9 +93,12 @@ class EcgSession:
         """The controller (or a plain run) writes the leaderboard from every stored record of the profile."""
         if self.is_worker or not self.cells_run:
             return
+        from ecgbench.codeid import leaderboard_records
         from ecgbench.results.report import build_report
 
-        self.written = build_report(self._records(), self.report_dir)
+        records, self.stale_note = leaderboard_records(self._records(), self.options.keep_stale,
+                                                       "--ecg-keep-stale")
+        self.written = build_report(records, self.report_dir, notes=[self.stale_note] if self.stale_note else ())
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.is_worker or not self.cells_run:
@@ -102,6 +110,8 @@ class EcgSession:
         terminalreporter.write_line(terminal_summary([r for r in self._records() if r["key"] in ran]))
         for problem in self.problems:
             terminalreporter.write_line(f"skipped unreadable record: {problem}")
+        if self.stale_note:
+            terminalreporter.write_line(self.stale_note)
         for path in self.written:
             terminalreporter.write_line(f"wrote {path}")
 
@@ -152,6 +162,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run shard K of N (1-based) of the phase, balanced by estimated cost")
     group.addoption("--ecg-costs", type=Path, default=None, metavar="FILE",
                     help="measured seconds per task (written by ecgbench submit) to refine the shard balance")
+    _add_saved_run_options(group)
 
 
 def _shard_option(text: str) -> ShardSpec:
@@ -203,13 +214,15 @@ def pytest_configure(config: pytest.Config) -> None:
                          cache_dir=(config.getoption("--ecg-cache") or default_cache_dir()).resolve(),
                          data_root=config.getoption("--ecg-data"),
                          device=config.getoption("--ecg-device") or worker_gpu,
-                         rerun=config.getoption("--ecg-rerun"))
+                         rerun=config.getoption("--ecg-rerun"), keep_stale=config.getoption("--ecg-keep-stale"))
     session = EcgSession(profile, options, is_worker=hasattr(config, "workerinput"),
                          phase=config.getoption("--ecg-phase"), shard=config.getoption("--ecg-shard"),
                          measured_costs=config.getoption("--ecg-costs"))
     config.stash[STATE_KEY] = session
     _register_axis_markers(config, profile)
     config.pluginmanager.register(session, SESSION_PLUGIN)
+    if not session.is_worker:
+        config.pluginmanager.register(SavedRunSession.from_options(config, session), SAVED_RUN_PLUGIN)
 
 
 def axis_markers(task: Cell | Pretraining) -> list[str]:
@@ -274,3 +287,107 @@ def ecg_pretrain(ecg_runner: CellRunner) -> Callable[[Pretraining], dict]:
     def pretrain(need: Pretraining) -> dict:
         return ecg_runner.upstream_checkpoint(*need)[0]
     return pretrain
+
+
+# --- saved runs and the comparison gate (issue 13) -----------------------------------------------------------
+
+SAVED_RUN_PLUGIN = "ecgbench-saved-run"
+
+
+def _add_saved_run_options(group: pytest.OptionGroup) -> None:
+    group.addoption("--ecg-keep-stale", action="store_true",
+                    help="reuse records made by other result-affecting code instead of re-running them, and "
+                         "include them in the leaderboard (default: re-run them; the leaderboard leaves them out)")
+    group.addoption("--ecg-save", default=None, metavar="NAME",
+                    help="at session end, save the records of the cells this session ran as "
+                         "<runs>/<machine>/NNNN_NAME.json")
+    group.addoption("--ecg-autosave", action="store_true",
+                    help="like --ecg-save, named after the commit and the time (commit_YYYYmmddTHHMMSS[_dirty])")
+    group.addoption("--ecg-runs", type=Path, default=None, metavar="DIR",
+                    help="folder of saved runs (default: .ecgbench/runs in the working folder)")
+    group.addoption("--ecg-compare", default=None, metavar="RUN",
+                    help="compare this session's cells with RUN (a saved run's number, name or NNNN_name, a saved-run "
+                         "file or a results folder) in the terminal summary")
+    group.addoption("--ecg-compare-fail", default=None, metavar="METRIC:DELTA",
+                    help="with --ecg-compare: fail the session when a cell's interval of METRIC (this run minus "
+                         "RUN) lies wholly below -DELTA, e.g. f1_weighted:0.02, or when a pair is refused")
+
+
+class SavedRunSession:
+    """``--ecg-save``/``--ecg-autosave`` and ``--ecg-compare``/``--ecg-compare-fail`` on the controller.
+
+    At session end the records of the cells this session ran (on any xdist worker) are saved as one run,
+    then compared with the baseline run, loaded at start so that a bad name fails before any training.
+    """
+
+    def __init__(self, ecg: EcgSession, runs_root: Path, save: str | None, autosave: bool,
+                 baseline: SavedRun | None = None, metrics: tuple[str, ...] = (), gate: FailSpec | None = None) -> None:
+        self.ecg, self.runs_root, self.save, self.autosave = ecg, runs_root, save, autosave
+        self.baseline, self.metrics, self.gate = baseline, metrics, gate
+        self.saved: SavedRun | None = None
+        self.comparison: Comparison | None = None
+        self.failures: list[str] = []
+        self.problems: list[str] = []
+
+    @classmethod
+    def from_options(cls, config: pytest.Config, ecg: EcgSession) -> "SavedRunSession":
+        """Check the options (a usage error names what is wrong) and load the baseline run."""
+        from ecgbench.results.compare import DEFAULT_METRICS, CompareError, parse_fail_spec
+        from ecgbench.results.runs import DEFAULT_RUNS_DIR, RunError, check_name, resolve_run
+
+        save, autosave = config.getoption("--ecg-save"), config.getoption("--ecg-autosave")
+        against, fail = config.getoption("--ecg-compare"), config.getoption("--ecg-compare-fail")
+        runs_root = Path(config.getoption("--ecg-runs") or DEFAULT_RUNS_DIR).resolve()
+        if save and autosave:
+            raise pytest.UsageError("--ecg-save and --ecg-autosave: choose one")
+        if fail and not against:
+            raise pytest.UsageError("--ecg-compare-fail needs --ecg-compare RUN (the run to compare with)")
+        try:
+            if save:
+                check_name(save)
+            gate = parse_fail_spec(fail) if fail else None
+            baseline = resolve_run(against, runs_root) if against else None
+        except (RunError, CompareError) as e:
+            raise pytest.UsageError(f"--ecg-save/--ecg-compare: {e}") from None
+        metrics = tuple(dict.fromkeys([*DEFAULT_METRICS, *([gate.metric] if gate else [])]))
+        return cls(ecg, runs_root, save, autosave, baseline, metrics, gate)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not (self.save or self.autosave or self.baseline) or not self.ecg.cells_run:
+            return
+        from ecgbench.results.compare import CompareError, compare, gate_failures
+        from ecgbench.results.runs import RunError, SavedRun, autosave_name, save_run
+
+        ran = set(self.ecg.cells_run)
+        records = [r for r in self.ecg._records() if r["key"] in ran]
+        try:
+            this_run = SavedRun("session", records, str(self.ecg.options.results_dir))
+            if self.save or self.autosave:
+                this_run = self.saved = save_run(this_run, self.save or autosave_name(), self.runs_root)
+            if self.baseline is not None:
+                self.comparison = compare(self.baseline, this_run, self.metrics)
+                self.failures = gate_failures(self.comparison, self.gate) if self.gate else []
+        except (RunError, CompareError) as e:
+            self.problems.append(str(e))
+        if self.failures or self.problems:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.saved is None and self.comparison is None and not self.problems:
+            return
+        from ecgbench.results.compare import terminal_table
+
+        terminalreporter.section("ecgbench saved runs")
+        if self.saved is not None:
+            terminalreporter.write_line(f"saved {len(self.saved.records)} cells as run {self.saved.label}: "
+                                        f"{self.saved.path}")
+        if self.comparison is not None:
+            terminalreporter.write_line(terminal_table(self.comparison))
+        for problem in self.problems:
+            terminalreporter.write_line(f"error: {problem}", red=True)
+        if self.failures:
+            terminalreporter.write_line(f"FAILED --ecg-compare-fail {self.gate.metric}:{self.gate.delta:g} "
+                                        f"({len(self.failures)} cells):", red=True, bold=True)
+            for line in self.failures:
+                terminalreporter.write_line(f"  {line}", red=True)

@@ -1,4 +1,4 @@
-"""Where a result came from: code version, commit, library versions, device."""
+"""Where a result came from: code version, commit and dirty flag, library versions, device."""
 from __future__ import annotations
 
 import platform
@@ -7,7 +7,7 @@ import resource
 import torch
 
 from ecgbench import __version__
-from ecgbench.codeid import git_commit
+from ecgbench.codeid import git_commit, git_dirty
 
 
 def device_name(device: torch.device) -> str:
@@ -25,6 +25,7 @@ def environment(device: torch.device) -> dict:
     return {
         "ecgbench": __version__,
         "commit": git_commit(),
+        "dirty": git_dirty(),  # tracked files differ from the commit (None outside a checkout)
         "python": platform.python_version(),
         "torch": torch.__version__,
         "device": str(device),

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ecgbench import __version__
+from ecgbench import codeid
 from ecgbench.data import PreparedDataset, open_dataset
 from ecgbench.engine.checkpoint import cached_checkpoint
 from ecgbench.engine.device import default_device, seed_everything
@@ -41,6 +41,7 @@ class RunOptions:
     data_root: Path | None = None
     device: str | None = None
     rerun: str = "none"
+    keep_stale: bool = False  # reuse a record made by other result-affecting code instead of re-running it
 
     def __post_init__(self) -> None:
         if self.rerun not in RERUN_MODES:
@@ -91,14 +92,20 @@ class CellRunner:
         order = np.random.default_rng(stable_seed("subset", cell.downstream, cell.seed)).permutation(train)
         return np.sort(order[:subset_size(len(train), cell.fraction)])
 
-    def checkpoint_id(self, upstream: str, model: str, seed: int) -> str:
+    def checkpoint_id(self, upstream: str, model: str, seed: int, code_digest: str | None = None) -> str:
+        """The id of an upstream checkpoint; ``code_digest`` defaults to this process's code (``ecgbench.codeid``)."""
         ds = self.dataset(upstream)
         return identity_hash({"upstream": upstream, "model": model, "seed": seed, "classes": ds.classes,
                               "data_digest": ds.digest, "pretrain": self.profile.hyperparameters()["pretrain"],
-                              "code_version": __version__})
+                              codeid.IDENTITY_KEY: code_digest or codeid.code_identity().digest})
 
-    def identity(self, cell: Cell) -> dict:
-        """Everything that changes the cell's result; its hash is the cell id used for resume."""
+    def identity(self, cell: Cell, code_digest: str | None = None) -> dict:
+        """Everything that changes the cell's result; its hash is the cell id used for resume.
+
+        ``code_digest`` defaults to this process's code; another digest gives the identity the cell had
+        under that code (how a stale record is recognised, see ``made_by_other_code``).
+        """
+        code_digest = code_digest or codeid.code_identity().digest
         ds = self.dataset(cell.downstream)
         record_ids = ds.record_ids[np.concatenate([self.train_subset(cell), ds.indices("val"), ds.indices("test")])]
         hyper = self.profile.hyperparameters()
@@ -107,9 +114,19 @@ class CellRunner:
             "hyperparameters": hyper if cell.upstream else {"train": hyper["train"]},  # head policy: transfer only
             "data_source": ds.source, "downstream_digest": ds.digest,
             "split_digest": identity_hash({"ids": record_ids.tolist()}),
-            "checkpoint_id": self.checkpoint_id(cell.upstream, cell.model, cell.seed) if cell.upstream else None,
-            "code_version": __version__, "schema_version": SCHEMA_VERSION,
+            "checkpoint_id": (self.checkpoint_id(cell.upstream, cell.model, cell.seed, code_digest)
+                              if cell.upstream else None),
+            codeid.IDENTITY_KEY: code_digest, "schema_version": SCHEMA_VERSION,
         }
+
+    def made_by_other_code(self, cell: Cell, record: dict) -> bool:
+        """Whether ``record`` is stale: this cell as other result-affecting code made it, all else identical.
+
+        Records from before code digests existed cannot be told apart from other changes: never stale, re-run.
+        """
+        digest = codeid.record_code_digest(record)
+        return (digest is not None and digest != codeid.code_identity().digest
+                and identity_hash(self.identity(cell, digest)) == record["cell_id"])
 
     def mixed_sources(self, cell: Cell) -> str | None:
         """Why ``cell`` cannot run without mixing real and synthetic data, or None when it can."""
@@ -165,7 +182,7 @@ class CellRunner:
         except ResultRecordError as e:
             warnings.warn(f"re-running {cell.key}: {e}", stacklevel=2)
             return None
-        if record["cell_id"] != cell_id:
+        if record["cell_id"] != cell_id and not (self.options.keep_stale and self.made_by_other_code(cell, record)):
             return None
         if record["status"] == "failed" and self.options.rerun == "failed":
             return None
@@ -177,7 +194,8 @@ class CellRunner:
         try:
             identity = self.identity(cell)
         except Exception as error:  # the data could not be read: still record the failure
-            identity = {"cell": cell.key, "profile": self.profile.name, "code_version": __version__}
+            identity = {"cell": cell.key, "profile": self.profile.name,
+                        codeid.IDENTITY_KEY: codeid.code_identity().digest}
             return self._save(cell, identity, started, error=error)
         cell_id = identity_hash(identity)
         reusable = self.stored(cell, cell_id)

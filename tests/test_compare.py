@@ -10,8 +10,8 @@ import pytest
 from ecgbench.data.classes import DATASET_CLASSES
 from ecgbench.metrics import classification_metrics
 from ecgbench.results.compare import (
-    BETTER, NO_CLEAR_CHANGE, WORSE, CompareError, FailSpec, compare, comparison_markdown, parse_fail_spec,
-    regressions, terminal_table, write_comparison,
+    BETTER, NO_CLEAR_CHANGE, WORSE, CompareError, FailSpec, compare, comparison_markdown, gate_failures,
+    parse_fail_spec, regressions, terminal_table, write_comparison,
 )
 from ecgbench.results.runs import save_run
 from ecgbench.results.store import write_record
@@ -74,6 +74,10 @@ def test_a_clearly_worse_model_is_detected_from_its_predictions_and_only_it():
     assert cell.change.high < 0 and cell.b < cell.a
     assert {row.name for row in regressions(comparison, "f1_weighted", 0.02)} == lstm
     assert regressions(comparison, "f1_weighted", 5.0) == []  # no interval lies below -5
+    failures = gate_failures(comparison, FailSpec("f1_weighted", 0.02))
+    assert sorted(line.split(":")[0] for line in failures) == sorted(lstm)
+    assert all(re.search(r"f1_weighted B−A -0\.\d{3} \[-0\.\d{3}, -0\.\d{3}\] lies wholly below -0\.02$", line)
+               for line in failures)
     reverse = compare(changed, baseline, n_resamples=N_RESAMPLES)
     assert {k for k, v in _verdicts(reverse.cells).items() if v == BETTER} == lstm
     assert regressions(reverse, "f1_weighted", 0.0) == []
@@ -109,24 +113,41 @@ def test_cells_whose_test_sets_differ_are_refused_and_named():
     baseline = _run()
     changed = copy.deepcopy(baseline)
     changed[0] = make_record(*CELLS[0], quality=1.5, n_test=150)  # other test records
-    changed[1]["identity"]["downstream_digest"] = "other-data"
     changed[2]["identity"]["split_digest"] = "other-split"
-    changed[3]["data_source"] = "real"
     comparison = compare(baseline, changed, n_resamples=N_RESAMPLES)
     refused = dict(comparison.refused)
     assert refused == {
         baseline[0]["key"]: "test record ids differ (200 vs 150 records, 50 in one only)",
-        baseline[1]["key"]: "data digest None vs other-data",
         baseline[2]["key"]: "split digest None vs other-split",
-        baseline[3]["key"]: "data source synthetic vs real",
     }
-    assert [row.name for row in comparison.cells] == [baseline[4]["key"]]
+    assert {row.name for row in comparison.cells} == {baseline[k]["key"] for k in (1, 3, 4)}
     labels_changed = copy.deepcopy(baseline)
     labels_changed[4]["predictions"]["y_true"][0] = [1 - v for v in labels_changed[4]["predictions"]["y_true"][0]]
     assert dict(compare(baseline, labels_changed, n_resamples=N_RESAMPLES).refused)[baseline[4]["key"]] == \
         "test labels differ on the same records"
     assert "Refused: the test sets differ" in terminal_table(comparison)
     assert f"- {baseline[2]['key']}: split digest None vs other-split" in comparison_markdown(comparison)
+    failures = gate_failures(comparison, FailSpec("f1_weighted", 0.02))
+    assert failures == [f"{key}: not compared, the test sets differ ({why})" for key, why in sorted(refused.items())]
+
+
+def test_cells_on_the_same_test_records_whose_inputs_differ_are_paired_and_the_digests_named():
+    """A changed preprocessing step changes the data digest, not the test records: that is worth comparing."""
+    baseline = _run()
+    changed = [_with_noise(r, 0.1, "-b") if r["cell"]["model"] == "lstm" else copy.deepcopy(r) for r in baseline]
+    changed[1]["identity"]["downstream_digest"] = "other-data"
+    changed[2]["identity"]["downstream_digest"] = "other-data"
+    changed[3]["data_source"] = "real"
+    comparison = compare(baseline, changed, n_resamples=N_RESAMPLES)
+    assert comparison.refused == [] and len(comparison.cells) == len(CELLS)
+    assert dict(comparison.inputs_differ) == {baseline[1]["key"]: "data digest None vs other-data",
+                                              baseline[2]["key"]: "data digest None vs other-data",
+                                              baseline[3]["key"]: "data source synthetic vs real"}
+    assert _verdicts(comparison.cells)[baseline[2]["key"]] == WORSE
+    markdown = comparison_markdown(comparison)
+    assert "## Paired although the inputs differ (same test records, labels and split)" in markdown
+    assert f"- {baseline[1]['key']}: data digest None vs other-data" in markdown
+    assert "Paired although the inputs differ" in terminal_table(comparison)
 
 
 def test_cells_on_one_side_and_failed_cells_are_listed():

@@ -6,8 +6,10 @@ A (downstream, model, regime) group averages its cells: first over seeds within 
 cell, then over those cells; its interval also redraws the seeds within each cell (``seed_mean_ci``).
 Verdict: "better" when the whole 95 % interval lies above 0, "worse" when below, else "no clear change".
 
-Cells whose test sets differ (data source, data digest, split digest, record ids or labels) are refused, never
-paired: a difference there would measure the data, not the change. Cells present on one side only, failed or
+Cells whose test sets differ (split digest, test record ids or labels) are refused, never paired: a difference
+there would measure other records, not the change. Cells on the same records, labels and split whose inputs
+differ (data digest or data source: a changed preprocessing step, one of the changes worth comparing) are
+paired, and the differing digests are listed ("inputs differ"). Cells present on one side only, failed or
 without predictions are listed, never silently dropped.
 """
 from __future__ import annotations
@@ -70,7 +72,10 @@ class Row:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Everything ``compare`` found; ``refused`` and ``not_compared`` hold (cell key, why) pairs."""
+    """Everything ``compare`` found; ``refused``, ``not_compared`` and ``inputs_differ`` hold (cell key, why) pairs.
+
+    ``inputs_differ``: paired cells (also in ``cells``) whose data digest or source differs.
+    """
 
     a: SavedRun
     b: SavedRun
@@ -83,6 +88,7 @@ class Comparison:
     only_b: list[str] = field(default_factory=list)
     not_compared: list[tuple[str, str]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    inputs_differ: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -111,15 +117,23 @@ def _unusable(record: dict) -> str | None:
     return None
 
 
-def differing_test_set(a: dict, b: dict) -> str | None:
-    """How the test sets of two records of one cell differ, or None when they are the same records and labels."""
+def differing_inputs(a: dict, b: dict) -> str | None:
+    """How the data behind two records of one cell differ (source, digest), or None when they do not."""
     problems = []
     if a.get("data_source") != b.get("data_source"):
         problems.append(f"data source {a.get('data_source')} vs {b.get('data_source')}")
-    for key, what in (("downstream_digest", "data digest"), ("split_digest", "split digest")):
-        in_a, in_b = a["identity"].get(key), b["identity"].get(key)
-        if in_a != in_b:
-            problems.append(f"{what} {in_a} vs {in_b}")
+    in_a, in_b = a["identity"].get("downstream_digest"), b["identity"].get("downstream_digest")
+    if in_a != in_b:
+        problems.append(f"data digest {in_a} vs {in_b}")
+    return "; ".join(problems) or None
+
+
+def differing_test_set(a: dict, b: dict) -> str | None:
+    """How the test sets of two records of one cell differ (split, record ids, labels), or None when they match."""
+    problems = []
+    in_a, in_b = a["identity"].get("split_digest"), b["identity"].get("split_digest")
+    if in_a != in_b:
+        problems.append(f"split digest {in_a} vs {in_b}")
     ids_a, ids_b = a["predictions"]["record_ids"], b["predictions"]["record_ids"]
     if ids_a != ids_b:
         problems.append(f"test record ids differ ({len(ids_a)} vs {len(ids_b)} records, "
@@ -143,6 +157,8 @@ def _pair(a: SavedRun, b: SavedRun, comparison: Comparison) -> list[tuple[dict, 
         elif difference := differing_test_set(ra, rb):
             comparison.refused.append((key, difference))
         else:
+            if inputs := differing_inputs(ra, rb):
+                comparison.inputs_differ.append((key, inputs))
             pairs.append((ra, rb))
     return pairs
 
@@ -251,6 +267,13 @@ def regressions(comparison: Comparison, metric: str, delta: float) -> list[Row]:
             if (high := row.deltas[metric].change.high) is not None and high < -delta]
 
 
+def gate_failures(comparison: Comparison, spec: FailSpec) -> list[str]:
+    """Why ``comparison`` fails the gate ``spec``, one line per cell: each regression and each refused pair."""
+    lines = [f"{row.name}: {spec.metric} B−A {format_interval(row.deltas[spec.metric].change, signed=True)} lies "
+             f"wholly below -{spec.delta:g}" for row in regressions(comparison, spec.metric, spec.delta)]
+    return lines + [f"{key}: not compared, the test sets differ ({why})" for key, why in comparison.refused]
+
+
 # --- output -------------------------------------------------------------------------------------------------
 
 def _value(value: float | None) -> str:
@@ -301,6 +324,7 @@ def _listing(pairs: list[tuple[str, str]] | list[str], limit: int | None) -> lis
 def _sections(comparison: Comparison, limit: int | None) -> list[tuple[str, list[str]]]:
     return [(title, _listing(items, limit)) for title, items in (
         ("Refused: the test sets differ", comparison.refused),
+        ("Paired although the inputs differ (same test records, labels and split)", comparison.inputs_differ),
         ("Not compared", comparison.not_compared),
         (f"Only in A ({comparison.a.label})", comparison.only_a),
         (f"Only in B ({comparison.b.label})", comparison.only_b)) if items]

@@ -16,6 +16,7 @@ import numpy as np
 from tabulate import tabulate
 
 from ecgbench.atomic import atomic_write_bytes
+from ecgbench.codeid import code_digest_counts
 from ecgbench.data.classes import DOWNSTREAMS
 from ecgbench.results.bootstrap import METRICS, Interval, SharedResamples, seed_mean_ci
 from ecgbench.results.figures import render_figures
@@ -176,7 +177,7 @@ def _distinct(records: list[dict], *path: str) -> str:
     return ", ".join(sorted(found)) if found else "unknown"
 
 
-def _provenance(records: list[dict], n_resamples: int) -> list[str]:
+def _provenance(records: list[dict], n_resamples: int, notes: Iterable[str] = ()) -> list[str]:
     ok = sum(r["status"] == "ok" for r in records)
     created = sorted(r["created"] for r in records if r.get("created"))
     by_downstream = defaultdict(set)
@@ -192,6 +193,9 @@ def _provenance(records: list[dict], n_resamples: int) -> list[str]:
         "(last_layer: the paper's, only the last layer is new; head: the whole head is new)",
         f"- data source per downstream: {sources or 'unknown'}",
         f"- commit: {_distinct(records, 'environment', 'commit')}",
+        "- code digest (cells it made): "
+        + ", ".join(f"{digest} ({n})" for digest, n in code_digest_counts(records).items()),
+        *[f"- {note}" for note in notes],
         f"- device: {_distinct(records, 'environment', 'device_name')}",
         f"- torch: {_distinct(records, 'environment', 'torch')}; "
         f"python: {_distinct(records, 'environment', 'python')}; "
@@ -310,14 +314,17 @@ def _failures(records: list[dict]) -> list[str]:
 # --- entry points -------------------------------------------------------------------------------------------
 
 def build_report(records: list[dict], out_dir: Path, title: str | None = None, *,
-                 n_resamples: int = 1000) -> list[Path]:
-    """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first)."""
+                 n_resamples: int = 1000, notes: Iterable[str] = ()) -> list[Path]:
+    """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first).
+
+    ``notes``: provenance lines the caller adds (e.g. how many stale records it left out).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = sorted(records, key=lambda r: r["key"])
     scores, groups, pairs = BootstrapScores(n_resamples), _groups(records), paired_cells(records)
     figure_lines, figure_paths = _figure_lines(records, out_dir)
-    lines = [f"# {title or 'ecgbench leaderboard'}", "", *_provenance(records, n_resamples),
+    lines = [f"# {title or 'ecgbench leaderboard'}", "", *_provenance(records, n_resamples, notes),
              "## Findings of Nguyen & Do (2024), tested on this run", "",
              findings_markdown(evaluate_findings(records)), "",
              "## Summary over models (the paper's Figure 1)", "", *_summary_table(pairs), *figure_lines]

@@ -86,12 +86,19 @@ def _utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _check_name(name: str) -> str:
-    """A name safe in a file name and never mistaken for a run number."""
+def check_name(name: str) -> str:
+    """A name safe in a file name and never mistaken for a run number; ``RunError`` otherwise."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or name.isdigit():
         raise RunError(f"run name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter "
                        "or digit, and not only digits (those name run numbers)")
     return name
+
+
+def autosave_name() -> str:
+    """The name ``--ecg-autosave`` gives a run, as pytest-benchmark does: commit, UTC time, ``_dirty`` if so."""
+    identity = code_identity()
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{identity.commit}_{stamp}" + ("_dirty" if identity.dirty else "")
 
 
 def _unique(records: list[dict], where: str) -> list[dict]:
@@ -155,7 +162,7 @@ def runs_table(runs: list[RunInfo]) -> str:
 def save_run(source: SavedRun | Path | str | Iterable[dict], name: str, root: Path = DEFAULT_RUNS_DIR,
              machine: str | None = None) -> SavedRun:
     """Freeze the records of ``source`` (see ``as_run``) as the next ``NNNN_name.json`` of the machine folder."""
-    _check_name(name)
+    check_name(name)
     run = as_run(source)
     if not run.records:
         raise RunError(f"{run.source}: no records to save as run {name!r}")

@@ -5,7 +5,8 @@ Keys (schema 1):
   key             the cell's readable id, e.g. "cpsc2018->ptb-resnet1d18-f0.25-finetune-s0"
   cell            {upstream, downstream, model, fraction, regime, seed}
   cell_id         hash of everything that changes the result (see ``identity``)
-  identity        {profile, hyperparameters, classes, dataset digests, split digest, checkpoint id, code version}
+  identity        {profile, hyperparameters, classes, dataset digests, split digest, checkpoint id, code_digest
+                   (of the result-affecting source, ``ecgbench.codeid``)}
   profile         the profile's name
   data_source     "synthetic" or "real" (a cell never mixes them)
   status          "ok" or "failed"; ``error`` holds the text of a failure
@@ -16,7 +17,7 @@ Keys (schema 1):
   predictions     {record_ids, y_true, y_prob} of the test split, so metrics and intervals can be recomputed
   sizes           {train, val, test, train_full}: records used
   timing          {wall_s, train_s, pretrain_s (seconds the upstream checkpoint took), pretrain_built_here}
-  environment     {ecgbench, commit, python, torch, device, device_name, torch_threads, peak_rss_mb,
+  environment     {ecgbench, commit, dirty, python, torch, device, device_name, torch_threads, peak_rss_mb,
                    peak_gpu_mb (CUDA only: this cell's peak of allocated GPU memory)}
   created         ISO-8601 UTC time the record was written
 """
