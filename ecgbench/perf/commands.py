@@ -33,7 +33,9 @@ def _perf(args: argparse.Namespace) -> int:
         command = [sys.executable, "-m", "pytest", str(args.benchmarks), "--benchmark-json", str(args.json),
                    "-p", "no:cacheprovider", *pytest_args]
         print(shlex.join(command), flush=True)
-        code = subprocess.run(command).returncode
+        # A fresh pytest, not an xdist worker (pytest-benchmark saves nothing in one, and this may be called from one).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+        code = subprocess.run(command, env=env).returncode
         if code != 0:
             print(f"error: the throughput benchmarks exited with {code}; {args.out} left as it was", file=sys.stderr)
             return 1
