@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 import pytest
 
+from ecgbench.cluster.gpus import cells_per_gpu, check_workers, worker_device
 from ecgbench.cluster.phases import PHASES
 from ecgbench.data.prepare import default_cache_dir
 from ecgbench.cluster.shards import ShardSpec
@@ -155,6 +156,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ecg-rerun", choices=RERUN_MODES, default="none",
                     help="re-run stored cells: none (only missing cells run), failed, all")
     group.addoption("--ecg-device", default=None, help="torch device (default: cuda when present, else cpu)")
+    group.addoption("--ecg-cells-per-gpu", type=_cells_per_gpu_option, default=None, metavar="K|auto",
+                    help="cells run at once on one GPU (xdist workers per GPU); auto: as many as the free memory "
+                         "holds at the largest stored peak of a cell (1 before any was measured); with -n auto, "
+                         "K workers per GPU")
     group.addoption("--ecg-phase", choices=PHASES, default="all",
                     help="run only this phase of the selection: pretrain (the checkpoints its cells need), "
                          "scratch, transfer (fine-tune and linear cells), or all (default)")
@@ -172,16 +177,6 @@ def _shard_option(text: str) -> ShardSpec:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def worker_device(worker_id: str, visible_gpus: int) -> str | None:
-    """Round-robin GPU of an xdist worker ("gw3" -> cuda:3 % visible); None without GPUs.
-
-    ``visible_gpus`` is what torch sees, so ``CUDA_VISIBLE_DEVICES`` is respected.
-    """
-    if visible_gpus < 1 or not worker_id.startswith("gw"):
-        return None
-    return f"cuda:{int(worker_id[2:]) % visible_gpus}"
-
-
 def _share_machine_between_workers(config: pytest.Config) -> str | None:
     """Under xdist, N workers on C cores each get C/N torch threads, and each its own GPU when there are GPUs."""
     workerinput = getattr(config, "workerinput", None)
@@ -191,8 +186,62 @@ def _share_machine_between_workers(config: pytest.Config) -> str | None:
 
     workers = int(workerinput.get("workercount", 1))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return worker_device(workerinput["workerid"], gpus)
+    return worker_device(workerinput["workerid"], _visible_gpus())
+
+
+def _cells_per_gpu_option(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _resolved_cells_per_gpu(config: pytest.Config, gpus: int) -> int:
+    """``--ecg-cells-per-gpu``: as given, or for ``auto`` from the least free device and the largest peak GPU
+    memory of a cell among this profile's stored records."""
+    option = config.getoption("--ecg-cells-per-gpu")
+    if option != "auto":
+        return option
+    import torch
+
+    from ecgbench.results.store import load_records
+
+    profile = _profile_from_options(config)  # also before pytest_configure: xdist asks while it starts
+    peaks = [peak for r in load_records(_results_dir(config, profile), profile.name).records
+             if (peak := (r.get("environment") or {}).get("peak_gpu_mb"))]
+    free_mb = min(torch.cuda.mem_get_info(i)[0] for i in range(gpus)) / 2**20
+    return cells_per_gpu(free_mb, max(peaks, default=None))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto --ecg-cells-per-gpu K``: K workers per visible GPU."""
+    gpus = _visible_gpus()
+    if config.getoption("--ecg-cells-per-gpu") is None or gpus < 1:
+        return None
+    return gpus * _resolved_cells_per_gpu(config, gpus)
+
+
+def _check_cells_per_gpu(config: pytest.Config) -> None:
+    """An explicit ``-n`` must not put more cells on a GPU than ``--ecg-cells-per-gpu`` allows."""
+    workers = config.getoption("numprocesses", None)
+    if config.getoption("--ecg-cells-per-gpu") is None or not isinstance(workers, int):
+        return
+    gpus = _visible_gpus()
+    problem = check_workers(workers, gpus, _resolved_cells_per_gpu(config, gpus)) if gpus else None
+    if problem:
+        raise pytest.UsageError(problem)
 
 
 def _profile_from_options(config: pytest.Config) -> Profile:
@@ -206,11 +255,14 @@ def _profile_from_options(config: pytest.Config) -> Profile:
     return profile.with_seeds(seeds) if seeds is not None else profile
 
 
+def _results_dir(config: pytest.Config, profile: Profile) -> Path:
+    return Path(config.getoption("--ecg-results") or default_results_dir(config.rootpath, profile.name)).resolve()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     profile = _profile_from_options(config)
     worker_gpu = _share_machine_between_workers(config)
-    results = config.getoption("--ecg-results") or default_results_dir(config.rootpath, profile.name)
-    options = RunOptions(results_dir=Path(results).resolve(),
+    options = RunOptions(results_dir=_results_dir(config, profile),
                          cache_dir=(config.getoption("--ecg-cache") or default_cache_dir()).resolve(),
                          data_root=config.getoption("--ecg-data"),
                          device=config.getoption("--ecg-device") or worker_gpu,
@@ -219,6 +271,8 @@ def pytest_configure(config: pytest.Config) -> None:
                          phase=config.getoption("--ecg-phase"), shard=config.getoption("--ecg-shard"),
                          measured_costs=config.getoption("--ecg-costs"))
     config.stash[STATE_KEY] = session
+    if not session.is_worker:
+        _check_cells_per_gpu(config)
     _register_axis_markers(config, profile)
     config.pluginmanager.register(session, SESSION_PLUGIN)
     if not session.is_worker:

@@ -70,7 +70,7 @@ def test_unknown_profile_is_a_usage_error(pytester, grid):
     ("gw2", 0, None), ("master", 2, None),
 ])
 def test_each_xdist_worker_pins_one_gpu_round_robin(worker, gpus, expected):
-    from ecgbench.plugin import worker_device
+    from ecgbench.cluster.gpus import worker_device
 
     assert worker_device(worker, gpus) == expected
 
@@ -149,3 +149,36 @@ def test_three_shards_after_a_pretrain_phase_give_the_records_of_a_plain_run(pyt
     assert sorted(ours) == sorted(theirs) and len(ours) == 6
     assert all(comparable(ours[k]) == comparable(theirs[k]) for k in ours)
     assert not any(r["timing"]["pretrain_built_here"] for r in theirs.values())  # the phase built it
+
+
+@pytest.mark.parametrize("free_mb, peak_mb, expected", [
+    (140_000, 2_000, 8), (10_000, 3_000, 2), (2_000, 3_000, 1), (140_000, None, 1), (140_000, 0, 1)])
+def test_cells_per_gpu_never_overflow_the_free_memory(free_mb, peak_mb, expected):
+    from ecgbench.cluster.gpus import MEMORY_HEADROOM, cells_per_gpu
+
+    k = cells_per_gpu(free_mb, peak_mb)
+    assert k == expected
+    assert k == 1 or k * peak_mb <= MEMORY_HEADROOM * free_mb
+
+
+def test_k_workers_share_each_faked_gpu_and_too_many_is_a_usage_error(pytester):
+    """-n auto with 2 cells per GPU on 2 faked GPUs starts 4 workers, two on each device; -n 5 would put 3
+    cells on one GPU and is refused before anything runs."""
+    pytester.makeconftest("""
+import torch
+torch.cuda.is_available = lambda: True
+torch.cuda.device_count = lambda: 2
+""")
+    pytester.makepyfile(test_dev="""
+import pytest
+
+@pytest.mark.parametrize("i", range(8))
+def test_device(ecg_runner, worker_id, i):
+    assert ecg_runner.options.device == "cuda:" + str(int(worker_id[2:]) % 2)
+""")
+    result = pytester.runpytest_subprocess("-n", "auto", "--ecg-cells-per-gpu", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["*4 workers*"])
+    refused = pytester.runpytest_subprocess("-n", "5", "--ecg-cells-per-gpu", "2", "-p", "no:cacheprovider")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*-n 5 puts 3 cells on one GPU*use -n 4*"])
