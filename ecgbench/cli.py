@@ -12,6 +12,7 @@ from ecgbench.cluster.commands import add_cluster_commands
 from ecgbench.cluster.phases import PHASES
 from ecgbench.data.commands import add_data_commands
 from ecgbench.study import DEFAULT_PROFILE, enumerate_cells, get_profile, iter_upstream_needs
+from ecgbench.transfer_ranking import add_transferability_command
 
 
 def _grid(args: argparse.Namespace) -> int:
@@ -71,7 +72,12 @@ def _report(args: argparse.Namespace) -> int:
         print(f"error: {args.results} holds records of several profiles {profiles}; choose one with --profile",
               file=sys.stderr)
         return 1
-    for path in build_report(loaded.records, args.out):
+    from ecgbench.results.score_records import load_score_records
+
+    scored = load_score_records(args.results, profiles[0])
+    for problem in scored.problems:
+        print(f"skipped unreadable score record: {problem}", file=sys.stderr)
+    for path in build_report(loaded.records, args.out, score_records=scored.records):
         print(f"wrote {path}")
     return 0
 
@@ -94,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_report)
     add_data_commands(sub)
     add_cluster_commands(sub)
+    add_transferability_command(sub)
     return parser
 
 

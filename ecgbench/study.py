@@ -89,6 +89,12 @@ def load_profiles(path: Path | None = None) -> dict[str, Profile]:
     return {name: _parse_profile(name, table, where) for name, table in tomllib.loads(text).items()}
 
 
+def default_results_dir(root: Path, profile: str) -> Path:
+    """``reports/results`` for the main profile, ``reports/<profile>/results`` for the others."""
+    base = Path(root) / "reports"
+    return base / "results" if profile == DEFAULT_PROFILE else base / profile / "results"
+
+
 def get_profile(name: str, path: Path | None = None) -> Profile:
     profiles = load_profiles(path)
     if name not in profiles:

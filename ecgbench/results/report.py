@@ -18,6 +18,7 @@ from ecgbench.atomic import atomic_write_bytes
 from ecgbench.data.classes import DOWNSTREAMS
 from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
 from ecgbench.results.figures import render_figures
+from ecgbench.results.transferability import transferability_section
 from ecgbench.results.findings import (
     Pair, canonical_order, evaluate_findings, findings_markdown, paired_cells, record_score, seed_mean_scores,
 )
@@ -230,9 +231,13 @@ def _failures(records: list[dict]) -> list[str]:
 
 # --- entry points -------------------------------------------------------------------------------------------
 
-def build_report(records: list[dict], out_dir: Path, title: str | None = None, *,
-                 n_resamples: int = 1000) -> list[Path]:
-    """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first)."""
+def build_report(records: list[dict], out_dir: Path, title: str | None = None, *, n_resamples: int = 1000,
+                 score_records: list[dict] = ()) -> list[Path]:
+    """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first).
+
+    With transferability ``score_records`` (``ecgbench.results.score_records``) the leaderboard also has their
+    section: how well each score predicted the measured outcomes of ``records``, and its figure.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = sorted(records, key=lambda r: r["key"])
@@ -246,6 +251,11 @@ def build_report(records: list[dict], out_dir: Path, title: str | None = None, *
         lines += [f"## Downstream: {downstream}", "", *_downstream_tables(scores, groups, downstream),
                   *_difference_table(scores, groups, [p for p in pairs if p.cell["downstream"] == downstream],
                                      downstream)]
+    if score_records:
+        section, section_paths = transferability_section(list(score_records), records, out_dir,
+                                                         n_resamples=n_resamples)
+        lines.append(section)
+        figure_paths += section_paths
     lines += [*_literature(scores, groups), *_failures(records)]
     markdown_path = out_dir / REPORT_NAME
     atomic_write_bytes(markdown_path, ("\n".join(lines).rstrip() + "\n").encode())
