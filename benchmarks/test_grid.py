@@ -3,6 +3,8 @@ one per upstream checkpoint, run first (``--ecg-phase pretrain`` runs only those
 transferability-score task per (upstream checkpoint, downstream, fraction, seed), ``-m transferability``."""
 import math
 
+import pytest
+
 
 def test_pretrain(ecg_pretraining, ecg_pretrain):
     checkpoint = ecg_pretrain(ecg_pretraining)
@@ -22,6 +24,8 @@ def test_cell(ecg_cell, ecg_run):
 
 def test_transferability(ecg_scoring, ecg_score):
     record = ecg_score(ecg_scoring)
+    if record["status"] == "failed" and record["error"].startswith("NothingToScore"):
+        pytest.skip(record["error"].splitlines()[0])  # a tiny subset with one label pattern: recorded, not a bug
     assert record["status"] == "ok", record["error"]
     scores = record["scores"]
     assert all(math.isfinite(value) for value in scores.values()), scores

@@ -23,7 +23,8 @@ Every score reads one forward pass of the upstream checkpoint over the downstrea
   y_c = 1), and ``logme`` is the plain mean over target labels. **Higher is better.**
 
 Constant target labels (never or always present in ``y``) say nothing about any checkpoint, so every score
-leaves them out and the remaining labels decide it (``scored_labels``); with none left the scores raise. For
+leaves them out and the remaining labels decide it (``scored_labels``); with none left the scores raise
+``NothingToScore`` (a tiny training subset can hold a single label pattern). For
 MELEP the reference already gives a never-present label weight 0; an always-present label it would count as
 perfectly predicted (term 0, weight 1), which shrinks every checkpoint's MELEP on that data by the same factor
 and so never changes their ranking: we leave it out so MELEP stays a mean over informative labels.
@@ -38,6 +39,10 @@ LOGME_MAX_ITERATIONS = 11  # as the reference: converges in 2-3, stops after 11
 LOGME_TOLERANCE = 1e-3  # relative change of alpha / beta that ends the iteration (the reference's)
 LOGME_RANK_CUTOFF = 1e-10  # singular values at or below it are rank-deficient directions (the reference's)
 GRAM_CHUNK = 2048  # features rows / columns per float64 block while forming the Gram matrix
+
+
+class NothingToScore(ValueError):
+    """No target label is both present and absent in the records: no score can tell checkpoints apart."""
 
 
 # --- input checks -------------------------------------------------------------------------------------------
@@ -82,7 +87,7 @@ def scored_labels(y) -> np.ndarray:
     prevalence = labels.mean(axis=0)
     varying = (prevalence > 0) & (prevalence < 1)
     if not varying.any():
-        raise ValueError(f"y: no target label is both present and absent in these {len(labels)} records "
+        raise NothingToScore(f"y: no target label is both present and absent in these {len(labels)} records "
                          f"(prevalences {np.round(prevalence, 3).tolist()}): nothing to score")
     return varying
 
