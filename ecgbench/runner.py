@@ -29,7 +29,7 @@ from ecgbench.results.store import read_record, record_path, write_record
 from ecgbench.results.score_records import (SCORE_KIND, SCORE_SCHEMA_VERSION, ScoreRecordError, read_score_record,
                                             score_record_path, write_score_record)
 from ecgbench.codeid import code_identity
-from ecgbench.transfer.forward import classifier_forward, source_outputs
+from ecgbench.transfer.forward import classifier_forward, device_gram, source_outputs
 from ecgbench.transfer.scores import HIGHER_IS_BETTER, all_scores
 from ecgbench.engine.config import TrainConfig
 from ecgbench.study import Cell, Pretraining, Profile, Transferability, identity_hash, stable_seed, subset_size
@@ -298,7 +298,7 @@ class CellRunner:
         probabilities, features = source_outputs(classifier_forward(model), ds.signals[subset],
                                                  self.profile.train.batch_size)
         scores_started = time.perf_counter()
-        scores = all_scores(probabilities, features, ds.labels[subset])
+        scores = all_scores(probabilities, features, ds.labels[subset], device_gram(self.device))
         finished = time.perf_counter()
         undefined = sorted(name for name, value in scores.items() if not np.isfinite(value))
         if undefined:
