@@ -11,7 +11,7 @@ from ecgbench.cluster.cost import model_flops
 model_flops("lstm")
 GRID = Path(__file__).parents[1] / "benchmarks" / "test_grid.py"
 # scratch + fine-tune from cpsc2018 + linear from cpsc2018, on ptb, resnet1d18, fraction 0.25: 3 cells.
-SELECTION = "ptb and not ptbxl and resnet1d18 and f0.25 and (scratch or cpsc2018)"
+SELECTION = "ptb and not ptbxl and resnet1d18 and f0.25 and (scratch or cpsc2018) and not transferability"
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_the_pretrain_phase_runs_what_the_selected_cells_need(pytester, grid):
 
 def test_scratch_and_transfer_phases_split_the_cells(pytester, grid):
     _, args = grid
-    selection = ["-k", "code_test and resnet1d18 and f1.0"]
+    selection = ["-k", "code_test and resnet1d18 and f1.0 and not transferability"]
     scratch = _collected(pytester.runpytest("--collect-only", "-q", *selection, "--ecg-phase", "scratch", *args))
     transfer = _collected(pytester.runpytest("--collect-only", "-q", *selection, "--ecg-phase", "transfer", *args))
     assert scratch == ["code_test-resnet1d18-f1.0-scratch-s0"]
@@ -138,7 +138,8 @@ def test_three_shards_after_a_pretrain_phase_give_the_records_of_a_plain_run(pyt
     from test_reliability import comparable, records
 
     results, args = grid
-    selection = ["-k", "ptb and not ptbxl and resnet1d18 and (f0.05 or f1.0) and (scratch or cpsc2018)"]
+    selection = ["-k", "ptb and not ptbxl and resnet1d18 and (f0.05 or f1.0) and (scratch or cpsc2018) "
+                          "and not transferability"]
     plain = pytester.runpytest(*selection, *args)
     plain.assert_outcomes(passed=6)  # the cells train the one checkpoint they need on first use
     sharded_args = [a if a != str(results) else str(tmp_path / "sharded") for a in args]
