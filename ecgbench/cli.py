@@ -17,6 +17,7 @@ from ecgbench.data.commands import add_data_commands
 from ecgbench.perf.commands import add_perf_commands
 from ecgbench.results.commands import add_results_commands
 from ecgbench.study import DEFAULT_PROFILE, enumerate_cells, get_profile, iter_upstream_needs
+from ecgbench.transfer_ranking import add_transferability_command
 
 
 def _grid(args: argparse.Namespace) -> int:
@@ -76,13 +77,19 @@ def _report(args: argparse.Namespace) -> int:
         print(f"error: {args.results} holds records of several profiles {profiles}; choose one with --profile",
               file=sys.stderr)
         return 1
+    from ecgbench.results.score_records import load_score_records
+
     records, stale_note = leaderboard_records(loaded.records, args.keep_stale, "--keep-stale")
     if stale_note:
         print(stale_note, file=sys.stderr)
     if not records:
         print(f"error: every record in {args.results} is stale; include them with --keep-stale", file=sys.stderr)
         return 1
-    for path in build_report(records, args.out, notes=[stale_note] if stale_note else ()):
+    scored = load_score_records(args.results, profiles[0])
+    for problem in scored.problems:
+        print(f"skipped unreadable score record: {problem}", file=sys.stderr)
+    for path in build_report(records, args.out, notes=[stale_note] if stale_note else (),
+                             score_records=scored.records):
         print(f"wrote {path}")
     return 0
 
@@ -110,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cluster_commands(sub)
     add_capacity_command(sub)
     add_perf_commands(sub)
+    add_transferability_command(sub)
     return parser
 
 

@@ -17,14 +17,16 @@ from ecgbench.cluster.phases import PHASES
 from ecgbench.data.prepare import default_cache_dir
 from ecgbench.cluster.shards import ShardSpec
 from ecgbench.runner import RERUN_MODES, CellRunner, RunOptions
-from ecgbench.study import (DEFAULT_PROFILE, Cell, Pretraining, Profile, enumerate_cells, get_profile,
-                            iter_upstream_needs)
+from ecgbench.study import (DEFAULT_PROFILE, Cell, Pretraining, Profile, Transferability, default_results_dir,
+                            enumerate_cells, enumerate_transferability, get_profile, iter_upstream_needs)
 
 if TYPE_CHECKING:
     from ecgbench.results.compare import Comparison, FailSpec
     from ecgbench.results.runs import SavedRun
 
 CELL_PROPERTY = "ecg_cell"
+SCORE_PROPERTY = "ecg_transferability"
+Task = Cell | Pretraining | Transferability
 
 
 class EcgSession:
@@ -40,7 +42,8 @@ class EcgSession:
         self.report_dir = options.results_dir.parent
         self.is_worker = is_worker
         self.cells_run: list[str] = []
-        self.selected_tasks: list[Cell | Pretraining] = []  # after -k/-m, phase and shard (read by ecgbench submit)
+        self.scores_run: list[str] = []
+        self.selected_tasks: list[Task] = []  # after -k/-m, phase and shard (read by ecgbench submit)
         self.written: list[Path] = []
         self.problems: list[str] = []
         self.stale_note: str | None = None  # how many stale records the leaderboard left out
@@ -62,7 +65,8 @@ class EcgSession:
 
         selected = [task_of(item) for item in items]
         tasks = phase_tasks(self.phase, [t for t in selected if isinstance(t, Cell)],
-                            [t for t in selected if isinstance(t, Pretraining)])
+                            [t for t in selected if isinstance(t, Pretraining)],
+                            [t for t in selected if isinstance(t, Transferability)])
         if self.shard is not None:
             try:
                 measured = load_measured(self.measured_costs) if self.measured_costs else None
@@ -82,6 +86,7 @@ class EcgSession:
         """Seen by the controller for every worker's test: remember which study cells ran."""
         if report.when == "call":
             self.cells_run += [value for name, value in report.user_properties if name == CELL_PROPERTY]
+            self.scores_run += [value for name, value in report.user_properties if name == SCORE_PROPERTY]
 
     def _records(self) -> list[dict]:
         from ecgbench.results.store import load_records
@@ -90,25 +95,37 @@ class EcgSession:
         self.problems = loaded.problems
         return loaded.records
 
+    def _score_records(self) -> list[dict]:
+        from ecgbench.results.score_records import load_score_records
+
+        loaded = load_score_records(self.options.results_dir, self.profile.name)
+        self.problems += loaded.problems
+        return loaded.records
+
     def pytest_sessionfinish(self) -> None:
         """The controller (or a plain run) writes the leaderboard from every stored record of the profile."""
-        if self.is_worker or not self.cells_run:
+        if self.is_worker or not (self.cells_run or self.scores_run):
             return
         from ecgbench.codeid import leaderboard_records
         from ecgbench.results.report import build_report
 
         records, self.stale_note = leaderboard_records(self._records(), self.options.keep_stale,
                                                        "--ecg-keep-stale")
-        self.written = build_report(records, self.report_dir, notes=[self.stale_note] if self.stale_note else ())
+        self.written = build_report(records, self.report_dir, notes=[self.stale_note] if self.stale_note else (),
+                                    score_records=self._score_records())
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if self.is_worker or not self.cells_run:
+        if self.is_worker or not (self.cells_run or self.scores_run):
             return
         from ecgbench.results.report import terminal_summary
 
         ran = set(self.cells_run)
         terminalreporter.section("ecgbench")
         terminalreporter.write_line(terminal_summary([r for r in self._records() if r["key"] in ran]))
+        scored = [r for r in self._score_records() if r["key"] in set(self.scores_run)]
+        if scored:
+            failed = sum(r["status"] == "failed" for r in scored)
+            terminalreporter.write_line(f"transferability scores: {len(scored) - failed} ok, {failed} failed")
         for problem in self.problems:
             terminalreporter.write_line(f"skipped unreadable record: {problem}")
         if self.stale_note:
@@ -129,17 +146,11 @@ def _undo_deselection(config: pytest.Config, items: list[pytest.Item]) -> None:
         reporter.stats["deselected"] = [item for item in reporter.stats["deselected"] if id(item) not in back]
 
 
-def task_of(item: pytest.Item) -> Cell | Pretraining | None:
-    """The study task an item runs (a cell or a pre-training), None for any other test."""
+def task_of(item: pytest.Item) -> Task | None:
+    """The study task an item runs (a cell, a pre-training or a score task), None for any other test."""
     params = getattr(item, "callspec", None)
     params = params.params if params is not None else {}
-    return params.get("ecg_cell", params.get("ecg_pretraining"))
-
-
-def default_results_dir(root: Path, profile: str) -> Path:
-    """``reports/results`` for the main profile, ``reports/<profile>/results`` for the others."""
-    base = Path(root) / "reports"
-    return base / "results" if profile == DEFAULT_PROFILE else base / profile / "results"
+    return params.get("ecg_cell", params.get("ecg_pretraining", params.get("ecg_scoring")))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -279,24 +290,27 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(SavedRunSession.from_options(config, session), SAVED_RUN_PLUGIN)
 
 
-def axis_markers(task: Cell | Pretraining) -> list[str]:
+def axis_markers(task: Task) -> list[str]:
     """One marker per axis value of a task, so that ``-m`` selects any axis exactly (``-m to_ptb`` is PTB alone)
     and ``-k`` can name a transfer direction (``-k "from_ptbxl and to_cpsc2018"``; ``->`` is no ``-k`` syntax)."""
     if isinstance(task, Pretraining):
         return ["pretrain", f"from_{task.upstream}", f"model_{task.model}", f"seed_{task.seed}"]
+    if isinstance(task, Transferability):
+        return ["transferability", f"from_{task.upstream}", f"to_{task.downstream}", f"model_{task.model}",
+                f"seed_{task.seed}"]
     source = [f"from_{task.upstream}"] if task.upstream else []
     return [*source, f"to_{task.downstream}", f"model_{task.model}", task.regime, f"seed_{task.seed}"]
 
 
 def _register_axis_markers(config: pytest.Config, profile: Profile) -> None:
     """Declare every axis marker of the profile (``--strict-markers`` accepts only declared ones)."""
-    cells = enumerate_cells(profile)
-    names = {name for task in (*cells, *iter_upstream_needs(cells)) for name in axis_markers(task)}
+    cells, scores = enumerate_cells(profile), enumerate_transferability(profile)
+    names = {name for task in (*cells, *scores, *iter_upstream_needs([*cells, *scores])) for name in axis_markers(task)}
     for name in sorted(names):
         config.addinivalue_line("markers", f"{name}: ecgbench study axis value (selects tasks with -m or -k)")
 
 
-def _params(tasks: list[Cell] | list[Pretraining]) -> list:
+def _params(tasks: list[Cell] | list[Pretraining] | list[Transferability]) -> list:
     return [pytest.param(task, id=task.key, marks=[getattr(pytest.mark, name) for name in axis_markers(task)])
             for task in tasks]
 
@@ -306,8 +320,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cells = enumerate_cells(metafunc.config.stash[STATE_KEY].profile)
         metafunc.parametrize("ecg_cell", _params(cells))
     if "ecg_pretraining" in metafunc.fixturenames:
-        needs = list(iter_upstream_needs(enumerate_cells(metafunc.config.stash[STATE_KEY].profile)))
+        profile = metafunc.config.stash[STATE_KEY].profile
+        needs = list(iter_upstream_needs([*enumerate_cells(profile), *enumerate_transferability(profile)]))
         metafunc.parametrize("ecg_pretraining", _params(needs))
+    if "ecg_scoring" in metafunc.fixturenames:
+        scores = enumerate_transferability(metafunc.config.stash[STATE_KEY].profile)
+        metafunc.parametrize("ecg_scoring", _params(scores))
 
 
 @pytest.fixture(scope="session")
@@ -341,6 +359,24 @@ def ecg_pretrain(ecg_runner: CellRunner) -> Callable[[Pretraining], dict]:
     def pretrain(need: Pretraining) -> dict:
         return ecg_runner.upstream_checkpoint(*need)[0]
     return pretrain
+
+
+@pytest.fixture
+def ecg_score(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callable[[Transferability], dict]:
+    """Compute (or reuse) the transferability scores of an upstream checkpoint on a downstream training subset.
+
+    Skipped, as its fine-tune cell would be, when the upstream and downstream data differ in kind.
+    """
+    def score(task: Transferability) -> dict:
+        try:
+            mixed = ecg_runner.mixed_sources(task.finetune_cell)
+        except Exception:  # unreadable data: ``transferability`` records the failure with its cause
+            mixed = None
+        if mixed:
+            pytest.skip(mixed)
+        request.node.user_properties.append((SCORE_PROPERTY, task.key))
+        return ecg_runner.transferability(task)
+    return score
 
 
 # --- saved runs and the comparison gate (issue 13) -----------------------------------------------------------

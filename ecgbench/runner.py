@@ -26,8 +26,13 @@ from ecgbench.models import Classifier, build_model
 from ecgbench.provenance import environment
 from ecgbench.results.schema import SCHEMA_VERSION, ResultRecordError
 from ecgbench.results.store import read_record, record_path, write_record
+from ecgbench.results.score_records import (SCORE_KIND, SCORE_SCHEMA_VERSION, ScoreRecordError, read_score_record,
+                                            score_record_path, write_score_record)
+from ecgbench.codeid import code_identity
+from ecgbench.transfer.forward import classifier_forward, device_gram, source_outputs
+from ecgbench.transfer.scores import HIGHER_IS_BETTER, all_scores
 from ecgbench.engine.config import TrainConfig
-from ecgbench.study import Cell, Pretraining, Profile, identity_hash, stable_seed, subset_size
+from ecgbench.study import Cell, Pretraining, Profile, Transferability, identity_hash, stable_seed, subset_size
 
 RERUN_MODES = ("none", "failed", "all")
 
@@ -249,4 +254,90 @@ class CellRunner:
             "environment": environment(self.device), "created": _utc_now(),
         }
         write_record(self.options.results_dir, cell.file_stem, record)
+        return record
+
+    # -- transferability scores -------------------------------------------------------------------------
+    def score_identity(self, task: Transferability) -> dict:
+        """Everything that changes a score task's result; its hash is the score id used for resume."""
+        ds = self.dataset(task.downstream)
+        subset_ids = ds.record_ids[self.train_subset(task.finetune_cell)]
+        return {"task": task.key, "profile": self.profile.name, "classes": list(ds.classes),
+                "data_source": ds.source, "downstream_digest": ds.digest,
+                "subset_digest": identity_hash({"ids": subset_ids.tolist()}),
+                "checkpoint_id": self.checkpoint_id(task.upstream, task.model, task.seed),
+                "code_digest": code_identity().digest, "schema_version": SCORE_SCHEMA_VERSION}
+
+    def stored_scores(self, task: Transferability, score_id: str) -> dict | None:
+        """The stored score record of ``task`` if reusable under the re-run mode; a corrupt file is re-run."""
+        path = score_record_path(self.options.results_dir, task.file_stem)
+        if self.options.rerun == "all" or not path.exists():
+            return None
+        try:
+            record = read_score_record(path)
+        except ScoreRecordError as e:
+            warnings.warn(f"re-scoring {task.key}: {e}", stacklevel=2)
+            return None
+        if record["score_id"] != score_id or (record["status"] == "failed" and self.options.rerun == "failed"):
+            return None
+        return record
+
+    def transferability(self, task: Transferability) -> dict:
+        """The score record of ``task``: reused when stored with the same id, else computed (the upstream
+        checkpoint trained first if missing); failures are recorded too."""
+        started = time.perf_counter()
+        try:
+            identity = self.score_identity(task)
+        except Exception as error:  # the data could not be read: still record the failure
+            identity = {"task": task.key, "profile": self.profile.name}
+            return self._save_scores(task, identity, started, error=error)
+        score_id = identity_hash(identity)
+        reusable = self.stored_scores(task, score_id)
+        if reusable is not None:
+            return reusable
+        with host_lock(score_record_path(self.options.results_dir, task.file_stem)):
+            reusable = self.stored_scores(task, score_id)
+            if reusable is not None:
+                return reusable
+            try:
+                outcome = self._score(task)
+            except Exception as error:
+                return self._save_scores(task, identity, started, error=error)
+            return self._save_scores(task, identity, started, outcome=outcome)
+
+    def _score(self, task: Transferability) -> dict:
+        """One forward pass of the upstream checkpoint over the fine-tune cell's training subset, then scores."""
+        ckpt, built_here = self.upstream_checkpoint(*task.pretraining)
+        model = build_model(task.model, len(ckpt["classes"]))
+        model.load_state_dict(ckpt["state_dict"])
+        model.to(self.device)
+        ds = self.dataset(task.downstream)
+        subset = self.train_subset(task.finetune_cell)
+        forward_started = time.perf_counter()
+        probabilities, features = source_outputs(classifier_forward(model), ds.signals[subset],
+                                                 self.profile.train.batch_size)
+        scores_started = time.perf_counter()
+        scores = all_scores(probabilities, features, ds.labels[subset], device_gram(self.device))
+        finished = time.perf_counter()
+        undefined = sorted(name for name, value in scores.items() if not np.isfinite(value))
+        if undefined:
+            raise ValueError(f"{task.key}: scores {undefined} are not finite on these {len(subset)} records")
+        return {"scores": scores, "higher_is_better": {name: HIGHER_IS_BETTER[name] for name in scores},
+                "n_records": len(subset),
+                "timing": {"forward_s": scores_started - forward_started, "scores_s": finished - scores_started,
+                           "pretrain_s": float(ckpt["train_seconds"]), "pretrain_built_here": built_here}}
+
+    def _save_scores(self, task: Transferability, identity: dict, started: float, outcome: dict | None = None,
+                     error: BaseException | None = None) -> dict:
+        outcome = outcome or {"scores": None, "higher_is_better": None, "n_records": None,
+                              "timing": {"forward_s": None, "scores_s": None, "pretrain_s": None,
+                                         "pretrain_built_here": None}}
+        record = {
+            "schema_version": SCORE_SCHEMA_VERSION, "kind": SCORE_KIND, "key": task.key, **task._asdict(),
+            "score_id": identity_hash(identity), "identity": identity, "profile": self.profile.name,
+            "data_source": identity.get("data_source"), "status": "failed" if error else "ok",
+            "error": _describe(error) if error else None, **outcome,
+            "timing": {**outcome["timing"], "wall_s": time.perf_counter() - started},
+            "environment": environment(self.device), "created": _utc_now(),
+        }
+        write_score_record(self.options.results_dir, task.file_stem, record)
         return record

@@ -5,7 +5,7 @@ import hashlib
 import json
 import math
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
@@ -89,6 +89,12 @@ def load_profiles(path: Path | None = None) -> dict[str, Profile]:
     return {name: _parse_profile(name, table, where) for name, table in tomllib.loads(text).items()}
 
 
+def default_results_dir(root: Path, profile: str) -> Path:
+    """``reports/results`` for the main profile, ``reports/<profile>/results`` for the others."""
+    base = Path(root) / "reports"
+    return base / "results" if profile == DEFAULT_PROFILE else base / profile / "results"
+
+
 def get_profile(name: str, path: Path | None = None) -> Profile:
     profiles = load_profiles(path)
     if name not in profiles:
@@ -144,6 +150,38 @@ class Pretraining(NamedTuple):
         return f"pretrain-{self.upstream}-{self.model}-s{self.seed}"
 
 
+class Transferability(NamedTuple):
+    """Transferability scores of one upstream checkpoint on one downstream training subset: a forward pass only.
+
+    It scores the checkpoint ``pretraining`` on the records ``finetune_cell`` trains on (the same nested subset),
+    so its scores can be set beside that cell's measured outcome.
+    """
+
+    upstream: str
+    downstream: str
+    model: str
+    fraction: float
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """Human-readable id, also the pytest id: ``ptbxl->cpsc2018-resnet1d18-f0.05-s0``."""
+        return f"{self.upstream}->{self.downstream}-{self.model}-f{self.fraction}-s{self.seed}"
+
+    @property
+    def file_stem(self) -> str:
+        return self.key.replace("->", "_to_")
+
+    @property
+    def pretraining(self) -> Pretraining:
+        return Pretraining(self.upstream, self.model, self.seed)
+
+    @property
+    def finetune_cell(self) -> Cell:
+        """The fine-tune cell whose outcome the scores predict (and whose training subset they read)."""
+        return Cell(self.downstream, self.model, self.fraction, "finetune", self.seed, self.upstream)
+
+
 def enumerate_cells(profile: Profile) -> list[Cell]:
     """Every valid cell of a profile, in a fixed order (xdist workers must all collect the same list).
 
@@ -166,6 +204,15 @@ def enumerate_cells(profile: Profile) -> list[Cell]:
     return cells
 
 
+def enumerate_transferability(profile: Profile) -> list[Transferability]:
+    """One score task per (upstream, downstream, model, fraction, seed) of a profile's transfer pairs.
+
+    The same pairs as the fine-tune cells (a downstream is never scored from itself), in a fixed order.
+    """
+    return [Transferability(cell.upstream, cell.downstream, cell.model, cell.fraction, cell.seed)
+            for cell in enumerate_cells(replace(profile, regimes=("finetune",)))]
+
+
 def subset_size(n_train: int, fraction: float) -> int:
     """Records kept of a training split: at least one."""
     return max(1, math.ceil(n_train * fraction - 1e-9))
@@ -181,8 +228,8 @@ def identity_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def iter_upstream_needs(cells: list[Cell]) -> Iterator[Pretraining]:
-    """The distinct upstream checkpoints a selection of cells needs, in first-use order."""
+def iter_upstream_needs(cells: list[Cell] | list[Transferability]) -> Iterator[Pretraining]:
+    """The distinct upstream checkpoints a selection of cells (or score tasks) needs, in first-use order."""
     seen = set()
     for c in cells:
         if (need := c.pretraining) is not None and need not in seen:

@@ -200,7 +200,7 @@ def test_grid_shows_each_shard_and_its_cost():
 
 def test_local_executor_runs_the_phases_in_order_and_status_reads_the_result(tmp_path, data_cache):
     results = tmp_path / "results"
-    selection = "ptb and not ptbxl and gru and f0.05 and not linear and (scratch or cpsc2018)"  # 2 cells
+    selection = "ptb and not ptbxl and gru and f0.05 and not linear and (scratch or cpsc2018) and not transferability"
     out = _ecgbench("submit", "--executor", "local", "--shards", "2", "--", "--ecg-profile", "smoke",
                     "--ecg-results", str(results), "--ecg-cache", str(data_cache), "-k", selection)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -11,7 +11,7 @@ from ecgbench.cost import model_flops
 model_flops("lstm")
 GRID = Path(__file__).parents[1] / "benchmarks" / "test_grid.py"
 # scratch + fine-tune from cpsc2018 + linear from cpsc2018, on ptb, resnet1d18, fraction 0.25: 3 cells.
-SELECTION = "ptb and not ptbxl and resnet1d18 and f0.25 and (scratch or cpsc2018)"
+SELECTION = "ptb and not ptbxl and resnet1d18 and f0.25 and (scratch or cpsc2018) and not transferability"
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_cell_ids_read_as_the_user_means_them(pytester, grid):
     result.stdout.fnmatch_lines(["*test_pretrain[[]pretrain-ptbxl-resnet1d18-s0]*",  # checkpoints first
                                  "*test_cell[[]cpsc2018->ptb-resnet1d18-f0.25-finetune-s0]*",
                                  "*test_cell[[]ptb-gru-f1.0-scratch-s0]*",
-                                 "540 tests collected*"])  # 522 cells and 18 upstream checkpoints
+                                 "756 tests collected*"])  # 522 cells, 18 upstream checkpoints, 216 score tasks
 
 
 def test_tiny_grid_writes_records_leaderboard_and_summary(pytester, grid):
@@ -109,12 +109,12 @@ def test_the_pretrain_phase_runs_what_the_selected_cells_need(pytester, grid):
     result = pytester.runpytest("--collect-only", "-q", "-k", "code_test and gru and f0.05",
                                 "--ecg-phase", "pretrain", *args)
     assert _collected(result) == ["pretrain-cpsc2018-gru-s0", "pretrain-georgia-gru-s0", "pretrain-ptbxl-gru-s0"]
-    result.stdout.fnmatch_lines(["3/540 tests collected (537 deselected)*"])
+    result.stdout.fnmatch_lines(["3/756 tests collected (753 deselected)*"])
 
 
 def test_scratch_and_transfer_phases_split_the_cells(pytester, grid):
     _, args = grid
-    selection = ["-k", "code_test and resnet1d18 and f1.0"]
+    selection = ["-k", "code_test and resnet1d18 and f1.0 and not transferability"]
     scratch = _collected(pytester.runpytest("--collect-only", "-q", *selection, "--ecg-phase", "scratch", *args))
     transfer = _collected(pytester.runpytest("--collect-only", "-q", *selection, "--ecg-phase", "transfer", *args))
     assert scratch == ["code_test-resnet1d18-f1.0-scratch-s0"]
@@ -138,7 +138,8 @@ def test_three_shards_after_a_pretrain_phase_give_the_records_of_a_plain_run(pyt
     from test_reliability import comparable, records
 
     results, args = grid
-    selection = ["-k", "ptb and not ptbxl and resnet1d18 and (f0.05 or f1.0) and (scratch or cpsc2018)"]
+    selection = ["-k", "ptb and not ptbxl and resnet1d18 and (f0.05 or f1.0) and (scratch or cpsc2018) "
+                          "and not transferability"]
     plain = pytester.runpytest(*selection, *args)
     plain.assert_outcomes(passed=6)  # the cells train the one checkpoint they need on first use
     sharded_args = [a if a != str(results) else str(tmp_path / "sharded") for a in args]

@@ -63,3 +63,20 @@ def test_mismatched_records_are_an_error(resnet):
     x, y = _records()
     with pytest.raises(ValueError, match=r"same n, got shapes \(6, 1000, 12\) and \(5, 3\)"):
         transferability_scores(classifier_forward(resnet), x, y[1:])
+
+
+@pytest.mark.parametrize("n, d", [(7, 300), (40, 6)])  # the n x n and the D x D Gram matrix
+def test_torch_gram_matches_numpy_and_gives_the_same_logme(n, d):
+    from ecgbench.transfer.forward import torch_gram
+    from ecgbench.transfer.scores import logme, numpy_gram
+
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(n, d)).astype(np.float32)
+    y = (rng.random((n, 3)) < 0.5).astype(np.float64)
+    y[0], y[1] = 1, 0
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        for by_rows in (True, False):
+            np.testing.assert_allclose(torch_gram(device)(features, by_rows), numpy_gram(features, by_rows),
+                                       rtol=1e-12, atol=1e-9)
+        assert logme(features, y, torch_gram(device)) == pytest.approx(logme(features, y), rel=1e-9)

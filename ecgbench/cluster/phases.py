@@ -2,7 +2,8 @@
 
 A cluster run has two phases: the upstream pre-trainings the selected cells need (each its own task, so each
 checkpoint is trained exactly once), then the cells, split into ``scratch`` cells (they need no checkpoint and
-need not wait) and ``transfer`` cells (fine-tune and linear: they start once the checkpoints exist).
+need not wait) and ``transfer`` cells (fine-tune and linear: they start once the checkpoints exist) with the
+transferability-score tasks (a forward pass of a checkpoint each).
 ``all`` is a plain run: whatever the selection holds, checkpoints trained on first use.
 """
 from __future__ import annotations
@@ -11,24 +12,26 @@ from typing import Sequence
 
 from ecgbench.cost import CostModel, Task
 from ecgbench.cluster.shards import ShardSpec, partition
-from ecgbench.study import Cell, Pretraining, iter_upstream_needs
+from ecgbench.study import Cell, Pretraining, Transferability, iter_upstream_needs
 
 PHASES = ("all", "pretrain", "scratch", "transfer")
 
 
-def phase_tasks(phase: str, cells: Sequence[Cell], pretrainings: Sequence[Pretraining]) -> list[Task]:
-    """The tasks ``phase`` runs for a selection of cells and of pre-training cases, in selection order.
+def phase_tasks(phase: str, cells: Sequence[Cell], pretrainings: Sequence[Pretraining],
+                scores: Sequence[Transferability] = ()) -> list[Task]:
+    """The tasks ``phase`` runs for a selection of cells, pre-training cases and score tasks, in selection order.
 
-    ``pretrain`` runs the checkpoints the selected cells need as well as any pre-training selected directly.
+    ``pretrain`` runs the checkpoints the selected cells and score tasks need as well as any pre-training
+    selected directly.
     """
     if phase == "pretrain":
-        return list(dict.fromkeys([*pretrainings, *iter_upstream_needs(list(cells))]))
+        return list(dict.fromkeys([*pretrainings, *iter_upstream_needs([*cells, *scores])]))
     if phase == "scratch":
         return [c for c in cells if c.regime == "scratch"]
     if phase == "transfer":
-        return [c for c in cells if c.regime != "scratch"]
+        return [*(c for c in cells if c.regime != "scratch"), *scores]
     if phase == "all":
-        return [*pretrainings, *cells]
+        return [*pretrainings, *cells, *scores]
     raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
 
 

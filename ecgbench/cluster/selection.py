@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ecgbench.runner import RunOptions
-from ecgbench.study import Cell, Pretraining, Profile
+from ecgbench.study import Cell, Pretraining, Profile, Transferability
 
 GRID_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "test_grid.py"
 RESERVED_OPTIONS = ("--ecg-phase", "--ecg-shard", "--ecg-costs", "-n", "--numprocesses", "--dist")
@@ -28,6 +28,7 @@ class Selection:
     options: RunOptions
     cells: tuple[Cell, ...]
     pretrainings: tuple[Pretraining, ...]
+    scores: tuple[Transferability, ...] = ()
 
 
 class _Collector:
@@ -59,4 +60,5 @@ def collect_selection(args: list[str], grid_file: Path = GRID_FILE) -> Selection
     tasks = state.selected_tasks
     return Selection(tuple(args), state.profile, state.options,
                      tuple(t for t in tasks if isinstance(t, Cell)),
-                     tuple(t for t in tasks if isinstance(t, Pretraining)))
+                     tuple(t for t in tasks if isinstance(t, Pretraining)),
+                     tuple(t for t in tasks if isinstance(t, Transferability)))

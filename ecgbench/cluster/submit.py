@@ -134,7 +134,7 @@ def plan_submission(selection: Selection, shards: int, measured: dict[str, float
     if shards < 1:
         raise ValueError(f"--shards must be at least 1, got {shards}")
     model = CostModel(selection.profile, measured)
-    tasks = {phase: phase_tasks(phase, selection.cells, selection.pretrainings)
+    tasks = {phase: phase_tasks(phase, selection.cells, selection.pretrainings, selection.scores)
              for phase in ("pretrain", "scratch", "transfer")}
     totals = {phase: sum(model.cost(t) for t in ts) for phase, ts in tasks.items()}
     n_scratch, n_transfer = cell_shard_counts(shards, totals["scratch"], totals["transfer"])

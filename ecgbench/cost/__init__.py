@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ecgbench.engine.config import TrainConfig
-from ecgbench.study import Cell, Pretraining, Profile, enumerate_cells, iter_upstream_needs, subset_size
+from ecgbench.study import (Cell, Pretraining, Profile, Transferability, enumerate_cells, iter_upstream_needs,
+                            subset_size)
 
 SPLIT_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}  # the synthetic stand-ins' patient split
-Task = Cell | Pretraining
+Task = Cell | Pretraining | Transferability
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,11 @@ def training_work(profile: Profile, task: Task) -> Work:
 
 
 def task_work(profile: Profile, task: Task) -> Work:
-    """Samples a pre-training (``training_work``) or a cell (``training_work`` + one test pass) processes."""
+    """Samples a pre-training (``training_work``), a cell (``training_work`` + one test pass) or a score task (one
+    forward pass over its training subset; the scores after it are not counted) processes."""
+    if isinstance(task, Transferability):
+        train = split_sizes(profile.synthetic_records[task.downstream])["train"]
+        return Work(infer_samples=subset_size(train, task.fraction))
     work = training_work(profile, task)
     if isinstance(task, Pretraining):
         return work

@@ -28,7 +28,8 @@ from ecgbench.codeid import code_digest_counts
 from ecgbench.data.classes import DOWNSTREAMS
 from ecgbench.results.bootstrap import METRICS, Interval, SharedResamples, percentile_interval, seed_mean_ci
 from ecgbench.results.findings import canonical_order, record_score
-from ecgbench.results.report import BOOTSTRAP_SEED, REGIME_LABELS, UNDEFINED, BootstrapScores, format_interval
+from ecgbench.results.record_intervals import BOOTSTRAP_SEED, UNDEFINED, BootstrapScores, format_interval
+from ecgbench.results.report import REGIME_LABELS
 from ecgbench.results.runs import SavedRun, as_run
 
 DEFAULT_METRICS = ("f1_weighted", "auroc_macro")

@@ -47,14 +47,14 @@ def _new_figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save_figure(figure: Figure, path: Path) -> Path:
     """Write the PNG atomically, without the "Software" tag (so the bytes depend on the records only)."""
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
     return path
 
 
-def _legend_below(figure: Figure, handles: list) -> None:
+def legend_below(figure: Figure, handles: list) -> None:
     """A legend under the panels with as many columns as fit the figure's width (never clipped at the sides)."""
     labels = [h.get_label() for h in handles]
     entry_width = max(len(label) for label in labels) * 0.07 + 0.6  # inches at fontsize 8, marker included
@@ -62,7 +62,7 @@ def _legend_below(figure: Figure, handles: list) -> None:
     figure.legend(handles=handles, loc="outside lower center", ncols=columns, fontsize=8)
 
 
-def _panelled_figure(n_panels: int, panel_height: float, max_columns: int = 4) -> tuple[Figure, list]:
+def panelled_figure(n_panels: int, panel_height: float, max_columns: int = 4) -> tuple[Figure, list]:
     """A figure with ``n_panels`` axes, row-major; wide enough for a one-line title and a legend below."""
     columns = min(max_columns, n_panels)
     rows = -(-n_panels // columns)
@@ -83,7 +83,7 @@ def transfer_summary_figure(pairs: list[Pair]) -> Figure | str:
     panels = sorted({k[:2] for k in scores})
     models = canonical_order(k[3] for k in scores)
     markers = {m: MODEL_MARKERS[i % len(MODEL_MARKERS)] for i, m in enumerate(models)}
-    figure, panel_axes = _panelled_figure(len(panels), 3.0)
+    figure, panel_axes = panelled_figure(len(panels), 3.0)
     for axes, (upstream, downstream) in zip(panel_axes, panels):
         fractions = sorted({k[2] for k in scores if k[:2] == (upstream, downstream)})
         for x, fraction in enumerate(fractions):
@@ -101,7 +101,7 @@ def transfer_summary_figure(pairs: list[Pair]) -> Figure | str:
     handles = [Patch(color=SCRATCH_COLOUR, alpha=0.6, label="scratch (mean over models)"),
                Patch(color=FINETUNE_COLOUR, alpha=0.6, label="fine-tune (mean over models)")]
     handles += [Line2D([], [], marker=markers[m], color="black", linestyle="", label=m) for m in models]
-    _legend_below(figure, handles)
+    legend_below(figure, handles)
     figure.suptitle("Fine-tune vs scratch (markers: models, bars: their mean)")
     return figure
 
@@ -137,7 +137,7 @@ def gain_vs_size_figure(pairs: list[Pair]) -> Figure | str:
     axes.set_xlabel("downstream training records" if use_sizes else "downstream training fraction")
     axes.set_ylabel("gain: fine-tune - scratch weighted F1")
     axes.set_title("Gain from fine-tuning vs downstream training size")
-    _legend_below(figure, axes.get_legend_handles_labels()[0])
+    legend_below(figure, axes.get_legend_handles_labels()[0])
     return figure
 
 
@@ -160,7 +160,7 @@ def learning_curves_figure(pairs: list[Pair]) -> Figure | str:
     if not usable or metric is None:
         return f"no pair trained {MIN_EPOCHS}+ epochs in both runs with a validation metric at every epoch"
     panels = sorted({(p.cell["downstream"], float(p.cell["fraction"])) for p in usable})
-    figure, panel_axes = _panelled_figure(len(panels), 2.8)
+    figure, panel_axes = panelled_figure(len(panels), 2.8)
     for axes, (downstream, fraction) in zip(panel_axes, panels):
         members = [p for p in usable if (p.cell["downstream"], float(p.cell["fraction"])) == (downstream, fraction)]
         for regime, colour in (("scratch", SCRATCH_COLOUR), ("finetune", FINETUNE_COLOUR)):
@@ -180,7 +180,7 @@ def learning_curves_figure(pairs: list[Pair]) -> Figure | str:
                Line2D([], [], color=FINETUNE_COLOUR, linewidth=2, label="fine-tune (mean; thin: runs)"),
                Line2D([], [], marker="o", color="white", markeredgecolor="black", linestyle="",
                       label=f"first epoch within {1 - CONVERGENCE_SHARE:.0%} of the mean curve's best")]
-    _legend_below(figure, handles)
+    legend_below(figure, handles)
     figure.suptitle("Learning curves: fine-tune vs scratch")
     return figure
 
@@ -233,7 +233,7 @@ def compute_figure(pairs: list[Pair]) -> Figure | str:
     pretrain = [mean(_pretrain_seconds(p) for p in pairs if p.cell["model"] == m) for m in models]
     right.bar(np.arange(len(models)) + 0.2, pretrain, 0.4, bottom=[walls[(m,)][1] for m in models],
               color=PRETRAIN_COLOUR, label="+ its upstream pre-training")
-    _legend_below(figure, right.get_legend_handles_labels()[0])
+    legend_below(figure, right.get_legend_handles_labels()[0])
     figure.suptitle("Compute: fine-tune vs scratch")
     return figure
 
@@ -260,5 +260,5 @@ def render_figures(records: list[dict], out_dir: Path) -> list[FigureOutcome]:
             (Path(out_dir) / name).unlink(missing_ok=True)
             outcomes.append(FigureOutcome(name, title, None, drawn))
         else:
-            outcomes.append(FigureOutcome(name, title, _save(drawn, Path(out_dir) / name)))
+            outcomes.append(FigureOutcome(name, title, save_figure(drawn, Path(out_dir) / name)))
     return outcomes

@@ -14,7 +14,7 @@ import pandas as pd
 from ecgbench.atomic import atomic_path
 from ecgbench.codeid import record_code_digest
 from ecgbench.results.bootstrap import METRICS
-from ecgbench.results.report import BootstrapScores
+from ecgbench.results.record_intervals import BootstrapScores
 from ecgbench.results.runs import SavedRun, as_run
 
 AXES = ("key", "upstream", "downstream", "model", "fraction", "regime", "seed")

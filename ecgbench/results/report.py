@@ -12,21 +12,20 @@ from pathlib import Path
 from statistics import mean
 from typing import Iterable
 
-import numpy as np
 from tabulate import tabulate
 
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.codeid import code_digest_counts
 from ecgbench.data.classes import DOWNSTREAMS
-from ecgbench.results.bootstrap import METRICS, Interval, SharedResamples, seed_mean_ci
+from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
 from ecgbench.results.figures import render_figures
+from ecgbench.results.transferability import transferability_section
 from ecgbench.results.findings import (
     Pair, canonical_order, evaluate_findings, findings_markdown, paired_cells, record_score, seed_mean_scores,
 )
 
 REPORT_NAME = "leaderboard.md"
-BOOTSTRAP_SEED = 0
-MISSING, FAILED, UNDEFINED = "-", "failed", "n/a"
+MISSING, FAILED = "-", "failed"
 TABLE_METRICS = (("f1_weighted", "Weighted F1 (the paper's metric)", "Δ weighted F1"),
                  ("auroc_macro", "Macro AUROC", "Δ macro AUROC"))
 REGIME_LABELS = {"scratch": "scratch", "linear": "linear", "finetune": "fine-tune"}
@@ -39,20 +38,6 @@ GroupKey = tuple  # (downstream, model, fraction, regime, upstream)
 
 # --- formatting ---------------------------------------------------------------------------------------------
 
-def _number(value: float, signed: bool) -> str:
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
-def format_interval(interval: Interval | None, signed: bool = False) -> str:
-    """``0.812 [0.790, 0.830]``; the point alone when no interval exists; ``n/a`` when undefined."""
-    if interval is None or interval.point is None:
-        return UNDEFINED
-    text = _number(interval.point, signed)
-    if interval.low is None:
-        return text
-    return f"{text} [{_number(interval.low, signed)}, {_number(interval.high, signed)}]"
-
-
 def _markdown_cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
@@ -60,69 +45,6 @@ def _markdown_cell(text: str) -> str:
 
 def _table(rows: list[list], headers: list[str]) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-
-
-# --- bootstrap values per record ----------------------------------------------------------------------------
-
-class BootstrapScores:
-    """Each record's resampled metric values; records of one test set share resamples, so their values pair.
-
-    Two instances given one ``SharedResamples`` score two runs of the same cells on the same resamples.
-    """
-
-    def __init__(self, n_resamples: int, seed: int = BOOTSTRAP_SEED, shared: SharedResamples | None = None) -> None:
-        self.resamples = shared or SharedResamples(n_resamples, seed)
-        self.n_resamples, self.seed = self.resamples.n_resamples, self.resamples.seed
-        self._values: dict[tuple[str, str], np.ndarray | None] = {}
-
-    @staticmethod
-    def test_set(record: dict) -> tuple | None:
-        predictions = record.get("predictions") or {}
-        ids = predictions.get("record_ids")
-        return (record["cell"]["downstream"], *ids) if ids else None
-
-    def values(self, record: dict, metric: str) -> np.ndarray | None:
-        """The metric of every resample of the record's test set; None without stored predictions."""
-        cache_key = (record["key"], metric)
-        if cache_key not in self._values:
-            self._values[cache_key] = self._compute(record, metric)
-        return self._values[cache_key]
-
-    def _compute(self, record: dict, metric: str) -> np.ndarray | None:
-        test_set = self.test_set(record)
-        if test_set is None or record.get("status") != "ok":
-            return None
-        y_true, y_prob = record["predictions"]["y_true"], record["predictions"]["y_prob"]
-        return METRICS[metric](y_true, y_prob, self.resamples.of(test_set, y_true).counts)
-
-    def over_seeds(self, points: list[float], values: list[np.ndarray | None], test_sets: set) -> Interval:
-        """Mean over seeds with its interval; the point alone when the seeds do not share one test set."""
-        if any(v is None for v in values) or len(test_sets) != 1:
-            return Interval(mean(points), None, None, 0)
-        n_dropped = self.resamples.of(next(iter(test_sets))).n_dropped
-        return seed_mean_ci(points, np.stack(values), seed=self.seed, n_dropped=n_dropped)
-
-    def group_interval(self, records: list[dict], metric: str) -> Interval | None:
-        """Interval of the mean over seeds of one cell's ok records; None where the metric is undefined."""
-        scored = [r for r in records if record_score(r, metric) is not None]
-        if not scored:
-            return None
-        return self.over_seeds([record_score(r, metric) for r in scored],
-                               [self.values(r, metric) for r in scored], {self.test_set(r) for r in scored})
-
-    def _difference(self, pair: Pair, metric: str) -> np.ndarray | None:
-        """Fine-tune minus scratch on each shared resample; None when either lacks predictions."""
-        tuned, scratch = self.values(pair.finetune, metric), self.values(pair.scratch, metric)
-        return None if tuned is None or scratch is None else tuned - scratch
-
-    def paired_interval(self, pairs: list[Pair], metric: str) -> Interval | None:
-        """Interval of the mean fine-tune-minus-scratch difference over the seeds of paired cells."""
-        scored = [p for p in pairs if p.gain(metric) is not None]
-        if not scored:
-            return None
-        differences = [self._difference(p, metric) for p in scored]
-        test_sets = {self.test_set(r) for p in scored for r in (p.finetune, p.scratch)}
-        return self.over_seeds([p.gain(metric) for p in scored], differences, test_sets)
 
 
 # --- grouping -----------------------------------------------------------------------------------------------
@@ -313,11 +235,13 @@ def _failures(records: list[dict]) -> list[str]:
 
 # --- entry points -------------------------------------------------------------------------------------------
 
-def build_report(records: list[dict], out_dir: Path, title: str | None = None, *,
-                 n_resamples: int = 1000, notes: Iterable[str] = ()) -> list[Path]:
+def build_report(records: list[dict], out_dir: Path, title: str | None = None, *, n_resamples: int = 1000,
+                 notes: Iterable[str] = (), score_records: list[dict] = ()) -> list[Path]:
     """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first).
 
-    ``notes``: provenance lines the caller adds (e.g. how many stale records it left out).
+    ``notes``: provenance lines the caller adds (e.g. how many stale records it left out). With transferability
+    ``score_records`` (``ecgbench.results.score_records``) the leaderboard also has their section: how well each
+    score predicted the measured outcomes of ``records``, and its figure.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -332,6 +256,11 @@ def build_report(records: list[dict], out_dir: Path, title: str | None = None, *
         lines += [f"## Downstream: {downstream}", "", *_downstream_tables(scores, groups, downstream),
                   *_difference_table(scores, groups, [p for p in pairs if p.cell["downstream"] == downstream],
                                      downstream)]
+    if score_records:
+        section, section_paths = transferability_section(list(score_records), records, out_dir,
+                                                         n_resamples=n_resamples)
+        lines.append(section)
+        figure_paths += section_paths
     lines += [*_literature(scores, groups), *_failures(records)]
     markdown_path = out_dir / REPORT_NAME
     atomic_write_bytes(markdown_path, ("\n".join(lines).rstrip() + "\n").encode())

@@ -12,14 +12,7 @@ A correlation needs at least ``MIN_UPSTREAMS`` upstreams (3): fewer is reported 
 Pooled over the grid, two rows per score: *all points* (one correlation over every cell's upstreams, which also
 compares cells with each other) and *mean over cells* (the mean of the per-cell correlations that exist).
 
-Score record, one per (upstream, downstream, model, fraction, seed); other keys (identity, digests, timing the
-store adds) are allowed and ignored here:
-  kind              "transferability"
-  upstream, downstream, model, fraction, seed
-  status            "ok" or "failed"; a failed record holds the text in ``error`` and is left out
-  scores            {name: float}, e.g. {"melep": 0.41, "leep": -0.52, "logme": -0.98} (ok records)
-  higher_is_better  {name: bool}: which way each score points (``ecgbench.transfer.scores.HIGHER_IS_BETTER``)
-  n_records         downstream training records of the forward pass
+Score records: their shape and their store are ``ecgbench.results.score_records``.
 """
 from __future__ import annotations
 
@@ -38,14 +31,11 @@ from tabulate import tabulate
 
 from ecgbench.data.classes import DOWNSTREAMS
 from ecgbench.results.bootstrap import Interval, percentile_interval
-from ecgbench.results.figures import MODEL_MARKERS, FigureOutcome, _legend_below, _panelled_figure, _save
+from ecgbench.results.figures import MODEL_MARKERS, FigureOutcome, legend_below, panelled_figure, save_figure
 from ecgbench.results.findings import TEST_METRIC, canonical_order, record_score
-from ecgbench.results.report import BootstrapScores, format_interval
+from ecgbench.results.record_intervals import BootstrapScores, format_interval
+from ecgbench.results.score_records import ScoreRecordError, validate_score_record
 
-SCORE_KIND = "transferability"
-SCORE_RECORD_KEYS = frozenset({"kind", "upstream", "downstream", "model", "fraction", "seed", "status",
-                               "n_records"})
-OK_SCORE_KEYS = frozenset({"scores", "higher_is_better"})
 MIN_UPSTREAMS = 3
 KNOWN_SCORES = ("melep", "leep", "logme")  # the display order; other scores follow alphabetically
 OUTCOMES = {"f1": "fine-tune weighted F1", "gain": "gain over scratch"}
@@ -55,35 +45,6 @@ TOO_FEW = f"fewer than {MIN_UPSTREAMS} upstreams: no ranking"
 NO_SHARED_SEED = "no seed shared by every upstream"
 
 CellKey = tuple  # (downstream, model, fraction)
-
-
-class ScoreRecordError(ValueError):
-    """A transferability score record that does not have the documented shape."""
-
-
-def validate_score_record(record, where: str = "score record") -> dict:
-    """Return ``record`` if it has the documented shape, else raise ``ScoreRecordError`` naming ``where``."""
-    if not isinstance(record, dict):
-        raise ScoreRecordError(f"{where}: not a JSON object")
-    if record.get("kind") != SCORE_KIND:
-        raise ScoreRecordError(f"{where}: kind {record.get('kind')!r}, expected {SCORE_KIND!r}")
-    missing = SCORE_RECORD_KEYS - set(record)
-    if record.get("status") == "ok":
-        missing |= OK_SCORE_KEYS - set(record)
-    elif record.get("status") == "failed":
-        missing |= {"error"} - set(record)
-    else:
-        raise ScoreRecordError(f"{where}: status {record.get('status')!r} not in ('ok', 'failed')")
-    if missing:
-        raise ScoreRecordError(f"{where}: missing keys {sorted(missing)}")
-    if record["status"] == "ok":
-        scores, directions = record["scores"], record["higher_is_better"]
-        if not isinstance(scores, dict) or not isinstance(directions, dict) or set(scores) != set(directions):
-            raise ScoreRecordError(f"{where}: scores and higher_is_better must name the same scores")
-        bad = [k for k, v in scores.items() if not isinstance(v, (int, float)) or not np.isfinite(v)]
-        if bad:
-            raise ScoreRecordError(f"{where}: non-numeric or non-finite scores {sorted(bad)}")
-    return record
 
 
 # --- rank correlations of many resamples at once ----------------------------------------------------------------
@@ -425,7 +386,7 @@ def transferability_figure(analysis: TransferabilityAnalysis) -> Figure | str:
     models = canonical_order({p.cell[1] for p in analysis.points})
     colours = {d: f"C{i % 10}" for i, d in enumerate(downstreams)}
     markers = {m: MODEL_MARKERS[i % len(MODEL_MARKERS)] for i, m in enumerate(models)}
-    figure, panel_axes = _panelled_figure(len(names), 3.4, max_columns=3)
+    figure, panel_axes = panelled_figure(len(names), 3.4, max_columns=3)
     for axes, name in zip(panel_axes, names):
         for point in analysis.points:
             axes.plot(point.scores[name], point.gain, markers[point.cell[1]], color=colours[point.cell[0]],
@@ -437,7 +398,7 @@ def transferability_figure(analysis: TransferabilityAnalysis) -> Figure | str:
         axes.set_ylabel("gain: fine-tune - scratch weighted F1")
     handles = [Patch(color=colours[d], label=f"downstream {d}") for d in downstreams]
     handles += [Line2D([], [], marker=markers[m], color="black", linestyle="", label=m) for m in models]
-    _legend_below(figure, handles)
+    legend_below(figure, handles)
     figure.suptitle("Transferability score vs measured gain (one point per cell and upstream)")
     return figure
 
@@ -450,7 +411,7 @@ def render_transferability_figure(analysis: TransferabilityAnalysis, out_dir: Pa
     if isinstance(drawn, str):
         path.unlink(missing_ok=True)
         return FigureOutcome(FIGURE_NAME, title, None, drawn)
-    return FigureOutcome(FIGURE_NAME, title, _save(drawn, path))
+    return FigureOutcome(FIGURE_NAME, title, save_figure(drawn, path))
 
 
 def transferability_section(score_records: list[dict], outcome_records: list[dict], out_dir: Path, *,

@@ -23,12 +23,15 @@ Every score reads one forward pass of the upstream checkpoint over the downstrea
   y_c = 1), and ``logme`` is the plain mean over target labels. **Higher is better.**
 
 Constant target labels (never or always present in ``y``) say nothing about any checkpoint, so every score
-leaves them out and the remaining labels decide it (``scored_labels``); with none left the scores raise. For
+leaves them out and the remaining labels decide it (``scored_labels``); with none left the scores raise
+``NothingToScore`` (a tiny training subset can hold a single label pattern). For
 MELEP the reference already gives a never-present label weight 0; an always-present label it would count as
 perfectly predicted (term 0, weight 1), which shrinks every checkpoint's MELEP on that data by the same factor
 and so never changes their ranking: we leave it out so MELEP stays a mean over informative labels.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
@@ -40,11 +43,21 @@ LOGME_RANK_CUTOFF = 1e-10  # singular values at or below it are rank-deficient d
 GRAM_CHUNK = 2048  # features rows / columns per float64 block while forming the Gram matrix
 
 
+class NothingToScore(ValueError):
+    """No target label is both present and absent in the records: no score can tell checkpoints apart."""
+
+
 # --- input checks -------------------------------------------------------------------------------------------
 
-def _matrix(name: str, values, n: int | None = None) -> np.ndarray:
-    """``values`` as a finite float64 [n, k] array, else a ValueError naming the array and the first bad entry."""
-    array = np.asarray(values, dtype=np.float64)
+def _matrix(name: str, values, n: int | None = None, keep_float32: bool = False) -> np.ndarray:
+    """``values`` as a finite float64 [n, k] array, else a ValueError naming the array and the first bad entry.
+
+    ``keep_float32``: a float32 array stays float32 (the RNNs' features are n x 100 000; a float64 copy doubles
+    the largest array of the scores, and every product with it is formed in float64 blocks anyway).
+    """
+    array = np.asarray(values)
+    if not (keep_float32 and array.dtype == np.float32):
+        array = array.astype(np.float64, copy=False)
     if array.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array [records, columns], got shape {array.shape}")
     if n is not None and len(array) != n:
@@ -82,7 +95,7 @@ def scored_labels(y) -> np.ndarray:
     prevalence = labels.mean(axis=0)
     varying = (prevalence > 0) & (prevalence < 1)
     if not varying.any():
-        raise ValueError(f"y: no target label is both present and absent in these {len(labels)} records "
+        raise NothingToScore(f"y: no target label is both present and absent in these {len(labels)} records "
                          f"(prevalences {np.round(prevalence, 3).tolist()}): nothing to score")
     return varying
 
@@ -127,7 +140,11 @@ def leep(source_prob, y) -> float:
 
 # --- LogME ----------------------------------------------------------------------------------------------------
 
-def _gram(features: np.ndarray, by_rows: bool) -> np.ndarray:
+Gram = Callable[[np.ndarray, bool], np.ndarray]
+"""(features [n, D], by_rows) -> f^T f [D, D] when ``by_rows`` else f f^T [n, n], float64: the O(n^2 D) step."""
+
+
+def numpy_gram(features: np.ndarray, by_rows: bool) -> np.ndarray:
     """f^T f (``by_rows``) or f f^T in float64, a block of GRAM_CHUNK rows or columns at a time."""
     n, d = features.shape
     gram = np.zeros((d, d) if by_rows else (n, n))
@@ -138,7 +155,7 @@ def _gram(features: np.ndarray, by_rows: bool) -> np.ndarray:
     return gram
 
 
-def _spectrum(features: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _spectrum(features: np.ndarray, targets: np.ndarray, gram: Gram) -> tuple[np.ndarray, np.ndarray]:
     """Squared singular values [k] of ``features`` and the targets [n, T] projected on its left vectors [k, T].
 
     From the eigendecomposition of the smaller Gram matrix, so D = 100 000 RNN features never need an n x D SVD.
@@ -150,13 +167,13 @@ def _spectrum(features: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np
     """
     n, d = features.shape
     if n > d:
-        eigenvalues, v = np.linalg.eigh(_gram(features, by_rows=True))
+        eigenvalues, v = np.linalg.eigh(gram(features, True))
         rounding = eigenvalues.max() * d * np.finfo(np.float64).eps
         keep = eigenvalues > max(LOGME_RANK_CUTOFF ** 2, rounding)
         singular = np.sqrt(eigenvalues[keep])
         projected = v[:, keep].T @ (features.T.astype(np.float64) @ targets) / singular[:, None]
         return eigenvalues[keep], projected
-    eigenvalues, u = np.linalg.eigh(_gram(features, by_rows=False))
+    eigenvalues, u = np.linalg.eigh(gram(features, False))
     return np.clip(eigenvalues, 0.0, None), u.T @ targets
 
 
@@ -180,18 +197,21 @@ def _evidence(sigma: np.ndarray, x: np.ndarray, target: np.ndarray, d: int) -> f
     return float(evidence / n)
 
 
-def logme(features, y) -> float:
-    """LogME of penultimate features [n, D] on targets [n, C], mean of per-label binary LogME: HIGHER = better."""
+def logme(features, y, gram: Gram = numpy_gram) -> float:
+    """LogME of penultimate features [n, D] on targets [n, C], mean of per-label binary LogME: HIGHER = better.
+
+    ``gram`` forms the Gram matrix, the one O(n^2 D) step (``ecgbench.transfer.forward.torch_gram`` on a GPU).
+    """
     labels = _labels(y)
     labels = labels[:, scored_labels(labels)]
-    features = _matrix("features", features, len(labels))
+    features = _matrix("features", features, len(labels), keep_float32=True)
     # Per label the reference's classification targets: the indicators of y_c = 0 and of y_c = 1.
     targets = np.concatenate([1.0 - labels, labels], axis=1)
-    sigma, projected = _spectrum(features, targets)
+    sigma, projected = _spectrum(features, targets, gram)
     evidences = [_evidence(sigma, projected[:, j], targets[:, j], features.shape[1]) for j in range(targets.shape[1])]
     return float(np.mean(evidences))  # each label has exactly two indicators: the mean of the per-label means
 
 
-def all_scores(source_prob, features, y) -> dict[str, float]:
+def all_scores(source_prob, features, y, gram: Gram = numpy_gram) -> dict[str, float]:
     """Every score of one forward pass, keyed as ``HIGHER_IS_BETTER``."""
-    return {"melep": melep(source_prob, y), "leep": leep(source_prob, y), "logme": logme(features, y)}
+    return {"melep": melep(source_prob, y), "leep": leep(source_prob, y), "logme": logme(features, y, gram)}
