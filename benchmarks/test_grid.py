@@ -1,19 +1,3 @@
-"""The study grid: one test per cell of the selected profile (``--ecg-profile``), e.g. ``-k "finetune and ptb"``,
-and one per upstream checkpoint, run first (``--ecg-phase pretrain`` runs only those a selection needs)."""
-import math
-
-
-def test_pretrain(ecg_pretraining, ecg_pretrain):
-    checkpoint = ecg_pretrain(ecg_pretraining)
-    assert checkpoint["classes"] and checkpoint["best_epoch"] is not None
-    assert all(math.isfinite(epoch["val_loss"]) for epoch in checkpoint["history"])
-
-
-def test_cell(ecg_cell, ecg_run):
-    record = ecg_run(ecg_cell)
-    assert record["status"] == "ok", record["error"]
-    test = record["test"]
-    assert test["f1_weighted"] is not None, "the test split has no positive label at all"
-    for metric in ("f1_weighted", "f1_macro", "auroc_macro", "auprc_macro"):
-        value = test[metric]  # None only where no class of the test split is defined for the metric
-        assert value is None or (math.isfinite(value) and 0.0 <= value <= 1.0), (metric, value)
+"""The study grid, for ``pytest benchmarks/test_grid.py`` in a checkout. The tests live in the package
+(``ecgbench/grid/test_grid.py``) so that an installed wheel has them too: ``pytest --pyargs ecgbench.grid``."""
+from ecgbench.grid.test_grid import test_cell, test_pretrain  # noqa: F401  (collected here by pytest)

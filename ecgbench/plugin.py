@@ -152,6 +152,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run shard K of N (1-based) of the phase, balanced by estimated cost")
     group.addoption("--ecg-costs", type=Path, default=None, metavar="FILE",
                     help="measured seconds per task (written by ecgbench submit) to refine the shard balance")
+    group.addoption("--ecg-manifest", type=Path, action="append", default=[], metavar="PATH",
+                    help="register the dataset of this manifest TOML (repeatable; see ecgbench data new)")
 
 
 def _shard_option(text: str) -> ShardSpec:
@@ -195,10 +197,24 @@ def _profile_from_options(config: pytest.Config) -> Profile:
     return profile.with_seeds(seeds) if seeds is not None else profile
 
 
+def _register_manifests(config: pytest.Config) -> None:
+    """``--ecg-manifest PATH``: a user's datasets, registered before the profile names them."""
+    from ecgbench.data import register_manifest_file
+
+    for path in config.getoption("--ecg-manifest"):
+        try:
+            register_manifest_file(path)
+        except ValueError as e:
+            raise pytest.UsageError(f"--ecg-manifest {path}: {e}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _register_manifests(config)
     profile = _profile_from_options(config)
     worker_gpu = _share_machine_between_workers(config)
-    results = config.getoption("--ecg-results") or default_results_dir(config.rootpath, profile.name)
+    # a checkout (or any project with a pytest config) keeps reports/ beside it; elsewhere the current folder does
+    root = config.rootpath if config.inipath is not None else config.invocation_params.dir
+    results = config.getoption("--ecg-results") or default_results_dir(root, profile.name)
     options = RunOptions(results_dir=Path(results).resolve(),
                          cache_dir=(config.getoption("--ecg-cache") or default_cache_dir()).resolve(),
                          data_root=config.getoption("--ecg-data"),
@@ -257,6 +273,7 @@ def ecg_run(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callable[
     A cell whose upstream and downstream data differ in kind (real vs synthetic) is skipped, never run.
     """
     def run(cell: Cell) -> dict:
+        _skip_without_files(ecg_runner, cell.upstream, cell.downstream)
         try:
             mixed = ecg_runner.mixed_sources(cell)
         except Exception:  # unreadable data: ``run`` records the failure with its cause
@@ -268,9 +285,19 @@ def ecg_run(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callable[
     return run
 
 
+def _skip_without_files(runner: CellRunner, *datasets: str | None) -> None:
+    """Skip (never fail) a task on a dataset that has neither files nor a synthetic stand-in, naming the folder."""
+    from ecgbench.data import missing_files
+
+    for name in filter(None, datasets):
+        if (reason := missing_files(name, runner.options.data_root)) is not None:
+            pytest.skip(reason)
+
+
 @pytest.fixture
 def ecg_pretrain(ecg_runner: CellRunner) -> Callable[[Pretraining], dict]:
     """Train (or load) an upstream checkpoint: the pre-training phase of a cluster run."""
     def pretrain(need: Pretraining) -> dict:
+        _skip_without_files(ecg_runner, need.upstream)
         return ecg_runner.upstream_checkpoint(*need)[0]
     return pretrain

@@ -16,7 +16,7 @@ _MAX_LISTED = 5  # record ids shown per drop reason
 
 
 def _manifest(args: argparse.Namespace):
-    from ecgbench.data.manifest import get_manifest
+    from ecgbench.data.registry import get_manifest
 
     return get_manifest(args.name)
 
