@@ -16,11 +16,14 @@ import numpy as np
 
 from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, EcgRecordError
 from ecgbench.data.loaders.wfdb_format import _TO_MV as TO_MV
+from ecgbench.data.loaders.wfdb_format import check_header_gains
 from ecgbench.data.manifest import DataError
 
 SPLIT_FOLDS = {"train": 1, "val": 2, "test": 3}  # the ``split`` column as folds, for a ``rule = "folds"`` split
 REQUIRED_COLUMNS = ("record", "labels")
 OPTIONAL_COLUMNS = ("patient", "split")
+CLIP_RUN_S = 0.01  # a plateau this long at the ADC's limit is clipping; wfdb.wrsamp scales a record's own
+# extremes to the limits, so a single sample there is normal in wfdb-written files
 _FORMAT_BITS = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16, "212": 12, "310": 10,
                 "311": 10, "508": 8, "516": 16, "524": 24}
 
@@ -65,6 +68,18 @@ def read_label_table(path: Path) -> tuple[list[LabelRow], list[str]]:
     return rows, notes
 
 
+def check_rows_match_records(root: Path, rows: list[LabelRow], labels_path: Path) -> None:
+    """Every label row names a WFDB record below ``root`` and every record has a row: else an error naming them."""
+    absent = [f"{r.origin} names record {r.record!r} but {root / (r.record + '.hea')} does not exist"
+              for r in rows if not (root / (r.record + ".hea")).is_file()]
+    listed = {r.record for r in rows}
+    unlabelled = [str(p) for p in sorted(root.rglob("*.hea")) if str(p.relative_to(root).with_suffix("")) not in listed]
+    if absent or unlabelled:
+        raise DataError(f"{len(absent)} label row(s) name a missing record and {len(unlabelled)} record(s) have no "
+                        "label row (every record needs exactly one row): "
+                        + "; ".join(absent[:5] + [f"{p} has no row in {labels_path}" for p in unlabelled[:5]]))
+
+
 @dataclass(frozen=True)
 class WfdbOptions:
     labels_file: str  # the labels CSV, relative to the dataset folder
@@ -78,17 +93,8 @@ class WfdbLoader(Loader):
     Options = WfdbOptions
 
     def index(self) -> Index:
-        labels_path = self.path(self.options.labels_file)
-        rows, notes = read_label_table(labels_path)
-        absent = [f"{r.origin} names record {r.record!r} but {self.path(r.record + '.hea')} does not exist"
-                  for r in rows if not self.path(r.record + ".hea").is_file()]
-        listed = {r.record for r in rows}
-        unlabelled = [str(p) for p in sorted(self.root.rglob("*.hea"))
-                      if str(p.relative_to(self.root).with_suffix("")) not in listed]
-        problems = absent[:5] + [f"{p} has no row in {labels_path}" for p in unlabelled[:5]]
-        if absent or unlabelled:
-            raise DataError(f"{len(absent)} label row(s) name a missing record and {len(unlabelled)} record(s) have "
-                            "no label row (every record needs exactly one row): " + "; ".join(problems))
+        rows, notes = read_label_table(self.path(self.options.labels_file))
+        check_rows_match_records(self.root, rows, self.path(self.options.labels_file))
         return Index([RecordEntry(r.record, r.patient, r.labels, r.record, r.fold, r.origin) for r in rows],
                      notes=notes)
 
@@ -101,6 +107,7 @@ class WfdbLoader(Loader):
         base = self.path(entry.location)
         if not base.with_name(base.name + ".hea").is_file():
             raise MissingFileError(entry.record_id, f"missing header {base}.hea")
+        check_header_gains(base.with_name(base.name + ".hea"), entry.record_id)
         try:
             record = wfdb.rdrecord(str(base), physical=False)
         except Exception as e:  # wfdb raises many types for one cause: a record it cannot read
@@ -109,8 +116,17 @@ class WfdbLoader(Loader):
         return wfdb_millivolts(record, entry.record_id, f"{base}.hea")
 
 
+def _longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True in ``mask``."""
+    if not mask.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return int((edges[1::2] - edges[::2]).max())
+
+
 def wfdb_millivolts(record, record_id: str, where: str) -> RawRecord:
-    """A ``wfdb.Record`` read with ``physical=False`` -> millivolts, refusing gains WFDB would guess or invert."""
+    """A ``wfdb.Record`` read with ``physical=False`` -> millivolts, refusing gains WFDB would guess or invert;
+    a signal is clipped where it stays at its ADC's limit for ``CLIP_RUN_S`` or longer."""
     for name, gain, unit in zip(record.sig_name, record.adc_gain, record.units):
         if not (np.isfinite(gain) and gain > 0):
             raise EcgRecordError(record_id, f"{where}: signal {name!r} has gain {gain}: it must be a positive number "
@@ -125,8 +141,8 @@ def wfdb_millivolts(record, record_id: str, where: str) -> RawRecord:
         if bits:
             half = 2 ** (bits - 1)
             zero = record.adc_zero[i] if record.adc_zero else 0
-            column = digital[:, i][np.isfinite(signal[:, i])]
-            if np.any(column <= zero - half + 1) or np.any(column >= zero + half - 1):
+            at_limit = np.isfinite(signal[:, i]) & ((digital[:, i] <= zero - half + 1) | (digital[:, i] >= zero + half - 1))
+            if _longest_run(at_limit) >= max(3, round(CLIP_RUN_S * record.fs)):
                 clipped.append(name)
     return RawRecord(signal, float(record.fs), tuple(record.sig_name), tuple(clipped))
 
