@@ -81,12 +81,12 @@ train = { epochs = 1, batch_size = 4, lr = 0.1 }
 
 
 @pytest.mark.parametrize("old, new, message", [
-    ("train = { epochs = 1,", "train = { epochs = 0,", "[x] train epochs: must be an integer >= 1, got 0"),
-    ("train = { epochs = 1,", "train = { epochs = 2.5,", "[x] train epochs: must be an integer >= 1, got 2.5"),
+    ("\ntrain = { epochs = 1,", "\ntrain = { epochs = 0,", "[x] train epochs: must be an integer >= 1, got 0"),
+    ("\ntrain = { epochs = 1,", "\ntrain = { epochs = 2.5,", "[x] train epochs: must be an integer >= 1, got 2.5"),
     ("pretrain = { epochs = 1, batch_size = 4", "pretrain = { epochs = 1, batch_size = -1",
      "[x] pretrain batch_size: must be an integer >= 1, got -1"),
     ("lr = 0.1 }\ntrain", "lr = 'fast' }\ntrain", "[x] pretrain lr: must be a number > 0, got 'fast'"),
-    ("train = { epochs = 1, batch_size = 4, lr = 0.1 }", "train = { epochs = 1, batch_size = 4, lr = 0 }",
+    ("\ntrain = { epochs = 1, batch_size = 4, lr = 0.1 }", "\ntrain = { epochs = 1, batch_size = 4, lr = 0 }",
      "[x] train lr: must be a number > 0, got 0"),
     ("seeds = 1", "seeds = -3", "[x] seeds: must be an integer >= 1, got -3"),
     ("seeds = 1", "seeds = 1.5", "[x] seeds: must be an integer >= 1, got 1.5"),
@@ -102,7 +102,7 @@ train = { epochs = 1, batch_size = 4, lr = 0.1 }
     ('description = "d"', "description = 3", "[x] description: must be a string, got 3"),
     ('downstreams = ["ptb"]', 'downstreams = ["mine"]', "unknown dataset 'mine' (registered:"),
     ("[x]", "foo = 1\n[x]", "top-level key 'foo' = 1 is no profile"),
-    ("train = { epochs = 1, batch_size = 4, lr = 0.1 }", "train = 3", "[x] train: expected a table, got 3"),
+    ("\ntrain = { epochs = 1, batch_size = 4, lr = 0.1 }", "\ntrain = 3", "[x] train: expected a table, got 3"),
 ])
 def test_profile_values_are_checked_at_load_naming_file_profile_and_key(tmp_path, old, new, message):
     path = tmp_path / "bad.toml"

@@ -60,7 +60,8 @@ def survey_wfdb(folder: Path, labels_file: Path) -> Survey:
         lengths.append(record.sig_len / record.fs)
     if len(spellings) > 1:
         raise DataError(f"{folder}: records spell the leads in different ways {sorted(spellings)}: rename them alike")
-    return Survey(rates.most_common(1)[0][0], tuple(sorted(rates)), spellings.pop(), (min(lengths), max(lengths)), _classes(rows), len(rows),
+    return Survey(rates.most_common(1)[0][0], tuple(sorted(rates)), spellings.pop(), (min(lengths), max(lengths)),
+                  _classes(rows), len(rows),
                   any(r.patient != r.record for r in rows), rows[0].fold is not None)
 
 

@@ -141,7 +141,8 @@ def wfdb_millivolts(record, record_id: str, where: str) -> RawRecord:
         if bits:
             half = 2 ** (bits - 1)
             zero = record.adc_zero[i] if record.adc_zero else 0
-            at_limit = np.isfinite(signal[:, i]) & ((digital[:, i] <= zero - half + 1) | (digital[:, i] >= zero + half - 1))
+            column = digital[:, i]
+            at_limit = np.isfinite(signal[:, i]) & ((column <= zero - half + 1) | (column >= zero + half - 1))
             if _longest_run(at_limit) >= max(3, round(CLIP_RUN_S * record.fs)):
                 clipped.append(name)
     return RawRecord(signal, float(record.fs), tuple(record.sig_name), tuple(clipped))
