@@ -16,12 +16,13 @@ from ecgbench.codeid import leaderboard_records
 from ecgbench.data.commands import add_data_commands
 from ecgbench.perf.commands import add_perf_commands
 from ecgbench.results.commands import add_results_commands
+from ecgbench.registered import add_registry_commands
 from ecgbench.study import DEFAULT_PROFILE, enumerate_cells, get_profile, iter_upstream_needs
 from ecgbench.transfer_ranking import add_transferability_command
 
 
 def _grid(args: argparse.Namespace) -> int:
-    profile = get_profile(args.profile)
+    profile = get_profile(args.profile, args.profiles)
     if args.seeds:
         profile = profile.with_seeds(args.seeds)
     cells = enumerate_cells(profile)
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     grid = sub.add_parser("grid", help="list the cells and settings of a profile")
     grid.add_argument("--profile", default=DEFAULT_PROFILE)
+    grid.add_argument("--profiles", type=Path, default=None, metavar="FILE",
+                      help="a TOML file of your own profiles instead of the packaged profiles.toml")
     grid.add_argument("--seeds", type=int, default=None, help="override the profile's number of seeds")
     grid.add_argument("--list", action="store_true", help="print every cell's pytest id (per shard with --shards)")
     grid.add_argument("--shards", type=int, default=None, help="show the grid cut into this many cost-balanced shards")
@@ -118,12 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_capacity_command(sub)
     add_perf_commands(sub)
     add_transferability_command(sub)
+    add_registry_commands(sub)
     return parser
 
 
+def _manifest_options(argv: list[str] | None) -> tuple[list[Path], list[str]]:
+    """``--ecg-manifest PATH`` anywhere on the command line (as for pytest), and the other arguments."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--ecg-manifest", type=Path, action="append", default=[])
+    known, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.ecg_manifest, rest
+
+
 def main(argv: list[str] | None = None) -> int:
+    manifests, argv = _manifest_options(argv)
     args = build_parser().parse_args(argv)
     try:
+        from ecgbench.data import register_manifest_file
+
+        for path in manifests:
+            register_manifest_file(path)
         return args.func(args)
     except (KeyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -179,6 +179,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ecg-costs", type=Path, default=None, metavar="FILE",
                     help="measured seconds per task (written by ecgbench submit) to refine the shard balance")
     _add_saved_run_options(group)
+    group.addoption("--ecg-manifest", type=Path, action="append", default=[], metavar="PATH",
+                    help="register the dataset of this manifest TOML (repeatable; see ecgbench data new)")
 
 
 def _shard_option(text: str) -> ShardSpec:
@@ -267,10 +269,24 @@ def _profile_from_options(config: pytest.Config) -> Profile:
 
 
 def _results_dir(config: pytest.Config, profile: Profile) -> Path:
-    return Path(config.getoption("--ecg-results") or default_results_dir(config.rootpath, profile.name)).resolve()
+    """A checkout (or any project with a pytest config) keeps reports/ beside it; elsewhere the current folder."""
+    root = config.rootpath if config.inipath is not None else config.invocation_params.dir
+    return Path(config.getoption("--ecg-results") or default_results_dir(root, profile.name)).resolve()
+
+
+def _register_manifests(config: pytest.Config) -> None:
+    """``--ecg-manifest PATH``: a user's datasets, registered before the profile names them."""
+    from ecgbench.data import register_manifest_file
+
+    for path in config.getoption("--ecg-manifest"):
+        try:
+            register_manifest_file(path)
+        except ValueError as e:
+            raise pytest.UsageError(f"--ecg-manifest {path}: {e}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _register_manifests(config)
     profile = _profile_from_options(config)
     worker_gpu = _share_machine_between_workers(config)
     options = RunOptions(results_dir=_results_dir(config, profile),
@@ -339,24 +355,42 @@ def ecg_runner(pytestconfig: pytest.Config) -> CellRunner:
 def ecg_run(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callable[[Cell], dict]:
     """Run (or reuse) a cell and mark the test as a study cell, so that the controller reports it.
 
-    A cell whose upstream and downstream data differ in kind (real vs synthetic) is skipped, never run.
+    A cell without its data, or whose upstream and downstream data differ in kind (real vs synthetic), is
+    skipped, never run.
     """
     def run(cell: Cell) -> dict:
-        try:
-            mixed = ecg_runner.mixed_sources(cell)
-        except Exception:  # unreadable data: ``run`` records the failure with its cause
-            mixed = None
-        if mixed:
-            pytest.skip(mixed)
+        _skip_unrunnable(ecg_runner, cell)
         request.node.user_properties.append((CELL_PROPERTY, cell.key))
         return ecg_runner.run(cell)
     return run
+
+
+def _skip_unrunnable(runner: CellRunner, cell: Cell) -> None:
+    """Skip a cell (or the score task of its fine-tune cell) whose data are missing or would mix real and
+    synthetic data; unreadable data are not skipped: the run records the failure with its cause."""
+    _skip_without_files(runner, cell.upstream, cell.downstream)
+    try:
+        mixed = runner.mixed_sources(cell)
+    except Exception:
+        mixed = None
+    if mixed:
+        pytest.skip(mixed)
+
+
+def _skip_without_files(runner: CellRunner, *datasets: str | None) -> None:
+    """Skip (never fail) a task on a dataset that has neither files nor a synthetic stand-in, naming the folder."""
+    from ecgbench.data import missing_files
+
+    for name in filter(None, datasets):
+        if (reason := missing_files(name, runner.options.data_root)) is not None:
+            pytest.skip(reason)
 
 
 @pytest.fixture
 def ecg_pretrain(ecg_runner: CellRunner) -> Callable[[Pretraining], dict]:
     """Train (or load) an upstream checkpoint: the pre-training phase of a cluster run."""
     def pretrain(need: Pretraining) -> dict:
+        _skip_without_files(ecg_runner, need.upstream)
         return ecg_runner.upstream_checkpoint(*need)[0]
     return pretrain
 
@@ -365,15 +399,10 @@ def ecg_pretrain(ecg_runner: CellRunner) -> Callable[[Pretraining], dict]:
 def ecg_score(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callable[[Transferability], dict]:
     """Compute (or reuse) the transferability scores of an upstream checkpoint on a downstream training subset.
 
-    Skipped, as its fine-tune cell would be, when the upstream and downstream data differ in kind.
+    Skipped when its fine-tune cell would be (missing data, real and synthetic data mixed).
     """
     def score(task: Transferability) -> dict:
-        try:
-            mixed = ecg_runner.mixed_sources(task.finetune_cell)
-        except Exception:  # unreadable data: ``transferability`` records the failure with its cause
-            mixed = None
-        if mixed:
-            pytest.skip(mixed)
+        _skip_unrunnable(ecg_runner, task.finetune_cell)
         request.node.user_properties.append((SCORE_PROPERTY, task.key))
         return ecg_runner.transferability(task)
     return score

@@ -86,7 +86,7 @@ class CellRunner:
     def dataset(self, name: str) -> PreparedDataset:
         if name not in self._datasets:
             self._datasets[name] = open_dataset(
-                name, synthetic_records=self.profile.synthetic_records[name],
+                name, synthetic_records=self.profile.synthetic_records.get(name),
                 cache_dir=self.options.cache_dir, data_root=self.options.data_root)
         return self._datasets[name]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgbench.data.manifest import get_manifest
+from ecgbench.data.registry import get_manifest
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ecg-samples"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"real ECG samples not found at {SAMPLES}")

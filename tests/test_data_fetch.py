@@ -7,10 +7,11 @@ import zipfile
 
 import pytest
 
-import ecgbench.data.manifest as manifest_module
+import ecgbench.data.registry as manifest_module
 from ecgbench.cli import main
 from ecgbench.data.fetch import FetchError, download, fetch, verify_copy
-from ecgbench.data.manifest import Download, get_manifest
+from ecgbench.data.manifest import Download
+from ecgbench.data.registry import get_manifest
 
 from data_fixtures import PtbxlRow, manifest, write_ptbxl
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ecgbench.data.loaders import CincLoader, CodeTestLoader, MissingFileError, PtbxlLoader, EcgRecordError
-from ecgbench.data.manifest import DataError, get_manifest
+from ecgbench.data.manifest import DataError
+from ecgbench.data.registry import get_manifest
 from ecgbench.data.prepare import IncompleteCopyWarning, prepare
 
 from data_fixtures import PtbxlRow, ecg_like, manifest, write_cinc, write_code_test, write_ptb, write_ptbxl

@@ -1,8 +1,8 @@
 import pytest
 
 from ecgbench.data.classes import DATASET_CLASSES
-from ecgbench.data.manifest import (DATASETS, MANIFEST_DIR, ManifestError, StratifiedSplit, get_manifest,
-                                    parse_manifest, register_dataset)
+from ecgbench.data.manifest import MANIFEST_DIR, ManifestError, StratifiedSplit
+from ecgbench.data.registry import DATASETS, checked_manifest, get_manifest, register_dataset
 
 PTBXL_TEXT = (MANIFEST_DIR / "ptbxl.toml").read_text()
 
@@ -45,17 +45,23 @@ def test_non_ptbxl_datasets_split_stratified_70_10_20_by_patient():
     (lambda t: t.replace('rule = "folds"', 'rule = "random"'), "'random' is not one of"),
     (lambda t: t.replace('leads = ["I", ', 'leads = ['), "must name 12 leads"),
 ])
-def test_the_schema_is_strict(edit, message):
+def test_the_schema_is_strict(edit, message, tmp_path):
+    """Format options are the loader's schema, checked where a manifest is registered (``checked_manifest``)."""
+    path = tmp_path / "edited.toml"
+    path.write_text(edit(PTBXL_TEXT))
     with pytest.raises(ManifestError, match=message.replace("[", r"\[").replace("]", r"\]")) as info:
-        parse_manifest(edit(PTBXL_TEXT), "edited.toml")
+        checked_manifest(path)
     assert "edited.toml" in str(info.value)
 
 
 def test_the_registry_refuses_a_taken_name_and_accepts_a_users_dataset(tmp_path, monkeypatch):
     path = tmp_path / "my_ptb.toml"
     path.write_text((MANIFEST_DIR / "ptb.toml").read_text().replace('name = "ptb"', 'name = "my_ptb"'))
+    copy = tmp_path / "ptb.toml"
+    copy.write_text((MANIFEST_DIR / "ptb.toml").read_text())
     with pytest.raises(ValueError, match="already registered"):
-        register_dataset("ptb", MANIFEST_DIR / "ptb.toml")
+        register_dataset("ptb", copy)
+    register_dataset("ptb", MANIFEST_DIR / "ptb.toml")  # the same file again (two --ecg-manifest): no error
     with pytest.raises(ManifestError, match="names dataset 'my_ptb'"):
         register_dataset("other", path)
     monkeypatch.setattr(DATASETS, "_items", dict(DATASETS._items))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ecgbench.data.manifest import get_manifest
+from ecgbench.data.registry import get_manifest
 from ecgbench.data.preprocess import SignalError, check_signal, crop, pad, preprocess, resample, scale, standard_leads
 
 from data_fixtures import STANDARD, ecg_like, manifest

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ecgbench.data.loaders import CodeTestLoader, MissingFileError, PtbLoader
-from ecgbench.data.manifest import get_manifest
+from ecgbench.data.registry import get_manifest
 from ecgbench.data.prepare import prepare
 from ecgbench.runner import RunOptions, CellRunner
 from ecgbench.study import Cell

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from ecgbench.data.manifest import DataError, get_manifest
+from ecgbench.data.manifest import DataError
+from ecgbench.data.registry import get_manifest
 from ecgbench.data.splits import fold_split, stratified_split
 
 

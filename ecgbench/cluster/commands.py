@@ -77,7 +77,7 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    profile = get_profile(args.profile)
+    profile = get_profile(args.profile, args.profiles)
     if args.seeds:
         profile = profile.with_seeds(args.seeds)
     print(render_status(grid_status(args.results, profile), profile))
@@ -112,5 +112,7 @@ def add_cluster_commands(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="done / failed / missing cells of a grid and the estimated remaining cost")
     st.add_argument("--results", type=Path, required=True)
     st.add_argument("--profile", default=DEFAULT_PROFILE)
+    st.add_argument("--profiles", type=Path, default=None, metavar="FILE",
+                    help="a TOML file of your own profiles instead of the packaged profiles.toml")
     st.add_argument("--seeds", type=int, default=None)
     st.set_defaults(func=_status)

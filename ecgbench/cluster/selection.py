@@ -15,7 +15,7 @@ import pytest
 from ecgbench.runner import RunOptions
 from ecgbench.study import Cell, Pretraining, Profile, Transferability
 
-GRID_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "test_grid.py"
+GRID_FILE = Path(__file__).resolve().parents[1] / "grid" / "test_grid.py"  # in the installed package, not a checkout
 RESERVED_OPTIONS = ("--ecg-phase", "--ecg-shard", "--ecg-costs", "-n", "--numprocesses", "--dist")
 
 

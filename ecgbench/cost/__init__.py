@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ecgbench.engine.config import TrainConfig
-from ecgbench.study import (Cell, Pretraining, Profile, Transferability, enumerate_cells, iter_upstream_needs,
-                            subset_size)
+from ecgbench.study import (Cell, Pretraining, Profile, Transferability, dataset_records, enumerate_cells,
+                            iter_upstream_needs, subset_size)
 
 SPLIT_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}  # the synthetic stand-ins' patient split
 Task = Cell | Pretraining | Transferability
@@ -56,9 +56,9 @@ def fit_work(n_train: int, n_val: int, config: TrainConfig) -> Work:
 def training_work(profile: Profile, task: Task) -> Work:
     """Samples ``fit`` processes for a pre-training or a cell: every epoch's training and validation."""
     if isinstance(task, Pretraining):
-        sizes = split_sizes(profile.synthetic_records[task.upstream])
+        sizes = split_sizes(dataset_records(profile, task.upstream))
         return fit_work(sizes["train"], sizes["val"], profile.pretrain)
-    sizes = split_sizes(profile.synthetic_records[task.downstream])
+    sizes = split_sizes(dataset_records(profile, task.downstream))
     work = fit_work(subset_size(sizes["train"], task.fraction), sizes["val"], profile.train)
     if task.regime == "linear":  # a frozen backbone: no backward through it, a training step costs a forward
         work = Work(0, work.train_samples + work.infer_samples)
@@ -69,12 +69,12 @@ def task_work(profile: Profile, task: Task) -> Work:
     """Samples a pre-training (``training_work``), a cell (``training_work`` + one test pass) or a score task (one
     forward pass over its training subset; the scores after it are not counted) processes."""
     if isinstance(task, Transferability):
-        train = split_sizes(profile.synthetic_records[task.downstream])["train"]
+        train = split_sizes(dataset_records(profile, task.downstream))["train"]
         return Work(infer_samples=subset_size(train, task.fraction))
     work = training_work(profile, task)
     if isinstance(task, Pretraining):
         return work
-    return work + Work(infer_samples=split_sizes(profile.synthetic_records[task.downstream])["test"])
+    return work + Work(infer_samples=split_sizes(dataset_records(profile, task.downstream))["test"])
 
 
 TRAIN_OVER_FORWARD = 3.0  # forward + backward ~ 3 forwards (measured 2.89-3.00 for every model here)

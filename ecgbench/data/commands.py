@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from ecgbench.data.dataset import SPLITS
+from ecgbench.data.manifest import DataError
 
 _MAX_LISTED = 5  # record ids shown per drop reason
 
 
 def _manifest(args: argparse.Namespace):
-    from ecgbench.data.manifest import get_manifest
+    from ecgbench.data.registry import get_manifest
 
     return get_manifest(args.name)
 
@@ -95,6 +96,46 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inside(path: Path, folder: Path, what: str) -> str:
+    """``path`` relative to the dataset folder (manifests name files so, to stay valid when the folder moves)."""
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        raise DataError(f"{path}: the {what} must be inside the dataset folder {folder}: move it there") from None
+
+
+def _new(args: argparse.Namespace) -> int:
+    from ecgbench.data.new import manifest_text, survey_array, survey_wfdb, usage
+    from ecgbench.data.registry import checked_manifest
+
+    folder = args.root / args.name
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder; put the records of {args.name} there (--root is the folder "
+                        "holding one sub-folder per dataset)")
+    labels = _inside(args.labels, folder, "labels CSV")
+    if args.format == "wfdb":
+        survey = survey_wfdb(folder, folder / labels)
+        fmt = {"kind": "wfdb", "labels_file": labels, "options": {"labels_file": labels}}
+    else:
+        if args.signals is None or args.rate is None:
+            raise DataError("--format array needs --signals FILE (.npy or HDF5) and --rate HZ")
+        signals = _inside(args.signals, folder, "signals file")
+        survey = survey_array(folder, folder / labels, folder / signals, args.hdf5_dataset, args.rate)
+        fmt = {"kind": "array", "labels_file": labels,
+               "options": {"signals_file": signals, "hdf5_dataset": args.hdf5_dataset,
+                           "units_per_mv": args.units_per_mv, "labels_file": labels}}
+    out = args.out or Path(f"{args.name}.toml")
+    if out.exists() and not args.force:
+        raise DataError(f"{out} exists: choose another --out or pass --force")
+    out.write_text(manifest_text(args.name, survey, fmt))
+    checked_manifest(out)  # what we wrote must be a valid manifest as it stands
+    print(f"{args.name}: {survey.records} records, rates {list(survey.rates_hz)} Hz, "
+          f"{survey.durations_s[0]:g}-{survey.durations_s[1]:g} s, leads {list(survey.leads)}")
+    print("classes: " + ", ".join(f"{c} {n}" for c, n in survey.classes.items()))
+    print(usage(args.name, args.root, out))
+    return 0
+
+
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``ecgbench data ...`` on the top-level sub-parsers."""
     from ecgbench.data.prepare import default_cache_dir
@@ -121,3 +162,17 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
         parser.add_argument("--workers", type=int, default=None, help="reader processes (default: CPU count, <= 8)")
         parser.add_argument("--allow-missing", action="store_true",
                             help="skip (and count) records whose files are absent instead of failing")
+    new = commands.add_parser("new", help="write a manifest for your own records (WFDB or an array) and a labels CSV")
+    new.add_argument("name", help="the new dataset's name (its files are in ROOT/NAME)")
+    new.add_argument("--root", type=Path, required=True, help="folder holding one sub-folder per dataset")
+    new.add_argument("--labels", type=Path, required=True,
+                     help="labels CSV inside ROOT/NAME: record, labels (class;class), optional patient, split")
+    new.add_argument("--format", choices=("wfdb", "array"), default="wfdb",
+                     help="wfdb: WFDB records below ROOT/NAME; array: one .npy/HDF5 array [n, samples, 12]")
+    new.add_argument("--signals", type=Path, help="array: the .npy or HDF5 file")
+    new.add_argument("--hdf5-dataset", default="", help="array: the HDF5 dataset's name (empty for .npy)")
+    new.add_argument("--rate", type=float, help="array: the sampling rate in Hz")
+    new.add_argument("--units-per-mv", type=float, default=1.0, help="array: stored value per millivolt")
+    new.add_argument("--out", type=Path, default=None, help="manifest file to write (default: ./NAME.toml)")
+    new.add_argument("--force", action="store_true", help="overwrite --out")
+    new.set_defaults(func=_new)

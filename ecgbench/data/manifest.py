@@ -1,9 +1,9 @@
 """Dataset manifests: what a complete copy of a source is and how it becomes a ``PreparedDataset``.
 
-One TOML file per dataset in ``data_manifests/``. The schema is strict (unknown or missing keys are errors)
-because a misspelt key that is silently ignored changes labels or splits without anyone noticing. The dataset
-registry maps names to manifest files and refuses duplicates; a user registers their own dataset with
-``register_dataset``.
+One TOML file per dataset; the study's five ship in ``ecgbench/data/manifests/`` (package data, so an installed
+wheel has them). The schema is strict (unknown or missing keys are errors) because a misspelt key that is
+silently ignored changes labels or splits without anyone noticing. Which names map to which manifest files is
+the dataset registry's job (``data/registry.py``).
 """
 from __future__ import annotations
 
@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ecgbench.data.classes import DATASET_CLASSES
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES
-from ecgbench.registry import Registry
 
-MANIFEST_DIR = Path(__file__).resolve().parents[2] / "data_manifests"
+MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
 UNKNOWN_SHA256 = "unknown"  # a checksum nobody could compute from a complete copy yet: verify says "not checked"
 
 
@@ -247,16 +245,14 @@ def _check(m: Manifest, where: str) -> None:
 
 
 def parse_manifest(text: str, where: str) -> Manifest:
-    """A manifest from TOML text; ``where`` names it in errors. The loader checks its own format options."""
+    """A manifest from TOML text; ``where`` names it in errors. Its format options are checked where manifests
+    are registered (``data/registry.py``), which knows the loaders: the loader owns that schema."""
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ManifestError(f"{where}: not valid TOML: {e}") from None
     manifest = strict_build(Manifest, table, where)
     _check(manifest, where)
-    from ecgbench.data.loaders import loader_class  # the loader owns the schema of its format options
-
-    loader_class(manifest.format.kind).parse_options(manifest.format.options, f"{where}: [format]")
     return manifest
 
 
@@ -269,33 +265,5 @@ def load_manifest(path: Path) -> Manifest:
     return parse_manifest(text, str(path))
 
 
-# ----------------------------------------------------------------------------------------------------------
-# The dataset registry
-# ----------------------------------------------------------------------------------------------------------
-DATASETS: Registry[Path] = Registry("dataset")
-for _name in DATASET_CLASSES:
-    DATASETS.register(_name, MANIFEST_DIR / f"{_name}.toml")
-
-
-def register_dataset(name: str, manifest_path: Path) -> None:
-    """Make a user's dataset known to ``load``, ``open_dataset`` and the CLI; a taken name is refused."""
-    manifest = load_manifest(manifest_path)
-    if manifest.name != name:
-        raise ManifestError(f"{manifest_path}: manifest names dataset {manifest.name!r}, registered as {name!r}")
-    DATASETS.register(name, Path(manifest_path))
-
-
-def get_manifest(name: str) -> Manifest:
-    """The manifest of a registered dataset, checked against its name and the study's class list."""
-    path = DATASETS.get(name)
-    manifest = load_manifest(path)
-    if manifest.name != name:
-        raise ManifestError(f"{path}: manifest names dataset {manifest.name!r}, expected {name!r}")
-    expected = DATASET_CLASSES.get(name)
-    if expected is not None and manifest.classes != expected:
-        raise ManifestError(f"{path}: classes {list(manifest.classes)} differ from the study's {list(expected)}")
-    return manifest
-
-
-__all__ = ["DATASETS", "DataError", "Manifest", "ManifestError", "UNKNOWN_SHA256", "get_manifest",
-           "load_manifest", "parse_manifest", "register_dataset", "strict_build"]
+__all__ = ["DataError", "MANIFEST_DIR", "Manifest", "ManifestError", "UNKNOWN_SHA256", "load_manifest",
+           "parse_manifest", "strict_build"]

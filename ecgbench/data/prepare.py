@@ -38,7 +38,8 @@ from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_dig
 from ecgbench.data.fetch import verify_copy
 from ecgbench.data.labels import LabelMap
 from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, EcgRecordError, check_unique, loader_class
-from ecgbench.data.manifest import DataError, Manifest, get_manifest
+from ecgbench.data.manifest import DataError, Manifest
+from ecgbench.data.registry import get_manifest
 from ecgbench.data.preprocess import SignalError, model_input, standard_leads
 from ecgbench.data.quality import QualityReport, quality_flags
 from ecgbench.data.splits import assign_splits

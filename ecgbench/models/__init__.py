@@ -1,6 +1,7 @@
 """Model registry: the paper's six architectures, open to a user's own (``register_model``)."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -10,7 +11,7 @@ from torch import nn
 from ecgbench.models.base import HEAD_POLICIES, PAPER_HEAD_POLICY, Classifier
 from ecgbench.models.resnet1d import BasicBlock, Bottleneck, resnet1d
 from ecgbench.models.rnn import rnn
-from ecgbench.registry import Registry
+from ecgbench.registry import BUILT_IN, Registry
 
 ModelFactory = Callable[[int], Classifier]
 FAMILIES = ("cnn", "rnn", "other")
@@ -28,12 +29,35 @@ class ModelSpec:
             raise ValueError(f"model family {self.family!r} is not one of {FAMILIES}")
 
 
-MODELS: Registry[ModelSpec] = Registry("model")
+def _discover(registry: Registry[ModelSpec]) -> None:
+    """Models of the ``ecgbench.models`` entry points: a ``ModelSpec``, or a factory with a ``family`` attribute."""
+    from ecgbench.entrypoints import load_group
+
+    specs = []
+    for entry in load_group("ecgbench.models"):
+        value = entry.value
+        if not isinstance(value, ModelSpec):
+            family = getattr(value, "family", None)
+            if not callable(value) or family is None:
+                raise entry.error("must name an ecgbench.models.ModelSpec(factory, family) or a factory "
+                                  "function with a `family` attribute ('cnn', 'rnn' or 'other'), got "
+                                  f"{type(value).__name__}")
+            try:
+                value = ModelSpec(value, family)
+            except ValueError as e:
+                raise entry.error(str(e)) from None
+        specs.append((entry, value))
+    for entry, spec in specs:
+        registry.register(entry.name, spec, entry.origin)
+
+
+MODELS: Registry[ModelSpec] = Registry("model", discover=_discover)
 
 
 def register_model(name: str, factory: ModelFactory, family: str = "other") -> None:
     """Add a model: ``factory(n_classes)`` returns a ``Classifier`` (which names its last layer); it joins the grid."""
-    MODELS.register(name, ModelSpec(factory, family))
+    caller = sys._getframe(1).f_globals.get("__name__", "?")  # listed by `ecgbench models`
+    MODELS.register(name, ModelSpec(factory, family), BUILT_IN if caller == __name__ else f"module {caller}")
 
 
 def build_model(name: str, n_classes: int) -> Classifier:
@@ -53,5 +77,5 @@ register_model("lstm", partial(rnn, nn.LSTM, False), "rnn")
 register_model("bilstm", partial(rnn, nn.LSTM, True), "rnn")
 register_model("gru", partial(rnn, nn.GRU, False), "rnn")
 
-__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "PAPER_HEAD_POLICY", "build_model", "model_family",
+__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelSpec", "PAPER_HEAD_POLICY", "build_model", "model_family",
            "register_model"]

@@ -112,6 +112,18 @@ def _gain(text: str, line: str, path: Path, record_id: str) -> float:
     return gain
 
 
+def check_header_gains(path: Path, record_id: str) -> None:
+    """The gain of every signal line of a header (any storage format) must be positive: ``wfdb`` itself reads a
+    gain of 0 as its default 200 and keeps a negative one, so this is checked on the header's own text."""
+    body = [line for line in path.read_text(errors="replace").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+    for line in body[1:]:
+        fields = line.split()
+        gain = _GAIN.match(fields[2]) if len(fields) > 2 else None
+        if gain is not None:
+            _gain(gain["gain"], line, path, record_id)
+
+
 def check_checksums(values: np.ndarray, header: Header, record_id: str) -> None:
     """Each signal's 16-bit sum must equal the header's checksum (values: [samples, signals])."""
     sums = values.astype(np.int64).sum(axis=0) % 65536

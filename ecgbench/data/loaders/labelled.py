@@ -1,0 +1,210 @@
+"""A researcher's own data: a labels CSV beside a folder of WFDB records (``wfdb``) or one array file (``array``).
+
+The labels CSV has a ``record`` column (WFDB: the record's path below the dataset folder, without extension;
+array: the record's id, row i labelling array row i), ``labels`` (class names separated by ``;``, empty for
+none), and optionally ``patient`` (records of one patient share a split) and ``split`` (train/val/test on every
+row, read as folds 1/2/3 for the manifest's ``rule = "folds"``; without it the seeded stratified split applies).
+WFDB records are read with the ``wfdb`` package, so every signal format it reads (16, 212, 24, ...) works.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, EcgRecordError
+from ecgbench.data.loaders.wfdb_format import _TO_MV as TO_MV
+from ecgbench.data.loaders.wfdb_format import check_header_gains
+from ecgbench.data.manifest import DataError
+
+SPLIT_FOLDS = {"train": 1, "val": 2, "test": 3}  # the ``split`` column as folds, for a ``rule = "folds"`` split
+REQUIRED_COLUMNS = ("record", "labels")
+OPTIONAL_COLUMNS = ("patient", "split")
+CLIP_RUN_S = 0.01  # a plateau this long at the ADC's limit is clipping; wfdb.wrsamp scales a record's own
+# extremes to the limits, so a single sample there is normal in wfdb-written files
+_FORMAT_BITS = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16, "212": 12, "310": 10,
+                "311": 10, "508": 8, "516": 16, "524": 24}
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    record: str
+    labels: tuple[str, ...]
+    patient: str
+    fold: int | None
+    origin: str  # "FILE line N"
+
+
+def read_label_table(path: Path) -> tuple[list[LabelRow], list[str]]:
+    """Rows of a labels CSV and notes for the user; a malformed table is an error naming the file and line."""
+    if not path.is_file():
+        raise DataError(f"{path}: the labels CSV does not exist")
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+        if missing or unknown:
+            raise DataError(f"{path}: columns {columns}: missing {missing}, unknown {unknown} (expected "
+                            f"{list(REQUIRED_COLUMNS)} and optionally {list(OPTIONAL_COLUMNS)})")
+        rows = []
+        for line, raw in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+            where = f"{path} line {line}"
+            if not row["record"]:
+                raise DataError(f"{where}: empty record name")
+            split = row.get("split", "")
+            if "split" in columns and split not in SPLIT_FOLDS:
+                raise DataError(f"{where}: split {split!r} is not one of {list(SPLIT_FOLDS)} (the split column, "
+                                "when present, must be filled on every row)")
+            labels = tuple(label.strip() for label in row["labels"].split(";") if label.strip())
+            rows.append(LabelRow(row["record"], labels, row.get("patient") or row["record"],
+                                 SPLIT_FOLDS[split] if split else None, where))
+    if not rows:
+        raise DataError(f"{path}: no rows")
+    notes = [] if "patient" in columns else [f"{path.name} has no patient column: each record is its own patient"]
+    return rows, notes
+
+
+def check_rows_match_records(root: Path, rows: list[LabelRow], labels_path: Path) -> None:
+    """Every label row names a WFDB record below ``root`` and every record has a row: else an error naming them."""
+    absent = [f"{r.origin} names record {r.record!r} but {root / (r.record + '.hea')} does not exist"
+              for r in rows if not (root / (r.record + ".hea")).is_file()]
+    listed = {r.record for r in rows}
+    unlabelled = [str(p) for p in sorted(root.rglob("*.hea")) if str(p.relative_to(root).with_suffix("")) not in listed]
+    if absent or unlabelled:
+        raise DataError(f"{len(absent)} label row(s) name a missing record and {len(unlabelled)} record(s) have no "
+                        "label row (every record needs exactly one row): "
+                        + "; ".join(absent[:5] + [f"{p} has no row in {labels_path}" for p in unlabelled[:5]]))
+
+
+@dataclass(frozen=True)
+class WfdbOptions:
+    labels_file: str  # the labels CSV, relative to the dataset folder
+
+
+class WfdbLoader(Loader):
+    """A folder of WFDB records (any signal format, rate and length) and a labels CSV."""
+
+    kind = "wfdb"
+    version = "1"
+    Options = WfdbOptions
+
+    def index(self) -> Index:
+        rows, notes = read_label_table(self.path(self.options.labels_file))
+        check_rows_match_records(self.root, rows, self.path(self.options.labels_file))
+        return Index([RecordEntry(r.record, r.patient, r.labels, r.record, r.fold, r.origin) for r in rows],
+                     notes=notes)
+
+    def record_files(self, entry: RecordEntry) -> tuple[str, ...]:
+        return (entry.location + ".hea",)
+
+    def read(self, entry: RecordEntry) -> RawRecord:
+        import wfdb
+
+        base = self.path(entry.location)
+        if not base.with_name(base.name + ".hea").is_file():
+            raise MissingFileError(entry.record_id, f"missing header {base}.hea")
+        check_header_gains(base.with_name(base.name + ".hea"), entry.record_id)
+        try:
+            record = wfdb.rdrecord(str(base), physical=False)
+        except Exception as e:  # wfdb raises many types for one cause: a record it cannot read
+            raise EcgRecordError(entry.record_id, f"{base}.hea: wfdb cannot read the record: {type(e).__name__}: "
+                                                  f"{e}") from None
+        return wfdb_millivolts(record, entry.record_id, f"{base}.hea")
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True in ``mask``."""
+    if not mask.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return int((edges[1::2] - edges[::2]).max())
+
+
+def wfdb_millivolts(record, record_id: str, where: str) -> RawRecord:
+    """A ``wfdb.Record`` read with ``physical=False`` -> millivolts, refusing gains WFDB would guess or invert;
+    a signal is clipped where it stays at its ADC's limit for ``CLIP_RUN_S`` or longer."""
+    for name, gain, unit in zip(record.sig_name, record.adc_gain, record.units):
+        if not (np.isfinite(gain) and gain > 0):
+            raise EcgRecordError(record_id, f"{where}: signal {name!r} has gain {gain}: it must be a positive number "
+                                            "of ADC units per unit (0 means uncalibrated, a negative gain inverts)")
+        if (unit or "mV").lower() not in TO_MV:
+            raise EcgRecordError(record_id, f"{where}: signal {name!r} has unknown physical unit {unit!r}")
+    digital = np.asarray(record.d_signal)
+    signal = record.dac(return_res=64) * np.array([TO_MV[(u or "mV").lower()] for u in record.units])
+    clipped = []
+    for i, (name, fmt) in enumerate(zip(record.sig_name, record.fmt)):
+        bits = (record.adc_res[i] if record.adc_res and record.adc_res[i] else _FORMAT_BITS.get(str(fmt), 0))
+        if bits:
+            half = 2 ** (bits - 1)
+            zero = record.adc_zero[i] if record.adc_zero else 0
+            column = digital[:, i]
+            at_limit = np.isfinite(signal[:, i]) & ((column <= zero - half + 1) | (column >= zero + half - 1))
+            if _longest_run(at_limit) >= max(3, round(CLIP_RUN_S * record.fs)):
+                clipped.append(name)
+    return RawRecord(signal, float(record.fs), tuple(record.sig_name), tuple(clipped))
+
+
+@dataclass(frozen=True)
+class ArrayOptions:
+    signals_file: str  # .npy, or HDF5 (.h5/.hdf5), relative to the dataset folder: [records, samples, channels]
+    hdf5_dataset: str  # the HDF5 dataset's name; "" for .npy
+    units_per_mv: float  # stored value / units_per_mv = millivolts
+    labels_file: str  # row i labels array row i
+
+
+class ArrayLoader(Loader):
+    """One array of equally long records at the manifest's ``signal.native_rate_hz``, channels in the order
+    ``signal.leads`` then ``signal.extra_channels``, and a labels CSV."""
+
+    kind = "array"
+    version = "1"
+    Options = ArrayOptions
+    _array = None
+
+    def _signals(self, record_id: str):
+        if self._array is None:
+            path = self.path(self.options.signals_file)
+            if not path.is_file():
+                raise MissingFileError(record_id, f"missing signals file {path}")
+            try:
+                if self.options.hdf5_dataset:
+                    import h5py
+
+                    array = h5py.File(path, "r")[self.options.hdf5_dataset]
+                else:
+                    array = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, KeyError, ValueError) as e:
+                raise DataError(f"{path}: cannot read the signals: {type(e).__name__}: {e}") from None
+            channels = len(self.manifest.signal.leads) + len(self.manifest.signal.extra_channels)
+            if array.ndim != 3 or array.shape[2] != channels:
+                raise DataError(f"{path}: signals of shape {array.shape}, expected (records, samples, {channels}) "
+                                "with channels in the manifest's signal.leads + extra_channels order")
+            self._array = array
+        return self._array
+
+    def index(self) -> Index:
+        labels_path = self.path(self.options.labels_file)
+        rows, notes = read_label_table(labels_path)
+        n = len(self._signals("index"))
+        if n != len(rows):
+            raise DataError(f"{labels_path} has {len(rows)} rows but {self.path(self.options.signals_file)} holds "
+                            f"{n} records: row i must label array row i")
+        return Index([RecordEntry(r.record, r.patient, r.labels, str(i), r.fold, r.origin)
+                      for i, r in enumerate(rows)], notes=notes)
+
+    def close(self) -> None:
+        if self._array is not None and hasattr(self._array, "file"):
+            self._array.file.close()
+        self._array = None
+
+    def record_files(self, entry: RecordEntry) -> tuple[str, ...]:
+        return (self.options.signals_file,)
+
+    def read(self, entry: RecordEntry) -> RawRecord:
+        signal = np.asarray(self._signals(entry.record_id)[int(entry.location)], dtype=np.float64)
+        spec = self.manifest.signal
+        return RawRecord(signal / self.options.units_per_mv, spec.native_rate_hz, spec.leads + spec.extra_channels)
