@@ -14,12 +14,16 @@ import pytest
 
 from ecgbench.cluster.phases import PHASES
 from ecgbench.data.prepare import default_cache_dir
+from ecgbench.data.root import DataRootError, datasets_in
 from ecgbench.cluster.shards import ShardSpec
+from ecgbench.results.tally import RunTally
 from ecgbench.runner import RERUN_MODES, CellRunner, RunOptions
 from ecgbench.study import (DEFAULT_PROFILE, Cell, Pretraining, Profile, enumerate_cells, get_profile,
                             iter_upstream_needs)
 
 CELL_PROPERTY = "ecg_cell"
+OUTCOME_PROPERTY = "ecg_outcome"  # "trained ok", "reused failed", ...: where the cell's record came from
+SKIP_PROPERTY = "ecg_skip"  # why a study cell was skipped
 
 
 class EcgSession:
@@ -34,10 +38,12 @@ class EcgSession:
         self.measured_costs = measured_costs
         self.report_dir = options.results_dir.parent
         self.is_worker = is_worker
-        self.cells_run: list[str] = []
+        self.tally = RunTally(options.results_dir)
         self.selected_tasks: list[Cell | Pretraining] = []  # after -k/-m, phase and shard (read by ecgbench submit)
         self.written: list[Path] = []
         self.problems: list[str] = []
+        self.summary: str | None = None
+        self.errors: list[str] = []  # what went wrong at session end (shown in the ecgbench section, exit non-zero)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
@@ -73,37 +79,54 @@ class EcgSession:
         return result
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Seen by the controller for every worker's test: remember which study cells ran."""
-        if report.when == "call":
-            self.cells_run += [value for name, value in report.user_properties if name == CELL_PROPERTY]
+        """Seen by the controller for every worker's test: which study cells ran, were reused or were skipped."""
+        properties = dict(report.user_properties)
+        if report.when == "call" and CELL_PROPERTY in properties:
+            key = properties[CELL_PROPERTY]
+            self.tally.started.append(key)
+            if OUTCOME_PROPERTY in properties:
+                self.tally.outcomes[key] = tuple(properties[OUTCOME_PROPERTY].split())
+        if report.skipped and SKIP_PROPERTY in properties:
+            self.tally.skipped[report.nodeid] = properties[SKIP_PROPERTY]
 
-    def _records(self) -> list[dict]:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """The controller (or a plain run) writes the leaderboard from every stored record of the profile.
+
+        Nothing here may raise: a failure (a full or read-only disk, an untrusted results folder) is kept for
+        the ecgbench section of the summary and makes the exit status non-zero, so pytest's own summary of
+        the cells still prints.
+        """
+        if self.is_worker or not self.tally.seen:
+            return
+        from ecgbench.results.report import build_report, terminal_summary
         from ecgbench.results.store import load_records
 
-        loaded = load_records(self.options.results_dir, self.profile.name)
-        self.problems = loaded.problems
-        return loaded.records
-
-    def pytest_sessionfinish(self) -> None:
-        """The controller (or a plain run) writes the leaderboard from every stored record of the profile."""
-        if self.is_worker or not self.cells_run:
-            return
-        from ecgbench.results.report import build_report
-
-        self.written = build_report(self._records(), self.report_dir)
+        try:
+            loaded = load_records(self.options.results_dir, self.profile.name)
+            self.problems = loaded.problems
+            ran = set(self.tally.started)
+            self.summary = terminal_summary([r for r in loaded.records if r["key"] in ran])
+            if self.tally.started:
+                self.written = build_report(loaded.records, self.report_dir, run_lines=self.tally.lines())
+        except Exception as error:  # reported in the summary section instead of a traceback that hides it
+            self.errors.append(f"the leaderboard was not written: {type(error).__name__}: {error}")
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if self.is_worker or not self.cells_run:
+        if self.is_worker or not self.tally.seen:
             return
-        from ecgbench.results.report import terminal_summary
-
-        ran = set(self.cells_run)
         terminalreporter.section("ecgbench")
-        terminalreporter.write_line(terminal_summary([r for r in self._records() if r["key"] in ran]))
+        if self.summary:
+            terminalreporter.write_line(self.summary)
+        for line in self.tally.lines():
+            terminalreporter.write_line(line)
         for problem in self.problems:
             terminalreporter.write_line(f"skipped unreadable record: {problem}")
         for path in self.written:
             terminalreporter.write_line(f"wrote {path}")
+        for error in self.errors:
+            terminalreporter.write_line(f"error: {error}", red=True, bold=True)
 
 
 STATE_KEY = pytest.StashKey[EcgSession]()
@@ -195,8 +218,19 @@ def _profile_from_options(config: pytest.Config) -> Profile:
     return profile.with_seeds(seeds) if seeds is not None else profile
 
 
+def _check_data_root(config: pytest.Config, profile: Profile) -> None:
+    """A mistyped ``--ecg-data`` is a usage error before any cell runs, never a silent run on synthetic data."""
+    root = config.getoption("--ecg-data")
+    if root is not None:
+        try:
+            datasets_in(root, (*profile.upstreams, *profile.downstreams))
+        except DataRootError as e:
+            raise pytest.UsageError(f"--ecg-data {e}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     profile = _profile_from_options(config)
+    _check_data_root(config, profile)
     worker_gpu = _share_machine_between_workers(config)
     results = config.getoption("--ecg-results") or default_results_dir(config.rootpath, profile.name)
     options = RunOptions(results_dir=Path(results).resolve(),
@@ -262,9 +296,12 @@ def ecg_run(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callable[
         except Exception:  # unreadable data: ``run`` records the failure with its cause
             mixed = None
         if mixed:
+            request.node.user_properties.append((SKIP_PROPERTY, mixed.removeprefix(f"{cell.key}: ")))
             pytest.skip(mixed)
         request.node.user_properties.append((CELL_PROPERTY, cell.key))
-        return ecg_runner.run(cell)
+        outcome = ecg_runner.execute(cell)
+        request.node.user_properties.append((OUTCOME_PROPERTY, f"{outcome.origin} {outcome.record['status']}"))
+        return outcome.record
     return run
 
 

@@ -176,7 +176,7 @@ def _distinct(records: list[dict], *path: str) -> str:
     return ", ".join(sorted(found)) if found else "unknown"
 
 
-def _provenance(records: list[dict], n_resamples: int) -> list[str]:
+def _provenance(records: list[dict], n_resamples: int, run_lines: Iterable[str] = ()) -> list[str]:
     ok = sum(r["status"] == "ok" for r in records)
     created = sorted(r["created"] for r in records if r.get("created"))
     by_downstream = defaultdict(set)
@@ -198,6 +198,7 @@ def _provenance(records: list[dict], n_resamples: int) -> list[str]:
         f"ecgbench: {_distinct(records, 'environment', 'ecgbench')}",
         f"- records created: {f'{created[0]} to {created[-1]}' if created else 'unknown'}",
         f"- cells: {ok} ok, {len(records) - ok} failed",
+        *(f"- this run: {line}" for line in run_lines),
         f"- intervals: 95 % percentile bootstrap over the test records ({n_resamples} resamples, seed "
         f"{BOOTSTRAP_SEED}; resamples missing a class of the test set are dropped); over several seeds a "
         "two-level bootstrap that also redraws the seeds", "",
@@ -310,14 +311,17 @@ def _failures(records: list[dict]) -> list[str]:
 # --- entry points -------------------------------------------------------------------------------------------
 
 def build_report(records: list[dict], out_dir: Path, title: str | None = None, *,
-                 n_resamples: int = 1000) -> list[Path]:
-    """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first)."""
+                 n_resamples: int = 1000, run_lines: Iterable[str] = ()) -> list[Path]:
+    """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first).
+
+    ``run_lines`` say what the run that wrote it did (trained, reused, skipped cells), for its provenance.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = sorted(records, key=lambda r: r["key"])
     scores, groups, pairs = BootstrapScores(n_resamples), _groups(records), paired_cells(records)
     figure_lines, figure_paths = _figure_lines(records, out_dir)
-    lines = [f"# {title or 'ecgbench leaderboard'}", "", *_provenance(records, n_resamples),
+    lines = [f"# {title or 'ecgbench leaderboard'}", "", *_provenance(records, n_resamples, run_lines),
              "## Findings of Nguyen & Do (2024), tested on this run", "",
              findings_markdown(evaluate_findings(records)), "",
              "## Summary over models (the paper's Figure 1)", "", *_summary_table(pairs), *figure_lines]
