@@ -230,7 +230,7 @@ def test_every_metric_of_a_record_is_recomputed_exactly_from_its_stored_predicti
     assert (y_prob.astype(np.float32).astype(str).astype(np.float64) == y_prob).all()  # float32, exactly
     assert (np.round(y_prob, 5) != y_prob).any()  # not rounded to 5 decimals
     test, again = stored["test"], _sklearn_metrics(y_true, y_prob)
-    classes = list(test["per_class"])
+    classes = stored["identity"]["classes"]  # the column order (per_class is stored with sorted keys)
     assert [test["per_class"][classes[c]]["auroc"] for c in again["defined"]] == again["auroc"]
     assert [test["per_class"][classes[c]]["auprc"] for c in again["defined"]] == again["auprc"]
     assert [test["per_class"][classes[c]]["f1"] for c in again["present"]] == pytest.approx(again["f1"], abs=1e-15)
