@@ -97,7 +97,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _root_option(must_exist: bool):
-    """``--root``: a folder (``fetch`` may create it); anything else is a usage error saying what it is."""
+    """``--root``: a folder; a file is a usage error saying so, and so is a missing root where it must exist
+    (``fetch`` creates it; ``prepare``/``info`` name the missing dataset folder and how to fetch it)."""
     def parse(text: str) -> Path:
         root = Path(text)
         if must_exist or root.exists():
@@ -119,7 +120,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     def command(name: str, func, help_text: str) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text)
         parser.add_argument("name", help="dataset name (ptbxl, cpsc2018, georgia, ptb, code_test, or a registered one)")
-        parser.add_argument("--root", type=_root_option(must_exist=name != "fetch"), required=True,
+        parser.add_argument("--root", type=_root_option(must_exist=name == "verify"), required=True,
                             help="folder holding one sub-folder per dataset")
         parser.set_defaults(func=func)
         return parser
