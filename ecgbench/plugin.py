@@ -15,7 +15,9 @@ import pytest
 from ecgbench.cluster.gpus import cells_per_gpu, check_workers, worker_device
 from ecgbench.cluster.phases import PHASES
 from ecgbench.data.prepare import default_cache_dir
+from ecgbench.data.root import DataRootError, datasets_in
 from ecgbench.cluster.shards import ShardSpec
+from ecgbench.results.tally import RunTally
 from ecgbench.runner import RERUN_MODES, CellRunner, RunOptions
 from ecgbench.study import (DEFAULT_PROFILE, Cell, Pretraining, Profile, Transferability, default_results_dir,
                             enumerate_cells, enumerate_transferability, get_profile, iter_upstream_needs)
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 CELL_PROPERTY = "ecg_cell"
 SCORE_PROPERTY = "ecg_transferability"
 Task = Cell | Pretraining | Transferability
+OUTCOME_PROPERTY = "ecg_outcome"  # "trained ok", "reused failed", ...: where the cell's record came from
+SKIP_PROPERTY = "ecg_skip"  # why a study cell was skipped
 
 
 class EcgSession:
@@ -41,12 +45,20 @@ class EcgSession:
         self.measured_costs = measured_costs
         self.report_dir = options.results_dir.parent
         self.is_worker = is_worker
-        self.cells_run: list[str] = []
+        self.tally = RunTally(options.results_dir)
         self.scores_run: list[str] = []
         self.selected_tasks: list[Task] = []  # after -k/-m, phase and shard (read by ecgbench submit)
         self.written: list[Path] = []
         self.problems: list[str] = []
+        self.summary: str | None = None
+        self.scores_summary: str | None = None
         self.stale_note: str | None = None  # how many stale records the leaderboard left out
+        self.errors: list[str] = []  # what went wrong at session end (shown in the ecgbench section, exit non-zero)
+
+    @property
+    def cells_run(self) -> list[str]:
+        """Keys of the study cells this session started."""
+        return self.tally.started
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
@@ -83,10 +95,17 @@ class EcgSession:
         return result
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Seen by the controller for every worker's test: remember which study cells ran."""
-        if report.when == "call":
-            self.cells_run += [value for name, value in report.user_properties if name == CELL_PROPERTY]
-            self.scores_run += [value for name, value in report.user_properties if name == SCORE_PROPERTY]
+        """Seen by the controller for every worker's test: which study cells ran, were reused or were skipped."""
+        properties = dict(report.user_properties)
+        if report.when == "call" and CELL_PROPERTY in properties:
+            key = properties[CELL_PROPERTY]
+            self.tally.started.append(key)
+            if OUTCOME_PROPERTY in properties:
+                self.tally.outcomes[key] = tuple(properties[OUTCOME_PROPERTY].split())
+        if report.skipped and SKIP_PROPERTY in properties:
+            self.tally.skipped[report.nodeid] = properties[SKIP_PROPERTY]
+        if report.when == "call" and SCORE_PROPERTY in properties:
+            self.scores_run.append(properties[SCORE_PROPERTY])
 
     def _records(self) -> list[dict]:
         from ecgbench.results.store import load_records
@@ -102,36 +121,51 @@ class EcgSession:
         self.problems += loaded.problems
         return loaded.records
 
-    def pytest_sessionfinish(self) -> None:
-        """The controller (or a plain run) writes the leaderboard from every stored record of the profile."""
-        if self.is_worker or not (self.cells_run or self.scores_run):
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """The controller (or a plain run) writes the leaderboard from every stored record of the profile.
+
+        Nothing here may raise: a failure (a full or read-only disk, an untrusted results folder) is kept for
+        the ecgbench section of the summary and makes the exit status non-zero, so pytest's own summary of
+        the cells still prints.
+        """
+        if self.is_worker or not (self.tally.seen or self.scores_run):
             return
         from ecgbench.codeid import leaderboard_records
-        from ecgbench.results.report import build_report
+        from ecgbench.results.report import build_report, terminal_summary
 
-        records, self.stale_note = leaderboard_records(self._records(), self.options.keep_stale,
-                                                       "--ecg-keep-stale")
-        self.written = build_report(records, self.report_dir, notes=[self.stale_note] if self.stale_note else (),
-                                    score_records=self._score_records())
+        try:
+            records, scores = self._records(), self._score_records()
+            ran, scored = set(self.tally.started), set(self.scores_run)
+            self.summary = terminal_summary([r for r in records if r["key"] in ran])
+            failed = sum(r["status"] == "failed" for r in scores if r["key"] in scored)
+            self.scores_summary = f"transferability scores: {len(scored) - failed} ok, {failed} failed" if scored else None
+            if ran or scored:
+                shown, self.stale_note = leaderboard_records(records, self.options.keep_stale, "--ecg-keep-stale")
+                notes = [f"this run: {line}" for line in self.tally.lines()] + [self.stale_note] * bool(self.stale_note)
+                self.written = build_report(shown, self.report_dir, notes=notes, score_records=scores)
+        except Exception as error:  # reported in the summary section instead of a traceback that hides it
+            self.errors.append(f"the leaderboard was not written: {type(error).__name__}: {error}")
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if self.is_worker or not (self.cells_run or self.scores_run):
+        if self.is_worker or not (self.tally.seen or self.scores_run):
             return
-        from ecgbench.results.report import terminal_summary
-
-        ran = set(self.cells_run)
         terminalreporter.section("ecgbench")
-        terminalreporter.write_line(terminal_summary([r for r in self._records() if r["key"] in ran]))
-        scored = [r for r in self._score_records() if r["key"] in set(self.scores_run)]
-        if scored:
-            failed = sum(r["status"] == "failed" for r in scored)
-            terminalreporter.write_line(f"transferability scores: {len(scored) - failed} ok, {failed} failed")
+        if self.summary:
+            terminalreporter.write_line(self.summary)
+        for line in self.tally.lines():
+            terminalreporter.write_line(line)
+        if self.scores_summary:
+            terminalreporter.write_line(self.scores_summary)
         for problem in self.problems:
             terminalreporter.write_line(f"skipped unreadable record: {problem}")
         if self.stale_note:
             terminalreporter.write_line(self.stale_note)
         for path in self.written:
             terminalreporter.write_line(f"wrote {path}")
+        for error in self.errors:
+            terminalreporter.write_line(f"error: {error}", red=True, bold=True)
 
 
 STATE_KEY = pytest.StashKey[EcgSession]()
@@ -285,9 +319,20 @@ def _register_manifests(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--ecg-manifest {path}: {e}") from None
 
 
+def _check_data_root(config: pytest.Config, profile: Profile) -> None:
+    """A mistyped ``--ecg-data`` is a usage error before any cell runs, never a silent run on synthetic data."""
+    root = config.getoption("--ecg-data")
+    if root is not None:
+        try:
+            datasets_in(root, (*profile.upstreams, *profile.downstreams))
+        except DataRootError as e:
+            raise pytest.UsageError(f"--ecg-data {e}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _register_manifests(config)
     profile = _profile_from_options(config)
+    _check_data_root(config, profile)
     worker_gpu = _share_machine_between_workers(config)
     options = RunOptions(results_dir=_results_dir(config, profile),
                          cache_dir=(config.getoption("--ecg-cache") or default_cache_dir()).resolve(),
@@ -359,22 +404,29 @@ def ecg_run(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callable[
     skipped, never run.
     """
     def run(cell: Cell) -> dict:
-        _skip_unrunnable(ecg_runner, cell)
+        _skip_unrunnable(ecg_runner, cell, request)
         request.node.user_properties.append((CELL_PROPERTY, cell.key))
-        return ecg_runner.run(cell)
+        outcome = ecg_runner.execute(cell)
+        request.node.user_properties.append((OUTCOME_PROPERTY, f"{outcome.origin} {outcome.record['status']}"))
+        return outcome.record
     return run
 
 
-def _skip_unrunnable(runner: CellRunner, cell: Cell) -> None:
+def _skip_unrunnable(runner: CellRunner, cell: Cell, request: pytest.FixtureRequest) -> None:
     """Skip a cell (or the score task of its fine-tune cell) whose data are missing or would mix real and
-    synthetic data; unreadable data are not skipped: the run records the failure with its cause."""
-    _skip_without_files(runner, cell.upstream, cell.downstream)
+    synthetic data, saying why (the run's tally counts the reasons); unreadable data are not skipped: the run
+    records the failure with its cause."""
     try:
-        mixed = runner.mixed_sources(cell)
-    except Exception:
-        mixed = None
-    if mixed:
-        pytest.skip(mixed)
+        _skip_without_files(runner, cell.upstream, cell.downstream)
+        try:
+            mixed = runner.mixed_sources(cell)
+        except Exception:
+            mixed = None
+        if mixed:
+            pytest.skip(mixed)
+    except pytest.skip.Exception as skip:
+        request.node.user_properties.append((SKIP_PROPERTY, str(skip.msg).removeprefix(f"{cell.key}: ")))
+        raise
 
 
 def _skip_without_files(runner: CellRunner, *datasets: str | None) -> None:
@@ -402,7 +454,7 @@ def ecg_score(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callabl
     Skipped when its fine-tune cell would be (missing data, real and synthetic data mixed).
     """
     def score(task: Transferability) -> dict:
-        _skip_unrunnable(ecg_runner, task.finetune_cell)
+        _skip_unrunnable(ecg_runner, task.finetune_cell, request)
         request.node.user_properties.append((SCORE_PROPERTY, task.key))
         return ecg_runner.transferability(task)
     return score

@@ -18,21 +18,20 @@ import torch
 from ecgbench import codeid
 from ecgbench.data import PreparedDataset, open_dataset
 from ecgbench.engine.checkpoint import cached_checkpoint
+from ecgbench.engine.config import TrainConfig
 from ecgbench.engine.device import default_device, seed_everything
-from ecgbench.metrics import classification_metrics
 from ecgbench.engine.train import ArraySplit, fit, predict
 from ecgbench.locks import host_lock
+from ecgbench.metrics import classification_metrics
 from ecgbench.models import Classifier, build_model
 from ecgbench.provenance import environment
 from ecgbench.results.schema import SCHEMA_VERSION, ResultRecordError
-from ecgbench.results.store import read_record, record_path, write_record
 from ecgbench.results.score_records import (SCORE_KIND, SCORE_SCHEMA_VERSION, ScoreRecordError, read_score_record,
                                             score_record_path, write_score_record)
-from ecgbench.codeid import code_identity
+from ecgbench.results.store import RecordWriteError, read_record, record_path, write_record
+from ecgbench.study import Cell, Pretraining, Profile, Transferability, identity_hash, stable_seed, subset_size
 from ecgbench.transfer.forward import classifier_forward, device_gram, source_outputs
 from ecgbench.transfer.scores import HIGHER_IS_BETTER, all_scores
-from ecgbench.engine.config import TrainConfig
-from ecgbench.study import Cell, Pretraining, Profile, Transferability, identity_hash, stable_seed, subset_size
 
 RERUN_MODES = ("none", "failed", "all")
 
@@ -56,6 +55,21 @@ class RunOptions:
 def checkpoint_file(results_dir: Path, need: Pretraining) -> Path:
     """Where the upstream checkpoint ``need`` of a results folder lives (shared by every shard using it)."""
     return Path(results_dir) / "checkpoints" / f"{need.upstream}-{need.model}-s{need.seed}.pt"
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """A cell's record and where it came from: ``trained`` by this run (ok or failed) or ``reused`` as stored."""
+
+    record: dict
+    origin: str
+
+
+def stored_probabilities(y_prob: np.ndarray) -> np.ndarray:
+    """The float32 probabilities as the float64 of their shortest decimals: exactly what a JSON record stores
+    and reads back. Ordering and the 0.5 threshold are those of the float32 values, so metrics computed from
+    these equal the model's, and anyone recomputing them from the record gets the same numbers."""
+    return np.asarray(y_prob, dtype=np.float32).astype(str).astype(np.float64)
 
 
 def _split(ds: PreparedDataset, idx: np.ndarray) -> ArraySplit:
@@ -178,7 +192,8 @@ class CellRunner:
 
     # -- one cell ---------------------------------------------------------------------------------------
     def stored(self, cell: Cell, cell_id: str) -> dict | None:
-        """The stored record of ``cell`` if it may be reused under the re-run mode; a corrupt file is re-run."""
+        """The stored record of ``cell`` if it may be reused under the re-run mode; a corrupt file, one whose
+        content no longer matches its digest, or one of an older schema is reported and its cell re-run."""
         path = record_path(self.options.results_dir, cell.file_stem)
         if self.options.rerun == "all" or not path.exists():
             return None
@@ -195,27 +210,34 @@ class CellRunner:
 
     def run(self, cell: Cell) -> dict:
         """The record of ``cell``: reused when stored with the same id, else trained; failures are recorded too."""
+        return self.execute(cell).record
+
+    def execute(self, cell: Cell) -> CellOutcome:
+        """``run``, also saying whether the record was trained here or reused (the plugin's summary counts it).
+
+        A record that cannot be written (full or read-only disk) raises ``RecordWriteError`` naming its path.
+        """
         started = time.perf_counter()
         try:
             identity = self.identity(cell)
         except Exception as error:  # the data could not be read: still record the failure
             identity = {"cell": cell.key, "profile": self.profile.name,
                         codeid.IDENTITY_KEY: codeid.code_identity().digest}
-            return self._save(cell, identity, started, error=error)
+            return CellOutcome(self._save(cell, identity, started, error=error), "trained")
         cell_id = identity_hash(identity)
         reusable = self.stored(cell, cell_id)
         if reusable is not None:
-            return reusable
+            return CellOutcome(reusable, "reused")
         # Two processes of one host on one results directory: the second waits for the first's record, reuses it.
         with host_lock(record_path(self.options.results_dir, cell.file_stem)):
             reusable = self.stored(cell, cell_id)
             if reusable is not None:
-                return reusable
+                return CellOutcome(reusable, "reused")
             try:
                 outcome = self._train_and_test(cell, identity)
             except Exception as error:
-                return self._save(cell, identity, started, error=error)
-            return self._save(cell, identity, started, outcome=outcome)
+                return CellOutcome(self._save(cell, identity, started, error=error), "trained")
+            return CellOutcome(self._save(cell, identity, started, outcome=outcome), "trained")
 
     def _train_and_test(self, cell: Cell, identity: dict) -> dict:
         if self.device.type == "cuda":
@@ -227,13 +249,13 @@ class CellRunner:
         result = fit(model, _split(ds, train_idx), _split(ds, val_idx), config,
                      seed=stable_seed("fit", cell.key), device=self.device)
         model.load_state_dict(result.best_state)
-        y_prob = predict(model, ds.signals[test_idx], config.batch_size, self.device)
+        y_prob = stored_probabilities(predict(model, ds.signals[test_idx], config.batch_size, self.device))
         y_true = np.asarray(ds.labels[test_idx])
         return {
             "history": result.history, "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,
-            "test": classification_metrics(y_true, y_prob, ds.classes),
+            "test": classification_metrics(y_true, y_prob, ds.classes),  # from exactly the stored values
             "predictions": {"record_ids": ds.record_ids[test_idx].tolist(), "y_true": y_true.astype(int).tolist(),
-                            "y_prob": np.round(y_prob, 5).tolist()},
+                            "y_prob": y_prob.tolist()},
             "sizes": {"train": len(train_idx), "train_full": len(ds.indices("train")), "val": len(val_idx),
                       "test": len(test_idx)},
             "timing": {"train_s": result.train_seconds, **pretrain_cost},
@@ -253,8 +275,13 @@ class CellRunner:
             "timing": {**outcome["timing"], "wall_s": time.perf_counter() - started},
             "environment": environment(self.device), "created": _utc_now(),
         }
-        write_record(self.options.results_dir, cell.file_stem, record)
-        return record
+        try:
+            return write_record(self.options.results_dir, cell.file_stem, record)
+        except RecordWriteError as write_error:
+            if error is None:
+                raise
+            raise RecordWriteError(f"{write_error}; the cell had failed before: {_describe(error).splitlines()[0]}",
+                                   write_error.errno) from error
 
     # -- transferability scores -------------------------------------------------------------------------
     def score_identity(self, task: Transferability) -> dict:
@@ -265,7 +292,7 @@ class CellRunner:
                 "data_source": ds.source, "downstream_digest": ds.digest,
                 "subset_digest": identity_hash({"ids": subset_ids.tolist()}),
                 "checkpoint_id": self.checkpoint_id(task.upstream, task.model, task.seed),
-                "code_digest": code_identity().digest, "schema_version": SCORE_SCHEMA_VERSION}
+                codeid.IDENTITY_KEY: codeid.code_identity().digest, "schema_version": SCORE_SCHEMA_VERSION}
 
     def stored_scores(self, task: Transferability, score_id: str) -> dict | None:
         """The stored score record of ``task`` if reusable under the re-run mode; a corrupt file is re-run."""

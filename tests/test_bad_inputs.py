@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ecgbench.cli import main
+from ecgbench.results.schema import SCHEMA_VERSION
 from ecgbench.results.store import load_records
 from ecgbench.study import Cell, enumerate_cells, get_profile
 
@@ -53,7 +54,7 @@ def test_foreign_record_is_skipped_by_reports_and_named(make_runner):
     foreign.write_text(json.dumps({"schema_version": 99, "key": "x"}))
     loaded = load_records(results)
     assert [r["key"] for r in loaded.records] == [SCRATCH.key]
-    assert loaded.problems == [f"{foreign}: schema_version 99, expected 1"]
+    assert loaded.problems == [f"{foreign}: schema_version 99, expected {SCHEMA_VERSION}"]
 
 
 def test_nan_data_fails_its_cell_and_the_grid_goes_on(make_runner):

@@ -10,6 +10,7 @@ from ecgbench.codeid import code_digest
 from ecgbench.results.runs import (
     RunError, as_run, find_run, list_runs, load_run_file, machine_id, resolve_run, runs_table, save_run,
 )
+from ecgbench.results.schema import sealed
 from ecgbench.results.store import write_record
 from record_factory import make_record
 
@@ -50,7 +51,7 @@ def test_a_results_folder_is_frozen_with_its_source(tmp_path, records):
     assert saved.machine == machine_id()
     loaded = load_run_file(saved.path)
     assert loaded.source == str(folder)
-    assert loaded.records == as_run(folder).records == sorted(records, key=lambda r: r["key"])
+    assert loaded.records == as_run(folder).records == [sealed(r) for r in sorted(records, key=lambda r: r["key"])]
 
 
 def test_undefined_numbers_are_stored_as_null(tmp_path, records):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 
 from ecgbench.cost import load_measured, measured_seconds, save_measured
@@ -80,8 +81,12 @@ def _status(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile, args.profiles)
     if args.seeds:
         profile = profile.with_seeds(args.seeds)
-    print(render_status(grid_status(args.results, profile), profile))
-    return 0
+    if not args.results.is_dir():
+        print(f"error: {args.results}: no such results folder", file=sys.stderr)
+        return 1
+    status = grid_status(args.results, profile)
+    print(render_status(status, profile))
+    return 1 if status.holds_other_profiles_only(profile) else 0
 
 
 def add_cluster_commands(sub: argparse._SubParsersAction) -> None:

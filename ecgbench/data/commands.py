@@ -12,6 +12,7 @@ import numpy as np
 
 from ecgbench.data.dataset import SPLITS
 from ecgbench.data.manifest import DataError
+from ecgbench.data.root import DataRootError, check_folder
 
 _MAX_LISTED = 5  # record ids shown per drop reason
 
@@ -136,6 +137,20 @@ def _new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _root_option(must_exist: bool):
+    """``--root``: a folder; a file is a usage error saying so, and so is a missing root where it must exist
+    (``fetch`` creates it; ``prepare``/``info`` name the missing dataset folder and how to fetch it)."""
+    def parse(text: str) -> Path:
+        root = Path(text)
+        if must_exist or root.exists():
+            try:
+                check_folder(root)
+            except DataRootError as e:
+                raise argparse.ArgumentTypeError(str(e)) from None
+        return root
+    return parse
+
+
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``ecgbench data ...`` on the top-level sub-parsers."""
     from ecgbench.data.prepare import default_cache_dir
@@ -146,7 +161,8 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     def command(name: str, func, help_text: str) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text)
         parser.add_argument("name", help="dataset name (ptbxl, cpsc2018, georgia, ptb, code_test, or a registered one)")
-        parser.add_argument("--root", type=Path, required=True, help="folder holding one sub-folder per dataset")
+        parser.add_argument("--root", type=_root_option(must_exist=name == "verify"), required=True,
+                            help="folder holding one sub-folder per dataset")
         parser.set_defaults(func=func)
         return parser
 

@@ -23,10 +23,14 @@ def checksum_path(path: Path) -> Path:
 
 
 def _save(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-        digest = file_sha256(tmp)
-    atomic_write_bytes(checksum_path(path), digest.encode())
+    """Publish ``obj`` and then its checksum; a failed write (full or read-only disk) names the checkpoint."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+            digest = file_sha256(tmp)
+        atomic_write_bytes(checksum_path(path), digest.encode())
+    except OSError as e:
+        raise OSError(e.errno, f"cannot write checkpoint {path}: {e.strerror or e}") from e
 
 
 def _integrity_problem(path: Path) -> str | None:

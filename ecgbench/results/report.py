@@ -239,9 +239,10 @@ def build_report(records: list[dict], out_dir: Path, title: str | None = None, *
                  notes: Iterable[str] = (), score_records: list[dict] = ()) -> list[Path]:
     """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first).
 
-    ``notes``: provenance lines the caller adds (e.g. how many stale records it left out). With transferability
-    ``score_records`` (``ecgbench.results.score_records``) the leaderboard also has their section: how well each
-    score predicted the measured outcomes of ``records``, and its figure.
+    ``notes``: provenance lines the caller adds: what the run that wrote it did (trained, reused, skipped cells),
+    how many stale records it left out. With transferability ``score_records`` (``ecgbench.results.score_records``)
+    the leaderboard also has their section: how well each score predicted the measured outcomes of ``records``,
+    and its figure.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,48 +1,67 @@
-"""One JSON file per cell under a results directory, written atomically; readers skip what they cannot trust."""
+"""One JSON file per cell under a results directory, written atomically; readers skip what they cannot trust.
+
+Each stored record carries the digest of its content (``schema.content_digest``): a record edited by hand is
+rejected with its file named. One folder holds one record per cell: a second file for the same cell (say
+``X (copy).json``) would be averaged into the leaderboard, so ``load_records`` refuses the folder, naming both.
+"""
 from __future__ import annotations
 
+import errno
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecgbench.atomic import atomic_write_bytes
-from ecgbench.results.schema import ResultRecordError, validate_record
+from ecgbench.results.schema import ResultRecordError, finite_or_none, sealed, validate_record
+
+__all__ = ["RECORD_SUFFIX", "RecordWriteError", "LoadedRecords", "finite_or_none", "record_path", "write_record",
+           "read_record", "load_records", "describe_write_error"]
 
 RECORD_SUFFIX = ".json"
 
 
-def finite_or_none(obj):
-    """JSON has no NaN: undefined numbers are stored as null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_or_none(v) for v in obj]
-    return obj
+class RecordWriteError(OSError):
+    """A record that could not be written (full or read-only disk), naming the file and the cause."""
+
+    def __init__(self, message: str, error_number: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = error_number
 
 
 def record_path(results_dir: Path, file_stem: str) -> Path:
     return Path(results_dir) / f"{file_stem}{RECORD_SUFFIX}"
 
 
-def write_record(results_dir: Path, file_stem: str, record: dict) -> Path:
-    """Validate and atomically write one record; a killed writer leaves the previous file or none."""
+def describe_write_error(path: Path, error: OSError) -> str:
+    """``path: No space left on device (ENOSPC)``: the file meant, not the temp file, and the errno's name."""
+    name = errno.errorcode.get(error.errno, "") if error.errno else ""
+    return f"{path}: {error.strerror or error}" + (f" ({name})" if name else "")
+
+
+def write_record(results_dir: Path, file_stem: str, record: dict) -> dict:
+    """Validate, seal with its content digest and atomically write one record; return the record as stored.
+
+    A killed writer leaves the previous file or none; a failed write (ENOSPC, EROFS, ...) raises
+    ``RecordWriteError`` naming the record's path.
+    """
     validate_record(record, file_stem)
+    stored = sealed(record)
     path = record_path(results_dir, file_stem)
-    text = json.dumps(finite_or_none(record), indent=1, sort_keys=True, allow_nan=False)
-    atomic_write_bytes(path, text.encode())
-    return path
+    text = json.dumps(stored, indent=1, sort_keys=True, allow_nan=False)
+    try:
+        atomic_write_bytes(path, text.encode())
+    except OSError as e:
+        raise RecordWriteError(f"cannot write result record {describe_write_error(path, e)}", e.errno) from e
+    return stored
 
 
 def read_record(path: Path) -> dict:
-    """Load and validate one record; ``ResultRecordError`` names the file when it is corrupt or foreign."""
+    """Load and validate one record; ``ResultRecordError`` names the file when it is corrupt, foreign or edited."""
     try:
         record = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ResultRecordError(f"{path}: unreadable result record ({e})") from e
-    return validate_record(record, str(path))
+    return validate_record(record, str(path), stored=True)
 
 
 @dataclass
@@ -51,16 +70,36 @@ class LoadedRecords:
     problems: list[str] = field(default_factory=list)
 
 
-def load_records(results_dir: Path, profile: str | None = None) -> LoadedRecords:
-    """All valid records of a directory (optionally of one profile), sorted by key; corrupt files listed apart."""
-    loaded = LoadedRecords()
+def _load_all(results_dir: Path) -> tuple[list[tuple[Path, dict]], list[str]]:
+    found, problems = [], []
     for path in sorted(Path(results_dir).glob(f"*{RECORD_SUFFIX}")):
         try:
-            record = read_record(path)
+            found.append((path, read_record(path)))
         except ResultRecordError as e:
-            loaded.problems.append(str(e))
-            continue
-        if profile is None or record["profile"] == profile:
-            loaded.records.append(record)
-    loaded.records.sort(key=lambda r: r["key"])
-    return loaded
+            problems.append(str(e))
+    return found, problems
+
+
+def _duplicate_cells(found: list[tuple[Path, dict]]) -> list[str]:
+    """One line per cell (of one profile) stored in more than one file, naming every file."""
+    files: dict[tuple[str, str], list[Path]] = {}
+    for path, record in found:
+        files.setdefault((record["profile"], record["key"]), []).append(path)
+    return [f"cell {key} (profile {profile}) is stored {len(paths)} times: " + ", ".join(map(str, paths))
+            for (profile, key), paths in sorted(files.items()) if len(paths) > 1]
+
+
+def load_records(results_dir: Path, profile: str | None = None) -> LoadedRecords:
+    """All valid records of a directory (optionally of one profile), sorted by key; corrupt files listed apart.
+
+    Two files of one cell are a ``ResultRecordError`` naming both: neither may be chosen (or averaged) silently.
+    """
+    found, problems = _load_all(results_dir)
+    if profile is not None:
+        found = [(path, record) for path, record in found if record["profile"] == profile]
+    duplicates = _duplicate_cells(found)
+    if duplicates:
+        raise ResultRecordError(f"{results_dir}: " + "; ".join(duplicates) + "; keep one file per cell")
+    found.sort(key=lambda item: item[1]["key"])
+    return LoadedRecords([record for _, record in found], problems)
+

@@ -1,0 +1,49 @@
+"""What one run did with its cells: trained here, reused from stored records, skipped (and why), or lost.
+
+A fresh clone ships stored records, so a run that reuses all of them finishes in seconds and looks like a
+study that ran: the terminal summary and the leaderboard's provenance say which it was, and how to retrain.
+The plugin fills a ``RunTally`` from test reports (the controller under xdist sees only reports).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_REASONS = 5  # distinct skip reasons listed; the rest are counted
+
+
+@dataclass
+class RunTally:
+    results_dir: Path
+    outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (trained|reused, ok|failed)
+    started: list[str] = field(default_factory=list)  # keys of cells that started (with or without a record)
+    skipped: dict[str, str] = field(default_factory=dict)  # key -> why
+
+    @property
+    def seen(self) -> bool:
+        return bool(self.started or self.skipped)
+
+    def count(self, origin: str, status: str | None = None) -> int:
+        return sum(o == origin and status in (None, s) for o, s in self.outcomes.values())
+
+    def lines(self) -> list[str]:
+        """One line per kind of outcome: trained, reused (from where, how to retrain), skipped, unrecorded."""
+        trained, reused = self.count("trained"), self.count("reused")
+        lines = [f"trained here: {trained} cells ({self.count('trained', 'ok')} ok, "
+                 f"{self.count('trained', 'failed')} failed)"]
+        if reused:
+            lines.append(f"reused from stored records in {self.results_dir}: {reused} cells "
+                         f"({self.count('reused', 'ok')} ok, {self.count('reused', 'failed')} failed), not trained "
+                         "again; retrain them with --ecg-rerun all (or only the failed ones with --ecg-rerun failed)")
+        if self.skipped:
+            reasons = Counter(self.skipped.values()).most_common()
+            listed = "; ".join(f"{n} x {reason}" for reason, n in reasons[:MAX_REASONS])
+            more = f"; {len(reasons) - MAX_REASONS} more reasons" if len(reasons) > MAX_REASONS else ""
+            lines.append(f"skipped: {len(self.skipped)} cells ({listed}{more})")
+        unrecorded = [key for key in self.started if key not in self.outcomes]
+        if unrecorded:
+            lines.append(f"no record: {len(unrecorded)} cells stopped before their record was written (see their "
+                         f"failures above): {', '.join(unrecorded[:MAX_REASONS])}"
+                         + (", ..." if len(unrecorded) > MAX_REASONS else ""))
+        return lines
