@@ -141,7 +141,7 @@ class EcgSession:
             self.scores_summary = f"transferability scores: {len(scored) - failed} ok, {failed} failed" if scored else None
             if ran or scored:
                 shown, self.stale_note = leaderboard_records(records, self.options.keep_stale, "--ecg-keep-stale")
-                notes = [f"this run: {line}" for line in self.tally.lines()] + [self.stale_note] * bool(self.stale_note)
+                notes = [self.stale_note] * bool(self.stale_note) + [f"this run: {line}" for line in self.tally.lines()]
                 self.written = build_report(shown, self.report_dir, notes=notes, score_records=scores)
         except Exception as error:  # reported in the summary section instead of a traceback that hides it
             self.errors.append(f"the leaderboard was not written: {type(error).__name__}: {error}")

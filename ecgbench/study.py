@@ -302,8 +302,11 @@ def enumerate_cells(profile: Profile) -> list[Cell]:
 def enumerate_transferability(profile: Profile) -> list[Transferability]:
     """One score task per (upstream, downstream, model, fraction, seed) of a profile's transfer pairs.
 
-    The same pairs as the fine-tune cells (a downstream is never scored from itself), in a fixed order.
+    The same pairs as the fine-tune cells (a downstream is never scored from itself), in a fixed order; none for
+    a profile without a transfer regime (nothing to predict, and no checkpoint to score).
     """
+    if not set(profile.regimes) & {"finetune", "linear"}:
+        return []
     return [Transferability(cell.upstream, cell.downstream, cell.model, cell.fraction, cell.seed)
             for cell in enumerate_cells(replace(profile, regimes=("finetune",)))]
 

@@ -11,6 +11,7 @@ import pytest
 from ecgbench.cli import main
 from ecgbench.results.compare import WORSE, compare
 from ecgbench.results.runs import list_runs, load_run_file, save_run
+from ecgbench.results.schema import sealed
 from tiny_model import NAME, TINY_MODEL_CONFTEST, import_what_training_imports, tiny_profiles
 
 import_what_training_imports()
@@ -62,6 +63,7 @@ def test_a_useless_learning_rate_is_detected_as_worse_and_fails_the_gate(pyteste
 
     other_split = load_run_file(info.path).records
     other_split[0]["identity"]["split_digest"] = "another-split"
+    other_split[0] = sealed(other_split[0])  # a record of another split, as its own run would have stored it
     save_run(other_split, "other-split", saved)
     refused = pytester.runpytest("--ecg-compare", "other-split", "--ecg-compare-fail", "auroc_macro:5", *args)
     assert refused.ret == pytest.ExitCode.TESTS_FAILED

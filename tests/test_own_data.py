@@ -75,11 +75,13 @@ def test_own_cells_run_end_to_end_and_reach_the_leaderboard(own_data, tmp_path, 
 
 
 def test_a_dataset_without_files_or_stand_in_is_skipped_naming_the_folder(tmp_path):
+    """No --ecg-data: every task on the user's datasets (no stand-in) is skipped, saying where the files go.
+    (A --ecg-data folder that does not exist is a usage error: tests/test_trust.py.)"""
     (tmp_path / "own.toml").write_text(PROFILE)
     result = _pytest(["--pyargs", "ecgbench.grid", "--ecg-profiles", "own.toml", "--ecg-profile", "own", "-rs",
-                      "--ecg-data", str(tmp_path / "empty"), "--ecg-cache", str(tmp_path / "cache")], cwd=tmp_path)
+                      "--ecg-cache", str(tmp_path / "cache")], cwd=tmp_path)
     assert result.returncode == 0 and "4 skipped" in result.stdout, result.stdout[-3000:]  # as above
-    assert f"{tmp_path / 'empty' / 'demo_down'} does not exist" in result.stdout
+    assert "no --ecg-data folder was given: put its files in DATA/demo_down" in result.stdout
 
 
 def test_data_new_writes_a_manifest_that_loads_and_prepares(own_data, tmp_path, capsys):
