@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -194,19 +195,26 @@ class CellRunner:
     def stored(self, cell: Cell, cell_id: str) -> dict | None:
         """The stored record of ``cell`` if it may be reused under the re-run mode; a corrupt file, one whose
         content no longer matches its digest, or one of an older schema is reported and its cell re-run."""
-        path = record_path(self.options.results_dir, cell.file_stem)
+        record = self._readable(record_path(self.options.results_dir, cell.file_stem), read_record,
+                                ResultRecordError, f"re-running {cell.key}")
+        if record is None or (record["cell_id"] != cell_id
+                              and not (self.options.keep_stale and self.made_by_other_code(cell, record))):
+            return None
+        return self._reusable(record)
+
+    def _readable(self, path: Path, read: Callable[[Path], dict], error: type[Exception], what: str) -> dict | None:
+        """The record at ``path`` unless everything re-runs or there is none; an untrusted one is reported."""
         if self.options.rerun == "all" or not path.exists():
             return None
         try:
-            record = read_record(path)
-        except ResultRecordError as e:
-            warnings.warn(f"re-running {cell.key}: {e}", stacklevel=2)
+            return read(path)
+        except error as e:
+            warnings.warn(f"{what}: {e}", stacklevel=3)
             return None
-        if record["cell_id"] != cell_id and not (self.options.keep_stale and self.made_by_other_code(cell, record)):
-            return None
-        if record["status"] == "failed" and self.options.rerun == "failed":
-            return None
-        return record
+
+    def _reusable(self, record: dict) -> dict | None:
+        """``record`` unless it failed and ``--ecg-rerun failed`` asks for failed ones again."""
+        return None if record["status"] == "failed" and self.options.rerun == "failed" else record
 
     def run(self, cell: Cell) -> dict:
         """The record of ``cell``: reused when stored with the same id, else trained; failures are recorded too."""
@@ -296,17 +304,9 @@ class CellRunner:
 
     def stored_scores(self, task: Transferability, score_id: str) -> dict | None:
         """The stored score record of ``task`` if reusable under the re-run mode; a corrupt file is re-run."""
-        path = score_record_path(self.options.results_dir, task.file_stem)
-        if self.options.rerun == "all" or not path.exists():
-            return None
-        try:
-            record = read_score_record(path)
-        except ScoreRecordError as e:
-            warnings.warn(f"re-scoring {task.key}: {e}", stacklevel=2)
-            return None
-        if record["score_id"] != score_id or (record["status"] == "failed" and self.options.rerun == "failed"):
-            return None
-        return record
+        record = self._readable(score_record_path(self.options.results_dir, task.file_stem), read_score_record,
+                                ScoreRecordError, f"re-scoring {task.key}")
+        return self._reusable(record) if record is not None and record["score_id"] == score_id else None
 
     def transferability(self, task: Transferability) -> dict:
         """The score record of ``task``: reused when stored with the same id, else computed (the upstream

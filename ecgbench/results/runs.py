@@ -16,7 +16,6 @@ run of that name).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import platform
 import re
 from collections import Counter
@@ -27,11 +26,10 @@ from typing import Iterable
 from tabulate import tabulate
 
 from ecgbench import __version__
-from ecgbench.atomic import atomic_write_bytes
 from ecgbench.codeid import code_identity
 from ecgbench.locks import host_lock
 from ecgbench.results.schema import ResultRecordError, validate_record
-from ecgbench.results.store import finite_or_none, load_records
+from ecgbench.results.store import load_records, read_json, write_json
 
 RUN_SCHEMA_VERSION = 1
 RUN_KEYS = frozenset({"run_schema_version", "name", "number", "machine", "created", "source", "saved_by",
@@ -178,18 +176,14 @@ def save_run(source: SavedRun | Path | str | Iterable[dict], name: str, root: Pa
         document = {"run_schema_version": RUN_SCHEMA_VERSION, "name": name, "number": number, "machine": machine,
                     "created": saved.created, "source": saved.source, "saved_by": saved.saved_by,
                     "records": saved.records}
-        text = json.dumps(finite_or_none(document), sort_keys=True, separators=(",", ":"), allow_nan=False)
-        atomic_write_bytes(saved.path, text.encode())
+        write_json(saved.path, document, "saved run", compact=True)
     return saved
 
 
 def load_run_file(path: Path) -> SavedRun:
     """Load and validate one saved run; ``RunError`` names the file and what is wrong."""
     path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunError(f"{path}: unreadable saved run ({e})") from e
+    document = read_json(path, "saved run", RunError)
     if not isinstance(document, dict):
         raise RunError(f"{path}: not a saved run (a JSON object is expected)")
     if document.get("run_schema_version") != RUN_SCHEMA_VERSION:

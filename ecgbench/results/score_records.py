@@ -31,13 +31,11 @@ A stored record (schema 1, ``validate_stored_score_record``) has exactly these k
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-from ecgbench.atomic import atomic_write_bytes
 from ecgbench.results.schema import ResultRecordError
-from ecgbench.results.store import RECORD_SUFFIX, LoadedRecords, finite_or_none
+from ecgbench.results.store import RECORD_SUFFIX, LoadedRecords, read_json, write_json
 
 SCORE_KIND = "transferability"
 SCORE_SCHEMA_VERSION = 1
@@ -101,18 +99,13 @@ def write_score_record(results_dir: Path, file_stem: str, record: dict) -> Path:
     """Validate and atomically write one score record; a killed writer leaves the previous file or none."""
     path = score_record_path(results_dir, file_stem)
     validate_stored_score_record(record, str(path))
-    text = json.dumps(finite_or_none(record), indent=1, sort_keys=True, allow_nan=False)
-    atomic_write_bytes(path, text.encode())
+    write_json(path, record, "score record")
     return path
 
 
 def read_score_record(path: Path) -> dict:
     """Load and validate one stored score record; ``ScoreRecordError`` names the file when it is not one."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ScoreRecordError(f"{path}: unreadable score record ({e})") from e
-    return validate_stored_score_record(record, str(path))
+    return validate_stored_score_record(read_json(path, "score record", ScoreRecordError), str(path))
 
 
 def load_score_records(results_dir: Path, profile: str | None = None) -> LoadedRecords:

@@ -15,7 +15,7 @@ from ecgbench.atomic import atomic_write_bytes
 from ecgbench.results.schema import ResultRecordError, finite_or_none, sealed, validate_record
 
 __all__ = ["RECORD_SUFFIX", "RecordWriteError", "LoadedRecords", "finite_or_none", "record_path", "write_record",
-           "read_record", "load_records", "describe_write_error"]
+           "read_record", "load_records", "describe_write_error", "read_json", "write_json"]
 
 RECORD_SUFFIX = ".json"
 
@@ -38,6 +38,26 @@ def describe_write_error(path: Path, error: OSError) -> str:
     return f"{path}: {error.strerror or error}" + (f" ({name})" if name else "")
 
 
+def read_json(path: Path, what: str, error: type[Exception]) -> object:
+    """The parsed JSON of ``path``; an unreadable or non-JSON file raises ``error`` naming the file and ``what``
+    it should have been (result record, score record, saved run)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise error(f"{path}: unreadable {what} ({e})") from e
+
+
+def write_json(path: Path, document: object, what: str, compact: bool = False) -> None:
+    """Write ``document`` (NaN as null) atomically; a failed write (ENOSPC, EROFS, ...) raises
+    ``RecordWriteError`` naming the file and ``what`` it is."""
+    layout = {"separators": (",", ":")} if compact else {"indent": 1}
+    text = json.dumps(finite_or_none(document), sort_keys=True, allow_nan=False, **layout)
+    try:
+        atomic_write_bytes(path, text.encode())
+    except OSError as e:
+        raise RecordWriteError(f"cannot write {what} {describe_write_error(path, e)}", e.errno) from e
+
+
 def write_record(results_dir: Path, file_stem: str, record: dict) -> dict:
     """Validate, seal with its content digest and atomically write one record; return the record as stored.
 
@@ -46,22 +66,13 @@ def write_record(results_dir: Path, file_stem: str, record: dict) -> dict:
     """
     validate_record(record, file_stem)
     stored = sealed(record)
-    path = record_path(results_dir, file_stem)
-    text = json.dumps(stored, indent=1, sort_keys=True, allow_nan=False)
-    try:
-        atomic_write_bytes(path, text.encode())
-    except OSError as e:
-        raise RecordWriteError(f"cannot write result record {describe_write_error(path, e)}", e.errno) from e
+    write_json(record_path(results_dir, file_stem), stored, "result record")
     return stored
 
 
 def read_record(path: Path) -> dict:
     """Load and validate one record; ``ResultRecordError`` names the file when it is corrupt, foreign or edited."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResultRecordError(f"{path}: unreadable result record ({e})") from e
-    return validate_record(record, str(path), stored=True)
+    return validate_record(read_json(path, "result record", ResultRecordError), str(path), stored=True)
 
 
 @dataclass
