@@ -7,6 +7,20 @@ from ecgbench.study import (Cell, ProfileError, enumerate_cells, get_profile, id
                             load_profiles, stable_seed, subset_size)
 
 
+PROFILE_BASE = """[x]
+description = "d"
+upstreams = ["ptbxl"]
+downstreams = ["ptb"]
+models = ["gru"]
+fractions = [0.5]
+regimes = ["scratch"]
+seeds = 1
+synthetic_records = { ptbxl = 10, ptb = 10 }
+pretrain = { epochs = 1, batch_size = 4, lr = 0.1 }
+train = { epochs = 1, batch_size = 4, lr = 0.1 }
+"""
+
+
 def test_smoke_grid_is_the_papers_full_grid():
     cells = enumerate_cells(get_profile("smoke"))
     # scratch: 5 downstreams x 6 models x 3 fractions; fine-tune and linear: 12 (upstream, downstream) pairs each.
@@ -30,18 +44,7 @@ def test_enumeration_is_identical_on_every_call():
 
 def test_profiles_are_strict_about_keys_and_values(tmp_path):
     text = (tmp_path / "p.toml")
-    base = """[x]
-description = "d"
-upstreams = ["ptbxl"]
-downstreams = ["ptb"]
-models = ["gru"]
-fractions = [0.5]
-regimes = ["scratch"]
-seeds = 1
-synthetic_records = { ptbxl = 10, ptb = 10 }
-pretrain = { epochs = 1, batch_size = 4, lr = 0.1 }
-train = { epochs = 1, batch_size = 4, lr = 0.1 }
-"""
+    base = PROFILE_BASE
     text.write_text(base)
     assert load_profiles(text)["x"].train.patience == 0
     text.write_text(base + "colour = 'red'\n")
@@ -64,20 +67,6 @@ def test_seeds_and_hashes_are_stable_and_discriminating():
 def test_with_seeds_changes_only_the_seed_count():
     p = get_profile("smoke")
     assert dataclasses.replace(p.with_seeds(3), seeds=1) == p
-
-
-PROFILE_BASE = """[x]
-description = "d"
-upstreams = ["ptbxl"]
-downstreams = ["ptb"]
-models = ["gru"]
-fractions = [0.5]
-regimes = ["scratch"]
-seeds = 1
-synthetic_records = { ptbxl = 10, ptb = 10 }
-pretrain = { epochs = 1, batch_size = 4, lr = 0.1 }
-train = { epochs = 1, batch_size = 4, lr = 0.1 }
-"""
 
 
 @pytest.mark.parametrize("old, new, message", [

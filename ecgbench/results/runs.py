@@ -29,7 +29,7 @@ from ecgbench import __version__
 from ecgbench.codeid import code_identity
 from ecgbench.locks import host_lock
 from ecgbench.results.schema import ResultRecordError, validate_record
-from ecgbench.results.store import load_records, read_json, write_json
+from ecgbench.results.store import check_document, load_records, read_json, write_json
 
 RUN_SCHEMA_VERSION = 1
 RUN_KEYS = frozenset({"run_schema_version", "name", "number", "machine", "created", "source", "saved_by",
@@ -183,15 +183,8 @@ def save_run(source: SavedRun | Path | str | Iterable[dict], name: str, root: Pa
 def load_run_file(path: Path) -> SavedRun:
     """Load and validate one saved run; ``RunError`` names the file and what is wrong."""
     path = Path(path)
-    document = read_json(path, "saved run", RunError)
-    if not isinstance(document, dict):
-        raise RunError(f"{path}: not a saved run (a JSON object is expected)")
-    if document.get("run_schema_version") != RUN_SCHEMA_VERSION:
-        raise RunError(f"{path}: run_schema_version {document.get('run_schema_version')!r}, expected "
-                       f"{RUN_SCHEMA_VERSION}")
-    unknown, missing = set(document) - RUN_KEYS, RUN_KEYS - set(document)
-    if unknown or missing:
-        raise RunError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    document = check_document(read_json(path, "saved run", RunError), str(path), RunError, "run_schema_version",
+                              RUN_SCHEMA_VERSION, RUN_KEYS)
     for key, kind in (("name", str), ("number", int), ("machine", str), ("created", str), ("source", str),
                       ("saved_by", dict), ("records", list)):
         if not isinstance(document[key], kind) or isinstance(document[key], bool):

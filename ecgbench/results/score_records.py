@@ -35,7 +35,7 @@ import math
 from pathlib import Path
 
 from ecgbench.results.schema import ResultRecordError
-from ecgbench.results.store import RECORD_SUFFIX, LoadedRecords, read_json, write_json
+from ecgbench.results.store import RECORD_SUFFIX, LoadedRecords, check_document, read_json, write_json
 
 SCORE_KIND = "transferability"
 SCORE_SCHEMA_VERSION = 1
@@ -80,14 +80,7 @@ def validate_score_record(record, where: str = "score record") -> dict:
 
 def validate_stored_score_record(record, where: str = "score record") -> dict:
     """A stored record: schema 1 with exactly ``STORED_SCORE_KEYS``, and the analysis shape."""
-    if not isinstance(record, dict):
-        raise ScoreRecordError(f"{where}: not a JSON object")
-    if record.get("schema_version") != SCORE_SCHEMA_VERSION:
-        raise ScoreRecordError(f"{where}: schema_version {record.get('schema_version')!r}, "
-                               f"expected {SCORE_SCHEMA_VERSION}")
-    unknown, missing = set(record) - STORED_SCORE_KEYS, STORED_SCORE_KEYS - set(record)
-    if unknown or missing:
-        raise ScoreRecordError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    check_document(record, where, ScoreRecordError, "schema_version", SCORE_SCHEMA_VERSION, STORED_SCORE_KEYS)
     return validate_score_record(record, where)
 
 

@@ -15,7 +15,7 @@ from ecgbench.atomic import atomic_write_bytes
 from ecgbench.results.schema import ResultRecordError, finite_or_none, sealed, validate_record
 
 __all__ = ["RECORD_SUFFIX", "RecordWriteError", "LoadedRecords", "finite_or_none", "record_path", "write_record",
-           "read_record", "load_records", "describe_write_error", "read_json", "write_json"]
+           "read_record", "load_records", "describe_write_error", "read_json", "write_json", "check_document"]
 
 RECORD_SUFFIX = ".json"
 
@@ -45,6 +45,20 @@ def read_json(path: Path, what: str, error: type[Exception]) -> object:
         return json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise error(f"{path}: unreadable {what} ({e})") from e
+
+
+def check_document(document: object, where: str, error: type[Exception], version_key: str, version: int,
+                   keys: frozenset[str]) -> dict:
+    """``document`` if it is a JSON object of schema ``version`` with exactly ``keys``; else ``error`` naming
+    ``where`` and what is wrong (stored documents are strict: an unknown key is as wrong as a missing one)."""
+    if not isinstance(document, dict):
+        raise error(f"{where}: not a JSON object")
+    if document.get(version_key) != version:
+        raise error(f"{where}: {version_key} {document.get(version_key)!r}, expected {version}")
+    unknown, missing = set(document) - keys, keys - set(document)
+    if unknown or missing:
+        raise error(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    return document
 
 
 def write_json(path: Path, document: object, what: str, compact: bool = False) -> None:
