@@ -366,5 +366,4 @@ class CellRunner:
             "timing": {**outcome["timing"], "wall_s": time.perf_counter() - started},
             "environment": environment(self.device), "created": _utc_now(),
         }
-        write_score_record(self.options.results_dir, task.file_stem, record)
-        return record
+        return write_score_record(self.options.results_dir, task.file_stem, record)

@@ -11,7 +11,8 @@ from ecgbench.cli import main
 from ecgbench.cost import split_sizes, task_work
 from ecgbench.cluster.phases import phase_tasks
 from ecgbench.results.score_records import (
-    SCORE_SCHEMA_VERSION, ScoreRecordError, load_score_records, score_record_path, write_score_record,
+    SCORE_SCHEMA_VERSION, ScoreRecordError, load_score_records, read_score_record, score_record_path,
+    write_score_record,
 )
 from ecgbench.results.store import load_records, write_record
 from ecgbench.study import Cell, Pretraining, Transferability, enumerate_transferability, get_profile, subset_size
@@ -98,6 +99,13 @@ def test_a_grid_case_stores_a_score_record_the_leaderboard_shows_and_a_second_ru
     assert json.loads(path.read_text())["created"] == record["created"]  # reused, not recomputed
     assert len(list((results / "checkpoints").glob("*.pt"))) == 1
 
+    path.write_text(json.dumps({**record, "scores": {**record["scores"], "melep": 0.0}}))  # edited by hand
+    third = pytester.runpytest(*selection, *args)
+    third.assert_outcomes(passed=1)
+    third.stdout.fnmatch_lines([f"*re-scoring {TASK.key}*content does not match its content_sha256*"])
+    rescored = json.loads(path.read_text())
+    assert rescored["created"] != record["created"] and rescored["scores"] == record["scores"]
+
 
 def _stored(record: dict, i: int) -> dict:
     """A hand-built analysis record in the stored schema."""
@@ -130,11 +138,19 @@ def test_stored_score_records_are_strict_and_bad_files_are_named(tmp_path):
         write_score_record(tmp_path, "x", {**stored, "extra": 1})
     with pytest.raises(ScoreRecordError, match="missing keys \\['score_id'\\]"):
         write_score_record(tmp_path, "x", {k: v for k, v in stored.items() if k != "score_id"})
-    write_score_record(tmp_path, "good", stored)
+    written = write_score_record(tmp_path, "good", stored)
+    assert written["content_sha256"] and read_score_record(score_record_path(tmp_path, "good")) == written
     score_record_path(tmp_path, "bad").write_text("{not json")
+    edited = {**written, "scores": {**written["scores"], "melep": 0.5}}
+    score_record_path(tmp_path, "edited").write_text(json.dumps(edited))
+    older = {k: v for k, v in edited.items() if k != "content_sha256"}
+    score_record_path(tmp_path, "older").write_text(json.dumps({**older, "schema_version": 1}))
     loaded = load_score_records(tmp_path)
     assert [r["key"] for r in loaded.records] == [stored["key"]]
-    assert len(loaded.problems) == 1 and "bad.json" in loaded.problems[0]
+    problems = dict(zip(("bad", "edited", "older"), sorted(loaded.problems)))
+    assert "bad.json: unreadable score record" in problems["bad"]
+    assert "edited.json: content does not match its content_sha256" in problems["edited"]
+    assert "older.json: schema_version 1, expected 2" in problems["older"]
 
 
 def test_the_caveat_says_how_well_each_score_predicted_the_stored_grid():

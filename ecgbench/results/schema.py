@@ -75,6 +75,15 @@ def sealed(record: dict) -> dict:
     return {**plain, DIGEST_KEY: content_digest(plain)}
 
 
+def check_seal(document: dict, where: str, error: type[Exception]) -> None:
+    """A stored document (cell or score record) must carry the digest of its content, and match it: a number
+    edited by hand is refused with its file named, never reused or reported."""
+    if DIGEST_KEY not in document:
+        raise error(f"{where}: no {DIGEST_KEY}: a stored record must carry the digest of its content")
+    if document[DIGEST_KEY] != content_digest(document):
+        raise error(f"{where}: content does not match its {DIGEST_KEY} (edited after it was written?): not trusted")
+
+
 def _check_version(record: dict, where: str) -> None:
     version = record.get("schema_version")
     if version == SCHEMA_VERSION:
@@ -97,11 +106,8 @@ def validate_record(record: Any, where: str = "record", *, stored: bool = False)
     unknown, missing = keys - RECORD_KEYS, RECORD_KEYS - keys
     if unknown or missing:
         raise ResultRecordError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
-    if stored and DIGEST_KEY not in record:
-        raise ResultRecordError(f"{where}: no {DIGEST_KEY}: a stored record must carry the digest of its content")
-    if DIGEST_KEY in record and record[DIGEST_KEY] != content_digest(record):
-        raise ResultRecordError(f"{where}: content does not match its {DIGEST_KEY} (edited after it was written?): "
-                                "not trusted")
+    if stored or DIGEST_KEY in record:
+        check_seal(record, where, ResultRecordError)
     if not isinstance(record["cell"], dict) or set(record["cell"]) != CELL_KEYS:
         raise ResultRecordError(f"{where}: cell must have exactly {sorted(CELL_KEYS)}")
     if record["status"] not in STATUSES:

@@ -13,7 +13,7 @@ The shape the analysis needs (``validate_score_record``; other keys are allowed 
   higher_is_better  {name: bool}: which way each score points (``ecgbench.transfer.scores.HIGHER_IS_BETTER``)
   n_records         downstream training records of the forward pass
 
-A stored record (schema 1, ``validate_stored_score_record``) has exactly these keys, no others:
+A stored record (schema 2, ``validate_stored_score_record``) has exactly these keys, no others:
   schema_version    int
   kind, upstream, downstream, model, fraction, seed, status, n_records   as above
   key               the task's readable id and pytest id, e.g. "ptbxl->cpsc2018-resnet1d18-f0.05-s0"
@@ -28,24 +28,28 @@ A stored record (schema 1, ``validate_stored_score_record``) has exactly these k
                      pretrain_s (seconds the checkpoint took to train), pretrain_built_here}
   environment       as a cell record's (``ecgbench.provenance.environment``)
   created           ISO-8601 UTC time the record was written
+  content_sha256    the digest of every other key (``schema.content_digest``), added when the record is written;
+                    a stored record whose content no longer matches it (a hand-edited score) is refused
+
+Versions: schema 1 (before content_sha256) is refused like any other foreign schema; the runner re-scores it.
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from ecgbench.results.schema import ResultRecordError
+from ecgbench.results.schema import DIGEST_KEY, ResultRecordError, check_seal, sealed
 from ecgbench.results.store import RECORD_SUFFIX, LoadedRecords, check_document, read_json, write_json
 
 SCORE_KIND = "transferability"
-SCORE_SCHEMA_VERSION = 1
+SCORE_SCHEMA_VERSION = 2
 SCORES_FOLDER = "transferability"
 SCORE_RECORD_KEYS = frozenset({"kind", "upstream", "downstream", "model", "fraction", "seed", "status",
                                "n_records"})
 OK_SCORE_KEYS = frozenset({"scores", "higher_is_better"})
 STORED_SCORE_KEYS = SCORE_RECORD_KEYS | OK_SCORE_KEYS | frozenset({
     "schema_version", "key", "score_id", "identity", "profile", "data_source", "error", "timing", "environment",
-    "created"})
+    "created", DIGEST_KEY})
 
 
 class ScoreRecordError(ResultRecordError):
@@ -79,8 +83,9 @@ def validate_score_record(record, where: str = "score record") -> dict:
 
 
 def validate_stored_score_record(record, where: str = "score record") -> dict:
-    """A stored record: schema 1 with exactly ``STORED_SCORE_KEYS``, and the analysis shape."""
+    """A stored record: schema 2 with exactly ``STORED_SCORE_KEYS``, its content digest, and the analysis shape."""
     check_document(record, where, ScoreRecordError, "schema_version", SCORE_SCHEMA_VERSION, STORED_SCORE_KEYS)
+    check_seal(record, where, ScoreRecordError)
     return validate_score_record(record, where)
 
 
@@ -88,12 +93,13 @@ def score_record_path(results_dir: Path, file_stem: str) -> Path:
     return Path(results_dir) / SCORES_FOLDER / f"{file_stem}{RECORD_SUFFIX}"
 
 
-def write_score_record(results_dir: Path, file_stem: str, record: dict) -> Path:
-    """Validate and atomically write one score record; a killed writer leaves the previous file or none."""
+def write_score_record(results_dir: Path, file_stem: str, record: dict) -> dict:
+    """Seal with its content digest, validate and atomically write one score record; return it as stored.
+    A killed writer leaves the previous file or none."""
     path = score_record_path(results_dir, file_stem)
-    validate_stored_score_record(record, str(path))
-    write_json(path, record, "score record")
-    return path
+    stored = validate_stored_score_record(sealed(record), str(path))
+    write_json(path, stored, "score record")
+    return stored
 
 
 def read_score_record(path: Path) -> dict:
