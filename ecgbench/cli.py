@@ -11,13 +11,14 @@ from tabulate import tabulate
 
 from ecgbench.cluster.capacity import add_capacity_command
 from ecgbench.cluster.commands import add_cluster_commands
-from ecgbench.cluster.phases import PHASES
+from ecgbench.cluster.phases import PHASES, phase_tasks
 from ecgbench.codeid import leaderboard_records
 from ecgbench.data.commands import add_data_commands
 from ecgbench.perf.commands import add_perf_commands
 from ecgbench.results.commands import add_results_commands
 from ecgbench.registered import add_registry_commands
-from ecgbench.study import DEFAULT_PROFILE, enumerate_cells, get_profile, iter_upstream_needs
+from ecgbench.study import (DEFAULT_PROFILE, enumerate_cells, enumerate_transferability, get_profile,
+                            iter_upstream_needs)
 from ecgbench.transfer_ranking import add_transferability_command
 
 
@@ -25,31 +26,33 @@ def _grid(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile, args.profiles)
     if args.seeds:
         profile = profile.with_seeds(args.seeds)
-    cells = enumerate_cells(profile)
+    cells, scores = enumerate_cells(profile), enumerate_transferability(profile)
+    pretrainings = list(iter_upstream_needs(cells))
     print(f"profile {profile.name}: {profile.description}")
     settings = [(key, value) for key, value in asdict(profile).items() if key not in ("name", "description")]
     print(tabulate(settings, tablefmt="plain"))
-    print(f"\n{len(cells)} cells, {len(list(iter_upstream_needs(cells)))} upstream checkpoints")
+    print(f"\n{len(cells)} cells, {len(pretrainings)} upstream checkpoints, {len(scores)} transferability score tasks")
     counts: dict[str, int] = {}
     for cell in cells:
         counts[cell.regime] = counts.get(cell.regime, 0) + 1
     print(", ".join(f"{regime}: {n}" for regime, n in counts.items()))
     if args.shards:
-        _print_shards(profile, cells, args)
+        _print_shards(profile, phase_tasks(args.phase, cells, pretrainings, scores), args)
     elif args.list:
-        print("\n".join(f"test_cell[{cell.key}]" for cell in cells))
+        print("\n".join([*(f"test_pretrain[{p.key}]" for p in pretrainings),
+                         *(f"test_cell[{cell.key}]" for cell in cells),
+                         *(f"test_transferability[{task.key}]" for task in scores)]))
     return 0
 
 
-def _print_shards(profile, cells, args: argparse.Namespace) -> None:
+def _print_shards(profile, tasks: list, args: argparse.Namespace) -> None:
     """Each shard of ``--phase`` over the whole grid: its tasks and estimated cost."""
     from ecgbench.cost import CostModel, measured_seconds
-    from ecgbench.cluster.phases import phase_tasks, split_into_shards
+    from ecgbench.cluster.phases import split_into_shards
     from ecgbench.results.store import load_records
 
     measured = measured_seconds(load_records(args.results, profile.name).records) if args.results else {}
     model = CostModel(profile, measured)
-    tasks = phase_tasks(args.phase, cells, list(iter_upstream_needs(cells)))
     shards = split_into_shards(tasks, args.shards, model)
     loads = [sum(model.cost(t) for t in shard) for shard in shards]
     mean = sum(loads) / len(loads)

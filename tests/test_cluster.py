@@ -186,7 +186,7 @@ def _ecgbench(*args: str, timeout: float = 300):
 def test_dry_run_of_the_paper_grid_on_8_gpus_shows_the_two_phases():
     out = _ecgbench("submit", "--dry-run", "--shards", "8", "--gpus-per-task", "1", "--", "--ecg-profile", "paper")
     assert out.returncode == 0, out.stderr
-    assert "1566 cells, 54 pre-trainings" in out.stdout and "[pretrain] array of 54 jobs" in out.stdout
+    assert "1566 cells, 648 transferability score tasks, 54 pre-trainings" in out.stdout and "[pretrain] array of 54 jobs" in out.stdout
     counts = [int(n) for n in __import__("re").findall(r"\[(?:scratch|transfer)\] array of (\d+) jobs", out.stdout)]
     assert sum(counts) == 8 and "starts after the pretrain array (afterok)" in out.stdout
     assert "--ecg-phase transfer --ecg-shard $K/" in out.stdout and "nothing submitted" in out.stdout

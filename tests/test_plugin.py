@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from ecgbench.cli import main
 from ecgbench.cost import model_flops
 
 # Count one model's FLOPs (shard costs) at import: what torch imports for the counter inside an in-process
@@ -102,6 +103,17 @@ def test_shards_of_any_selection_are_disjoint_and_cover_it(pytester, grid, selec
               for k in (1, 2, 3)]
     together = [task for shard in shards for task in shard]
     assert sorted(together) == whole and len(set(together)) == len(together)
+
+
+def test_ecgbench_grid_lists_exactly_the_cases_pytest_collects(pytester, grid, capsys):
+    _, args = grid
+    result = pytester.runpytest("--collect-only", "-q", *args)
+    collected = sorted(line.split("::", 1)[1] for line in result.stdout.lines if "::test_" in line)
+    capsys.readouterr()  # the collection's own output
+    assert main(["grid", "--profile", "smoke", "--list"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "522 cells, 18 upstream checkpoints, 216 transferability score tasks" in printed
+    assert sorted(line for line in printed if line.startswith("test_")) == collected and len(collected) == 756
 
 
 def test_the_pretrain_phase_runs_what_the_selected_cells_need(pytester, grid):

@@ -5,8 +5,8 @@
 seconds per FLOP per model; the cost model (``ecgbench.cost``) prices every task of the target profile with
 those rates. The wall time on G GPUs replays ``ecgbench submit --shards G``: one job per checkpoint and the
 scratch shards start at once, the transfer shards when the last checkpoint is done; a free GPU takes the next
-job in array order. The floor no number of GPUs beats is the critical path: the longest pre-training plus its
-longest dependent cell. It lives in cluster, not perf, because it replays cluster's own schedule
+job in array order; the transfer shards hold the transferability score tasks too. The floor no number of GPUs
+beats is the critical path: the longest pre-training plus its longest dependent cell or score task. It lives in cluster, not perf, because it replays cluster's own schedule
 (``phase_tasks``, ``split_into_shards``, ``cell_shard_counts``); it writes its section of
 ``reports/performance.md`` through ``ecgbench.sections``.
 """
@@ -26,7 +26,7 @@ from ecgbench.cluster.submit import cell_shard_counts
 from ecgbench.cost import CostModel, format_cost, grid_tasks, training_work, work_flops
 from ecgbench.results.store import load_records
 from ecgbench.sections import CAPACITY_SECTION, replace_section
-from ecgbench.study import Cell, Profile, enumerate_cells, get_profile, iter_upstream_needs
+from ecgbench.study import Cell, Profile, enumerate_cells, enumerate_transferability, get_profile, iter_upstream_needs
 
 PROBE_PROFILES = Path("benchmarks/capacity-probe.toml")
 
@@ -62,9 +62,10 @@ def _cost_model(profile: Profile, rates: dict[str, float]) -> CostModel:
 
 
 def critical_path(profile: Profile, seconds: dict[str, float]) -> float:
-    """The longest pre-training plus its longest dependent cell, or the longest scratch cell if longer."""
-    cells = enumerate_cells(profile)
-    chains = [seconds[c.key] + (seconds[c.pretraining.key] if c.pretraining else 0.0) for c in cells]
+    """The longest pre-training plus its longest dependent cell or score task, or the longest scratch cell if
+    longer."""
+    tasks = [*enumerate_cells(profile), *enumerate_transferability(profile)]
+    chains = [seconds[t.key] + (seconds[t.pretraining.key] if t.pretraining else 0.0) for t in tasks]
     return max(chains)
 
 
@@ -91,9 +92,9 @@ def capacity(profile: Profile, rates: dict[str, float], gpus: list[int]) -> tupl
     """Wall time of ``ecgbench submit --shards G`` per G, the critical path, and the total GPU time."""
     model = _cost_model(profile, rates)
     seconds = {t.key: model.cost(t) for t in grid_tasks(profile)}
-    cells = enumerate_cells(profile)
-    pre = phase_tasks("pretrain", cells, [])
-    scratch, transfer = phase_tasks("scratch", cells, []), phase_tasks("transfer", cells, [])
+    cells, scores = enumerate_cells(profile), enumerate_transferability(profile)
+    pre = phase_tasks("pretrain", cells, [], scores)
+    scratch, transfer = phase_tasks("scratch", cells, []), phase_tasks("transfer", cells, [], scores)
     total = sum(seconds.values())
     floor = critical_path(profile, seconds)
     rows = []

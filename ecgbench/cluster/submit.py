@@ -153,7 +153,8 @@ def render_plan(plan: Plan, executor: str, settings: ClusterSettings) -> str:
     """What ``--dry-run`` prints: per phase its array, dependency, shards with task counts and costs, commands."""
     sel = plan.selection
     pretrainings = sum(len(p.shards) for p in plan.phases if p.phase == "pretrain")
-    lines = [f"profile {sel.profile.name}: {len(sel.cells)} cells, {pretrainings} pre-trainings; "
+    lines = [f"profile {sel.profile.name}: {len(sel.cells)} cells, {len(sel.scores)} transferability score tasks, "
+             f"{pretrainings} pre-trainings; "
              f"results -> {plan.results_dir}",
              f"executor {executor}: {settings.executor_parameters()}",
              f"estimated cost unit: {'measured seconds' if plan.unit == 's' else 'FLOP (no measured times yet)'}"]

@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 
 from ecgbench.engine.config import TrainConfig
 from ecgbench.study import (Cell, Pretraining, Profile, Transferability, dataset_records, enumerate_cells,
-                            iter_upstream_needs, subset_size)
+                            enumerate_transferability, iter_upstream_needs, subset_size)
 
 SPLIT_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}  # the synthetic stand-ins' patient split
 Task = Cell | Pretraining | Transferability
@@ -67,7 +67,7 @@ def training_work(profile: Profile, task: Task) -> Work:
 
 def task_work(profile: Profile, task: Task) -> Work:
     """Samples a pre-training (``training_work``), a cell (``training_work`` + one test pass) or a score task (one
-    forward pass over its training subset; the scores after it are not counted) processes."""
+    forward pass over its training subset; the scores' own work is ``logme_flops``) processes."""
     if isinstance(task, Transferability):
         train = split_sizes(dataset_records(profile, task.downstream))["train"]
         return Work(infer_samples=subset_size(train, task.fraction))
@@ -96,19 +96,48 @@ def model_flops(model: str) -> tuple[float, float]:
     return TRAIN_OVER_FORWARD * forward, forward
 
 
+@cache
+def feature_width(model: str) -> int:
+    """Width of the features a score task reads: the input of ``model``'s last layer (ResNets 512, RNNs 100 000
+    per direction)."""
+    import torch
+
+    from ecgbench.models import build_model
+
+    with torch.random.fork_rng():
+        return build_model(model, 5).last_linear.in_features
+
+
+EIGH_FLOPS = 9.0  # a symmetric eigendecomposition with eigenvectors: about 9 m^3 FLOPs (Golub & Van Loan)
+
+
+def logme_flops(n: int, width: int) -> float:
+    """LogME's work after the forward pass over ``n`` records of ``width`` features: the smaller Gram matrix
+    (2 n width m FLOPs, m = min(n, width)) and its eigendecomposition. MELEP and LEEP are O(n x labels), nothing
+    beside it. For the RNNs this, not the forward pass, is most of a score task: a GRU over 1 000 records is
+    about 0.07 TFLOP forward and 0.2 TFLOP of Gram matrix."""
+    m = min(n, width)
+    return 2.0 * n * width * m + EIGH_FLOPS * m ** 3
+
+
 def work_flops(model: str, work: Work) -> float:
     train, infer = model_flops(model)
     return work.train_samples * train + work.infer_samples * infer
 
 
 def task_flops(profile: Profile, task: Task) -> float:
-    return work_flops(task.model, task_work(profile, task))
+    work = task_work(profile, task)
+    flops = work_flops(task.model, work)
+    if isinstance(task, Transferability):
+        flops += logme_flops(work.infer_samples, feature_width(task.model))
+    return flops
 
 
 def grid_tasks(profile: Profile) -> list[Task]:
-    """Every upstream pre-training and every cell of ``profile``'s whole grid, checkpoints first."""
+    """Every upstream pre-training, every cell and every score task of ``profile``'s whole grid, checkpoints
+    first."""
     cells = enumerate_cells(profile)
-    return [*iter_upstream_needs(cells), *cells]
+    return [*iter_upstream_needs(cells), *cells, *enumerate_transferability(profile)]
 
 
 def measured_seconds(records: Iterable[dict]) -> dict[str, float]:

@@ -39,6 +39,11 @@ class Classifier(nn.Module):
             raise TypeError(f"the last layer {self.new_part_name(PAPER_HEAD_POLICY)!r} must be an nn.Linear")
         self._trainable: str | None = None
 
+    @property
+    def last_linear(self) -> nn.Linear:
+        """The layer the paper's transfer replaces; its input is what transferability scores read as features."""
+        return self.get_submodule(self.new_part_name(PAPER_HEAD_POLICY))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x))
 

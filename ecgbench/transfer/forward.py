@@ -3,8 +3,8 @@
 The scores need two things per record: the checkpoint's sigmoid outputs for its own (source) labels and the
 features its replaceable last layer reads. ``transferability_scores`` takes them from any ``SourceForward``
 callable; ``classifier_forward`` is the one for an ``ecgbench.models.Classifier`` and is the only torch-specific
-part: it reads the features as the input of the head's last ``nn.Linear`` (a forward pre-hook), which is the
-layer fine-tuning replaces (ResNets: ``fc2``, whose input is ``ReLU(fc1(pooled))``; RNNs: ``fc``, whose input
+part: it reads the features as the input of the classifier's ``last_linear`` (a forward pre-hook), the layer
+the paper's fine-tuning replaces (ResNets: ``fc2``, whose input is ``ReLU(fc1(pooled))``; RNNs: ``fc``, whose input
 is the flattened output sequence, 1000 x 100 per direction). Forward passes run in float32 in eval mode.
 """
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
 from ecgbench.models import Classifier
 from ecgbench.transfer.scores import GRAM_CHUNK, Gram, all_scores, numpy_gram
@@ -22,17 +21,9 @@ SourceForward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 """A batch [b, 1000, 12] (float32, on the CPU) -> (source probabilities [b, S] in [0, 1], features [b, D])."""
 
 
-def _last_linear(model: Classifier) -> nn.Linear:
-    """The head's last ``nn.Linear`` in registration order: the layer a fine-tune replaces."""
-    linears = [m for m in model.head.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError(f"{type(model.head).__name__} head has no nn.Linear to read the penultimate features of")
-    return linears[-1]
-
-
 def classifier_forward(model: Classifier) -> SourceForward:
     """A ``SourceForward`` of a classifier on its own device; its train/eval mode is restored after each batch."""
-    last_layer = _last_linear(model)
+    last_layer = model.last_linear
     device = next(model.parameters()).device
 
     def forward(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,7 +38,7 @@ def classifier_forward(model: Classifier) -> SourceForward:
             hook.remove()
             model.train(was_training)
         if not captured:
-            raise RuntimeError(f"the head's last nn.Linear ({last_layer}) was not called in the forward pass")
+            raise RuntimeError(f"the last layer ({last_layer}) was not called in the forward pass")
         return torch.sigmoid(logits).cpu(), captured[0].flatten(1).cpu()
 
     return forward
