@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ecgbench.data.loaders import CincLoader, CodeTestLoader, MissingFileError, PtbxlLoader, EcgRecordError
+from ecgbench.data.loaders.base import RecordEntry
 from ecgbench.data.manifest import DataError
 from ecgbench.data.registry import get_manifest
 from ecgbench.data.prepare import IncompleteCopyWarning, prepare
@@ -130,8 +131,46 @@ def test_code_test_rows_must_match_tracings(tmp_path):
     folder = write_code_test(tmp_path, np.zeros((3, 6), dtype=int))
     csv = folder / "annotations" / "gold_standard.csv"
     csv.write_text(csv.read_text() + "0,0,0,0,0,0\n")
-    with pytest.raises(DataError, match="4 rows but .* holds 3 tracings"):
+    with pytest.raises(DataError, match="gold_standard.csv has 4 rows but .*ecg_tracings.hdf5 holds 3 records"):
         CodeTestLoader(folder, get_manifest("code_test")).index()
+
+
+def _rewrite_tracings(path, transform) -> None:
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        data = transform(f["tracings"][...])
+        del f["tracings"]
+        if data is not None:
+            f.create_dataset("tracings", data=data)
+
+
+@pytest.mark.parametrize("damage, error, message", [
+    (lambda path: path.unlink(), MissingFileError, r"record 1: missing signals file .*ecg_tracings\.hdf5"),
+    (lambda path: path.write_bytes(b"not an HDF5 file"), DataError,
+     r"ecg_tracings\.hdf5: cannot read HDF5 dataset 'tracings': OSError"),
+    (lambda path: _rewrite_tracings(path, lambda x: None), DataError,
+     r"ecg_tracings\.hdf5: cannot read HDF5 dataset 'tracings': KeyError"),
+    (lambda path: _rewrite_tracings(path, lambda x: x[..., :11]), DataError,
+     r"ecg_tracings\.hdf5: signals of shape \(3, 4096, 11\), expected \(records, samples, 12\)"),
+    (lambda path: _rewrite_tracings(path, lambda x: x[0]), DataError, r"signals of shape \(4096, 12\), expected"),
+])
+def test_a_damaged_signal_array_is_an_error_naming_the_file(tmp_path, damage, error, message):
+    folder = write_code_test(tmp_path, np.zeros((3, 6), dtype=int))
+    damage(folder / "ecg_tracings.hdf5")
+    loader = CodeTestLoader(folder, get_manifest("code_test"))
+    with pytest.raises(error, match=message):
+        loader.read(RecordEntry("1", "1", (), "1"))
+
+
+def test_a_row_past_the_end_of_the_array_names_the_record_and_the_file(tmp_path):
+    folder = write_code_test(tmp_path, np.zeros((3, 6), dtype=int))
+    loader = CodeTestLoader(folder, get_manifest("code_test"))
+    assert loader.read(RecordEntry("2", "2", (), "2")).signal.shape == (4096, 12)
+    with pytest.raises(EcgRecordError, match=r"record 7: cannot read row 7 of .*ecg_tracings\.hdf5"):
+        loader.read(RecordEntry("7", "7", (), "7"))
+    loader.close()
+    assert loader.read(RecordEntry("0", "0", (), "0")).signal.shape == (4096, 12)  # opened again after close
 
 
 # ----------------------------------------------------------------------------------------------------------

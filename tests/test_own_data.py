@@ -116,6 +116,25 @@ def test_array_format_reads_an_npy_beside_a_labels_csv(tmp_path, capsys):
     np.testing.assert_allclose(raw.signal, signals[4].astype(np.float32))
 
 
+@pytest.mark.parametrize("write, message", [
+    (lambda path: path.write_bytes(b"not a .npy file"), r"x\.npy: cannot read the signals: ValueError"),
+    (lambda path: np.save(path, np.zeros((30, 2500), np.float32)),
+     r"x\.npy: signals of shape \(30, 2500\), expected \(records, samples, 12\)"),
+    (lambda path: np.save(path, np.zeros((29, 2500, 12), np.float32)),
+     r"labels\.csv has 30 rows but .*x\.npy holds 29 records"),
+])
+def test_a_bad_signals_array_is_an_error_naming_the_file(tmp_path, write, message):
+    folder = tmp_path / "arr"
+    folder.mkdir()
+    np.save(folder / "x.npy", np.zeros((30, 2500, 12), np.float32))
+    (folder / "labels.csv").write_text("record,labels\n" + "".join(f"e{i},AF\n" for i in range(30)))
+    assert main(["data", "new", "arr", "--root", str(tmp_path), "--labels", str(folder / "labels.csv"), "--format",
+                 "array", "--signals", str(folder / "x.npy"), "--rate", "250", "--out", str(tmp_path / "a.toml")]) == 0
+    write(folder / "x.npy")
+    with pytest.raises(DataError, match=message):
+        ArrayLoader(folder, load_manifest(tmp_path / "a.toml")).index()
+
+
 def _data_new(root: Path, name: str = "demo_down") -> int:
     return main(["data", "new", name, "--root", str(root), "--labels", str(root / name / "labels.csv"),
                  "--out", str(root / "out.toml"), "--force"])

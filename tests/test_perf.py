@@ -8,8 +8,6 @@ fakes the clock, the load average or the matmul ceiling, so the whole file runs 
 """
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 

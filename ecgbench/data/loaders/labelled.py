@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgbench.data.loaders.array_file import ArrayFileLoader
 from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, EcgRecordError
 from ecgbench.data.loaders.wfdb_format import _TO_MV as TO_MV
 from ecgbench.data.loaders.wfdb_format import check_header_gains
@@ -156,55 +157,26 @@ class ArrayOptions:
     labels_file: str  # row i labels array row i
 
 
-class ArrayLoader(Loader):
+class ArrayLoader(ArrayFileLoader):
     """One array of equally long records at the manifest's ``signal.native_rate_hz``, channels in the order
     ``signal.leads`` then ``signal.extra_channels``, and a labels CSV."""
 
     kind = "array"
     version = "1"
     Options = ArrayOptions
-    _array = None
 
-    def _signals(self, record_id: str):
-        if self._array is None:
-            path = self.path(self.options.signals_file)
-            if not path.is_file():
-                raise MissingFileError(record_id, f"missing signals file {path}")
-            try:
-                if self.options.hdf5_dataset:
-                    import h5py
-
-                    array = h5py.File(path, "r")[self.options.hdf5_dataset]
-                else:
-                    array = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (OSError, KeyError, ValueError) as e:
-                raise DataError(f"{path}: cannot read the signals: {type(e).__name__}: {e}") from None
-            channels = len(self.manifest.signal.leads) + len(self.manifest.signal.extra_channels)
-            if array.ndim != 3 or array.shape[2] != channels:
-                raise DataError(f"{path}: signals of shape {array.shape}, expected (records, samples, {channels}) "
-                                "with channels in the manifest's signal.leads + extra_channels order")
-            self._array = array
-        return self._array
+    def array_source(self) -> tuple[str, str, int]:
+        spec = self.manifest.signal
+        return self.options.signals_file, self.options.hdf5_dataset, len(spec.leads) + len(spec.extra_channels)
 
     def index(self) -> Index:
         labels_path = self.path(self.options.labels_file)
         rows, notes = read_label_table(labels_path)
-        n = len(self._signals("index"))
-        if n != len(rows):
-            raise DataError(f"{labels_path} has {len(rows)} rows but {self.path(self.options.signals_file)} holds "
-                            f"{n} records: row i must label array row i")
+        self.check_rows(labels_path, len(rows))
         return Index([RecordEntry(r.record, r.patient, r.labels, str(i), r.fold, r.origin)
                       for i, r in enumerate(rows)], notes=notes)
 
-    def close(self) -> None:
-        if self._array is not None and hasattr(self._array, "file"):
-            self._array.file.close()
-        self._array = None
-
-    def record_files(self, entry: RecordEntry) -> tuple[str, ...]:
-        return (self.options.signals_file,)
-
     def read(self, entry: RecordEntry) -> RawRecord:
-        signal = np.asarray(self._signals(entry.record_id)[int(entry.location)], dtype=np.float64)
         spec = self.manifest.signal
-        return RawRecord(signal / self.options.units_per_mv, spec.native_rate_hz, spec.leads + spec.extra_channels)
+        return RawRecord(self.row(entry.record_id, int(entry.location)) / self.options.units_per_mv,
+                         spec.native_rate_hz, spec.leads + spec.extra_channels)

@@ -1,0 +1,79 @@
+"""Loaders whose signals are one array file of [records, samples, channels]: CODE-test's HDF5 and a user's ``array``.
+
+The array is a ``.npy`` file (memory-mapped) or an HDF5 dataset, opened once per loader (one per worker process)
+and checked for its shape before any row is read; row i is record i of the labels table. Every fault names the
+file: a missing file, one numpy or h5py cannot read, a missing HDF5 dataset, a shape with the wrong number of
+channels, a labels table with another number of rows, a row that cannot be read.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ecgbench.data.loaders.base import EcgRecordError, Loader, MissingFileError
+from ecgbench.data.manifest import DataError
+
+
+class ArrayFileLoader(Loader):
+    """A ``Loader`` reading record rows from one array file; a subclass says which file through ``array_source``."""
+
+    _array = None
+
+    def array_source(self) -> tuple[str, str, int]:
+        """(file relative to the dataset folder, HDF5 dataset name or "" for ``.npy``, channels per sample)."""
+        raise NotImplementedError
+
+    @property
+    def array_path(self) -> Path:
+        return self.path(self.array_source()[0])
+
+    def signals(self, record_id: str):
+        """The open array; ``record_id`` is the record that asked (named when the file is missing)."""
+        if self._array is None:
+            _, dataset, channels = self.array_source()
+            self._array = open_signal_array(self.array_path, dataset, channels, record_id)
+        return self._array
+
+    def check_rows(self, labels_path: Path, rows: int) -> None:
+        """Row i of the labels table labels array row i: the two must have as many rows."""
+        held = len(self.signals("index"))
+        if held != rows:
+            raise DataError(f"{labels_path} has {rows} rows but {self.array_path} holds {held} records: row i must "
+                            "label array row i")
+
+    def row(self, record_id: str, index: int) -> np.ndarray:
+        """Array row ``index`` in float64, as stored (the subclass converts units)."""
+        signals = self.signals(record_id)
+        try:
+            return np.asarray(signals[index], dtype=np.float64)
+        except (OSError, ValueError, IndexError) as e:
+            raise EcgRecordError(record_id, f"cannot read row {index} of {self.array_path}: {e}") from None
+
+    def record_files(self, entry) -> tuple[str, ...]:
+        return (self.array_source()[0],)
+
+    def close(self) -> None:
+        if self._array is not None and hasattr(self._array, "file"):  # an HDF5 dataset; a memory map needs none
+            self._array.file.close()
+        self._array = None
+
+
+def open_signal_array(path: Path, hdf5_dataset: str, channels: int, record_id: str):
+    """The [records, samples, channels] array of ``path``: ``hdf5_dataset`` of an HDF5 file, else a ``.npy``."""
+    if not path.is_file():
+        raise MissingFileError(record_id, f"missing signals file {path}")
+    try:
+        if hdf5_dataset:
+            import h5py
+
+            array = h5py.File(path, "r")[hdf5_dataset]
+        else:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, KeyError, ValueError) as e:
+        what = f"HDF5 dataset {hdf5_dataset!r}" if hdf5_dataset else "the signals"
+        raise DataError(f"{path}: cannot read {what}: {type(e).__name__}: {e}") from None
+    if array.ndim != 3 or array.shape[2] != channels:
+        raise DataError(f"{path}: signals of shape {array.shape}, expected (records, samples, {channels}) with "
+                        "channels in the manifest's signal.leads + extra_channels order")
+    return array
