@@ -100,6 +100,9 @@ def _report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecgbench", description=__doc__)
+    parser.add_argument("--ecg-manifest", type=Path, action="append", default=[], metavar="PATH",
+                        help="register the dataset of this manifest TOML (repeatable; anywhere on the command line, "
+                             "with any command)")
     sub = parser.add_subparsers(dest="command", required=True)
     grid = sub.add_parser("grid", help="list the cells and settings of a profile")
     grid.add_argument("--profile", default=DEFAULT_PROFILE)

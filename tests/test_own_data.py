@@ -98,6 +98,12 @@ def test_data_new_writes_a_manifest_that_loads_and_prepares(own_data, tmp_path, 
     assert "40 records kept of 40 indexed" in capsys.readouterr().out
 
 
+def test_the_cli_help_documents_ecg_manifest(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--ecg-manifest PATH" in capsys.readouterr().out
+
+
 def test_array_format_reads_an_npy_beside_a_labels_csv(tmp_path, capsys):
     folder = tmp_path / "arr"
     folder.mkdir()

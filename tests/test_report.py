@@ -137,6 +137,20 @@ def test_provenance_header_names_sources_commits_devices_and_counts(report):
         assert expected in header
 
 
+def test_provenance_names_the_transfer_head_policy_of_the_records(study, tmp_path):
+    def with_policy(record: dict, policy: str) -> dict:
+        identity = {**record["identity"], "hyperparameters": {"head_policy": policy}}
+        return {**record, "identity": identity}
+
+    def header(records: list[dict]) -> str:
+        markdown = build_report(records, tmp_path, n_resamples=RESAMPLES)[0].read_text()
+        return markdown[:markdown.index("## Findings")]
+
+    assert "- transfer head policy: head (last_layer: the paper's" in header([with_policy(r, "head") for r in study])
+    mixed = [with_policy(r, "head" if i % 2 else "last_layer") for i, r in enumerate(study)]
+    assert "- transfer head policy: head, last_layer (" in header(mixed)
+
+
 def test_literature_says_when_no_real_data_row_exists(report):
     _, markdown = report
     literature = markdown[markdown.index("## Literature"):]
