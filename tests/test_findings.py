@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from record_factory import make_record, paired_records
 
+from ecgbench.models import build_model, register_model
+
 from ecgbench.results.findings import (
     INCONCLUSIVE, MIN_UNITS, NOT_SUPPORTED, SUPPORTED, epochs_to_converge, evaluate_findings, findings_markdown,
     paired_cells,
@@ -113,6 +115,22 @@ def test_cnns_gaining_more_than_rnns_supports_finding_4():
 
     assert _finding(paired_records(_gains(gain)), 4).verdict == SUPPORTED
     assert _finding(paired_records(_gains(lambda m, f, s: 0.3 - gain(m, f, s))), 4).verdict == NOT_SUPPORTED
+
+
+def test_finding_4_groups_a_users_models_by_their_registered_family():
+    """Names say nothing: ``deepwave`` registered as a CNN and ``ecgformer`` as an RNN count as such, and a model of
+    another family (``mixer``) counts in neither."""
+    for name, family in (("deepwave", "cnn"), ("ecgformer", "rnn"), ("mixer", "other")):
+        register_model(name, lambda n: build_model("gru", n), family)
+
+    def gain(model, fraction, seed):
+        return {"deepwave": 0.2, "ecgformer": 0.05, "mixer": 0.9}[model] + 0.01 * seed + 0.01 * fraction
+
+    finding = _finding(paired_records(_gains(gain, models=("deepwave", "ecgformer", "mixer"))), 4)
+    assert finding.verdict == SUPPORTED and 0.14 < finding.mean < 0.16  # mixer's 0.9 never enters the mean
+    assert not any("mixer" in key for key in finding.cell_keys)
+    swapped = paired_records(_gains(lambda m, f, s: 0.25 - gain(m, f, s), models=("deepwave", "ecgformer")))
+    assert _finding(swapped, 4).verdict == NOT_SUPPORTED
 
 
 def test_finding_4_needs_both_families():
