@@ -24,7 +24,7 @@ from ecgbench.transfer_ranking import add_transferability_command
 
 def _grid(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile, args.profiles)
-    if args.seeds:
+    if args.seeds is not None:
         profile = profile.with_seeds(args.seeds)
     cells, scores = enumerate_cells(profile), enumerate_transferability(profile)
     pretrainings = list(iter_upstream_needs(cells))
@@ -36,7 +36,7 @@ def _grid(args: argparse.Namespace) -> int:
     for cell in cells:
         counts[cell.regime] = counts.get(cell.regime, 0) + 1
     print(", ".join(f"{regime}: {n}" for regime, n in counts.items()))
-    if args.shards:
+    if args.shards is not None:
         _print_shards(profile, phase_tasks(args.phase, cells, pretrainings, scores), args)
     elif args.list:
         print("\n".join([*(f"test_pretrain[{p.key}]" for p in pretrainings),

@@ -524,7 +524,15 @@ class SavedRunSession:
         return cls(ecg, runs_root, save, autosave, baseline, metrics, gate)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not (self.save or self.autosave or self.baseline) or not self.ecg.cells_run:
+        if not (self.save or self.autosave or self.baseline):
+            return
+        if not self.ecg.cells_run:  # say so: a gate must not pass, nor a save look done, on a session of no cell
+            self.problems.append("this session ran no cell: nothing was saved or compared")
+            if self.gate:
+                from ecgbench.results.compare import NO_CELL_COMPARED
+
+                self.failures = [NO_CELL_COMPARED]
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
             return
         from ecgbench.results.compare import CompareError, compare, gate_failures
         from ecgbench.results.runs import RunError, SavedRun, autosave_name, save_run

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from importlib import resources
@@ -51,6 +52,7 @@ class Profile:
 
 
 MAX_SEEDS = 1000
+PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_CELLS = 50_000  # far above the paper's grid (~1,000 cells); beyond it collection alone exhausts memory
 
 
@@ -73,9 +75,10 @@ def _number(value: Any, where: str, kind: type, low: float, low_open: bool = Fal
     """``value`` as an int (``kind`` int) or float, at least ``low`` (above it when ``low_open``)."""
     ok_type = (isinstance(value, int) if kind is int else isinstance(value, (int, float))) \
         and not isinstance(value, bool)
-    if not ok_type or not (value > low if low_open else value >= low) or value != value:
+    if not ok_type or not math.isfinite(value) or not (value > low if low_open else value >= low):
         bound = f"> {low:g}" if low_open else f">= {low:g}"
-        raise ProfileError(f"{where}: must be {'an integer' if kind is int else 'a number'} {bound}, got {value!r}")
+        what = "an integer" if kind is int else "a finite number"
+        raise ProfileError(f"{where}: must be {what} {bound}, got {value!r}")
     return kind(value)
 
 
@@ -99,6 +102,9 @@ def _train_config(table: Any, where: str) -> TrainConfig:
 
 def _parse_profile(name: str, table: Any, where: str) -> Profile:
     at = f"{where} [{name}]"
+    if not PROFILE_NAME.fullmatch(name):
+        raise ProfileError(f"{where}: profile name {name!r}: a profile name is letters, digits and . _ - (it names "
+                           "the folder reports/<name>)")
     if not isinstance(table, dict):
         raise ProfileError(f"{where}: top-level key {name!r} = {table!r} is no profile: each profile is a table "
                            f"[{name}] of grid axes and hyper-parameters")
@@ -135,6 +141,9 @@ def _validate(p: Profile, where: str) -> None:
     problems += [f"models: unknown model {m!r} (registered: {', '.join(MODELS)})" for m in p.models if m not in MODELS]
     problems += [f"regimes: unknown regime {r!r}" for r in p.regimes if r not in REGIMES]
     problems += [f"fractions: fraction {f} not in (0, 1]" for f in p.fractions if not 0 < f <= 1]
+    if len(set(p.fractions)) != len(p.fractions):
+        problems.append(f"fractions: names a value twice: {list(p.fractions)}")
+    problems += [f"synthetic_records: unknown dataset {d!r}" for d in p.synthetic_records if d not in DATASETS]
     used = set(p.upstreams) | set(p.downstreams)
     lacking = sorted(d for d in used if has_standin(d) and d not in p.synthetic_records)
     if lacking:
@@ -147,6 +156,8 @@ def _validate(p: Profile, where: str) -> None:
     if problems:
         raise ProfileError(f"{at}: " + "; ".join(problems))
     check_grid_size(p, at)
+    if not enumerate_cells(p):
+        raise ProfileError(f"{at}: the grid has no cell: no scratch regime, and no upstream other than a downstream")
 
 
 def check_grid_size(p: Profile, where: str) -> None:

@@ -192,6 +192,13 @@ def test_dry_run_of_the_paper_grid_on_8_gpus_shows_the_two_phases():
     assert "--ecg-phase transfer --ecg-shard $K/" in out.stdout and "nothing submitted" in out.stdout
 
 
+def test_more_shards_than_tasks_gives_one_job_per_task_and_no_empty_job():
+    out = _ecgbench("submit", "--dry-run", "--shards", "500", "--", "--ecg-profile", "smoke", "-k", "ptb and gru and f0.05")
+    assert out.returncode == 0, out.stderr
+    arrays = dict(__import__("re").findall(r"\[(scratch|transfer)\] array of (\d+) jobs", out.stdout))
+    assert arrays and all(0 < int(n) < 500 for n in arrays.values()) and " 0 tasks" not in out.stdout
+
+
 def test_grid_shows_each_shard_and_its_cost():
     out = _ecgbench("grid", "--profile", "smoke", "--shards", "3", "--phase", "transfer")
     assert out.returncode == 0, out.stderr

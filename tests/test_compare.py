@@ -10,7 +10,8 @@ import pytest
 from ecgbench.data.classes import DATASET_CLASSES
 from ecgbench.metrics import classification_metrics
 from ecgbench.results.compare import (
-    BETTER, NO_CLEAR_CHANGE, WORSE, CompareError, FailSpec, compare, comparison_markdown, gate_failures,
+    BETTER, NO_CELL_COMPARED, NO_CLEAR_CHANGE, WORSE, CompareError, FailSpec, compare, comparison_markdown,
+    gate_failures,
     parse_fail_spec, regressions, terminal_table, write_comparison,
 )
 from ecgbench.results.runs import save_run
@@ -162,6 +163,20 @@ def test_cells_on_one_side_and_failed_cells_are_listed():
     text = terminal_table(comparison)
     assert "Only in A (records):" in text and "georgia-gru-f1.0-scratch-s0" in text
     assert f"{baseline[1]['key']}: B failed" in text
+    assert comparison.failed_in_b == [baseline[1]["key"]]
+
+
+def test_the_gate_fails_on_a_cell_that_failed_in_b_and_on_a_comparison_of_nothing():
+    baseline = _run()
+    broken = [make_record(*CELLS[0], status="failed"), *_run()[1:]]
+    gate = FailSpec("f1_weighted", 0.02)
+    assert gate_failures(compare(baseline, _run(), n_resamples=N_RESAMPLES), gate) == []
+    assert gate_failures(compare(baseline, broken, n_resamples=N_RESAMPLES), gate) == [
+        f"{baseline[0]['key']}: ok in A, failed in B"]
+    subset = compare(baseline, _run()[:1], n_resamples=N_RESAMPLES)  # B ran a selection of A's cells: fine
+    assert subset.only_a and gate_failures(subset, gate) == []
+    nothing = compare(baseline, [make_record("georgia", "gru", 1.0, "scratch", 0)], n_resamples=N_RESAMPLES)
+    assert gate_failures(nothing, gate) == [NO_CELL_COMPARED]
 
 
 def test_saved_runs_and_folders_compare_and_the_report_is_written(tmp_path):
@@ -208,6 +223,7 @@ def test_fail_spec_parses_and_names_bad_input():
     assert parse_fail_spec("auroc_macro:0") == FailSpec("auroc_macro", 0.0)
     for text, message in [("f1_weighted", "expected METRIC:DELTA"), ("mean:0.1", "unknown metric 'mean'"),
                           ("f1_weighted:5%", "'5%' is not a number"), ("f1_weighted:-0.1", "finite number >= 0"),
-                          ("f1_weighted:nan", "finite number >= 0"), ("f1_weighted:", "'' is not a number")]:
+                          ("f1_weighted:nan", "finite number >= 0"), ("f1_weighted:", "'' is not a number"),
+                          ("f1_weighted:2", "DELTA 2 can never fire: f1_weighted lies in \\[0, 1\\]")]:
         with pytest.raises(CompareError, match=f"compare-fail spec '{text}'.*{message}"):
             parse_fail_spec(text)

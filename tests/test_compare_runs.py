@@ -65,7 +65,7 @@ def test_a_useless_learning_rate_is_detected_as_worse_and_fails_the_gate(pyteste
     other_split[0]["identity"]["split_digest"] = "another-split"
     other_split[0] = sealed(other_split[0])  # a record of another split, as its own run would have stored it
     save_run(other_split, "other-split", saved)
-    refused = pytester.runpytest("--ecg-compare", "other-split", "--ecg-compare-fail", "auroc_macro:5", *args)
+    refused = pytester.runpytest("--ecg-compare", "other-split", "--ecg-compare-fail", "auroc_macro:0.99", *args)
     assert refused.ret == pytest.ExitCode.TESTS_FAILED
     refused.stdout.fnmatch_lines([f"  {other_split[0]['key']}: not compared, the test sets differ (split digest "
                                   "another-split vs *)"])
@@ -85,6 +85,19 @@ def test_bad_saved_run_options_are_usage_errors_before_any_training(pytester, ti
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
     assert not (pytester.path / "out").exists()
+
+
+def test_a_session_of_no_cell_says_nothing_was_saved_and_fails_a_gate(pytester, tiny_grid):
+    profiles, _, args = tiny_grid
+    profiles.write_text(tiny_profiles())
+    saved = pytester.runpytest("--ecg-save", "empty", *args, "-k", "no_such_cell")
+    saved.stdout.fnmatch_lines(["*this session ran no cell: nothing was saved or compared*"])
+    assert not (pytester.path / "runs").exists() and saved.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    pytester.runpytest("--ecg-save", "base", *args).assert_outcomes(passed=2)
+    gated = pytester.runpytest("--ecg-compare", "base", "--ecg-compare-fail", "f1_weighted:0.02", *args,
+                               "-k", "no_such_cell")
+    assert gated.ret == pytest.ExitCode.TESTS_FAILED
+    gated.stdout.fnmatch_lines(["*no cell was compared: the gate has nothing to pass*"])
 
 
 def test_autosave_names_the_run_after_the_commit_and_the_file_holds_the_run_schema(pytester, tiny_grid, capsys):

@@ -4,6 +4,7 @@
 The package is ``tests/thirdparty`` (``pip install ./tests/thirdparty``, done by scripts/quickstart.sh)."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from ecgbench.cli import main
 from ecgbench.data.loaders.labelled import ArrayLoader
 from ecgbench.data.manifest import DataError, load_manifest
+from ecgbench.data.registry import checked_manifest
 from ecgbench.entrypoints import EntryPointError
 from ecgbench.registry import Registry
 
@@ -156,12 +158,43 @@ def _data_new(root: Path, name: str = "demo_down") -> int:
                                               .replace(",train", ",training", 1)),
      "line 2: split 'training' is not one of"),
     (lambda f: (f / "labels.csv").write_text("rec,labels\nrecords/r000,A\n"), "missing ['record'], unknown ['rec']"),
+    (lambda f: (f / "labels.csv").write_text((f / "labels.csv").read_text().replace("records/r000,", "records/r000,B,")),
+     "labels.csv line 2: 5 fields, the header has 4 (a record's labels are separated by ';', not ','"),
+    (lambda f: (f / "labels.csv").write_text(re.sub(r"records/r000,[^\n]*", "records/r000", (f / "labels.csv").read_text())),
+     "labels.csv line 2: 1 fields, the header has 4"),
+    (lambda f: (f / "labels.csv").write_text((f / "labels.csv").read_text().replace(",p3,", ",p0,")),
+     "1 patient(s) have records in more than one split, which leaks test records into training: p0 (train, val)"),
 ])
 def test_data_new_names_the_row_or_file_of_each_bad_input(own_data, tmp_path, capsys, damage, message):
     shutil.copytree(own_data / "demo_down", tmp_path / "demo_down")
     damage(tmp_path / "demo_down")
     assert _data_new(tmp_path) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value", [("--rate", "0"), ("--rate", "nan"), ("--rate", "-250"),
+                                           ("--units-per-mv", "-1"), ("--units-per-mv", "0")])
+def test_data_new_refuses_a_rate_or_scale_that_is_not_a_positive_number(tmp_path, capsys, option, value):
+    args = ["data", "new", "arr", "--root", str(tmp_path), "--labels", "labels.csv", "--format", "array",
+            "--signals", "x.npy", "--rate", "250", option, value]
+    with pytest.raises(SystemExit):
+        main(args)
+    assert f"{option}: must be a finite number > 0, got '{value}'" in capsys.readouterr().err
+
+
+def test_a_manifest_whose_units_per_mv_would_invert_the_signals_is_refused(tmp_path):
+    folder = tmp_path / "arr"
+    folder.mkdir()
+    np.save(folder / "x.npy", np.zeros((3, 2500, 12), np.float32))
+    (folder / "labels.csv").write_text("record,labels\ne0,AF\ne1,N\ne2,AF\n")
+    assert main(["data", "new", "arr", "--root", str(tmp_path), "--labels", str(folder / "labels.csv"), "--format",
+                 "array", "--signals", str(folder / "x.npy"), "--rate", "250", "--out", str(tmp_path / "a.toml")]) == 0
+    text = (tmp_path / "a.toml").read_text()
+    assert "units_per_mv = 1.0" in text
+    (tmp_path / "a.toml").write_text(text.replace("units_per_mv = 1.0", "units_per_mv = -1.0"))
+    with pytest.raises(DataError, match=r"a.toml: \[format.options\] units_per_mv: must be a finite number > 0"):
+        checked_manifest(tmp_path / "a.toml")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staged manifest left behind
 
 
 def test_the_wfdb_loader_refuses_a_zero_gain_naming_the_record(own_data, tmp_path):

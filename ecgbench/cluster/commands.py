@@ -79,7 +79,7 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile, args.profiles)
-    if args.seeds:
+    if args.seeds is not None:
         profile = profile.with_seeds(args.seeds)
     if not args.results.is_dir():
         print(f"error: {args.results}: no such results folder", file=sys.stderr)

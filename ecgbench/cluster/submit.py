@@ -141,6 +141,7 @@ def plan_submission(selection: Selection, shards: int, measured: dict[str, float
     counts = {"pretrain": len(tasks["pretrain"]), "scratch": n_scratch, "transfer": n_transfer}
     phases = []
     for phase, count in counts.items():
+        count = min(count, len(tasks[phase]))  # never an empty job: more shards than tasks gives one task a job
         if count == 0:
             continue
         cut = split_into_shards(tasks[phase], count, model)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import warnings
 from pathlib import Path
 
@@ -105,6 +106,17 @@ def _inside(path: Path, folder: Path, what: str) -> str:
         raise DataError(f"{path}: the {what} must be inside the dataset folder {folder}: move it there") from None
 
 
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number > 0 (a rate of 0 or nan, a negative scale are usage errors)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def _new(args: argparse.Namespace) -> int:
     from ecgbench.data.new import manifest_text, survey_array, survey_wfdb, usage
     from ecgbench.data.registry import checked_manifest
@@ -128,8 +140,14 @@ def _new(args: argparse.Namespace) -> int:
     out = args.out or Path(f"{args.name}.toml")
     if out.exists() and not args.force:
         raise DataError(f"{out} exists: choose another --out or pass --force")
-    out.write_text(manifest_text(args.name, survey, fmt))
-    checked_manifest(out)  # what we wrote must be a valid manifest as it stands
+    staged = out.with_name(f".{out.name}.new")  # checked before it replaces anything: no broken manifest is left
+    staged.write_text(manifest_text(args.name, survey, fmt))
+    try:
+        checked_manifest(staged)
+    except DataError as e:
+        staged.unlink()
+        raise DataError(f"the manifest for {out} would not load: {e}") from None
+    staged.replace(out)
     print(f"{args.name}: {survey.records} records, rates {list(survey.rates_hz)} Hz, "
           f"{survey.durations_s[0]:g}-{survey.durations_s[1]:g} s, leads {list(survey.leads)}")
     print("classes: " + ", ".join(f"{c} {n}" for c, n in survey.classes.items()))
@@ -187,8 +205,9 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
                      help="wfdb: WFDB records below ROOT/NAME; array: one .npy/HDF5 array [n, samples, 12]")
     new.add_argument("--signals", type=Path, help="array: the .npy or HDF5 file")
     new.add_argument("--hdf5-dataset", default="", help="array: the HDF5 dataset's name (empty for .npy)")
-    new.add_argument("--rate", type=float, help="array: the sampling rate in Hz")
-    new.add_argument("--units-per-mv", type=float, default=1.0, help="array: stored value per millivolt")
+    new.add_argument("--rate", type=positive_number, help="array: the sampling rate in Hz")
+    new.add_argument("--units-per-mv", type=positive_number, default=1.0,
+                     help="array: stored value per millivolt (> 0: a negative one would invert every signal)")
     new.add_argument("--out", type=Path, default=None, help="manifest file to write (default: ./NAME.toml)")
     new.add_argument("--force", action="store_true", help="overwrite --out")
     new.set_defaults(func=_new)

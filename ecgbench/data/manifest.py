@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 import types
 import typing
@@ -228,6 +229,8 @@ def _check(m: Manifest, where: str) -> None:
         problems.append(f"labels {sorted(overlap)} are both mapped and ignored")
     if len(m.signal.leads) != N_LEADS:
         problems.append(f"signal.leads must name {N_LEADS} leads, got {len(m.signal.leads)}")
+    if not all(math.isfinite(r) and r > 0 for r in m.signal.rates_hz):
+        problems.append(f"signal.rates_hz {list(m.signal.rates_hz)} must be finite numbers > 0")
     if m.signal.native_rate_hz not in m.signal.rates_hz:
         problems.append(f"signal.native_rate_hz {m.signal.native_rate_hz} is not in signal.rates_hz")
     if round(m.preprocess.rate_hz * m.preprocess.window_s) != N_SAMPLES:

@@ -11,9 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ecgbench.data.dataset import LEADS
+from ecgbench.data.loaders.array_file import open_signal_array
 from ecgbench.data.loaders.labelled import check_rows_match_records, read_label_table
 from ecgbench.data.manifest import DataError
 
@@ -67,16 +66,10 @@ def survey_wfdb(folder: Path, labels_file: Path) -> Survey:
 
 def survey_array(folder: Path, labels_file: Path, signals_file: Path, hdf5_dataset: str, rate_hz: float) -> Survey:
     rows, _ = read_label_table(labels_file)
-    if hdf5_dataset:
-        import h5py
-
-        with h5py.File(signals_file, "r") as f:
-            shape = f[hdf5_dataset].shape
-    else:
-        shape = np.load(signals_file, mmap_mode="r").shape
-    if len(shape) != 3 or shape[2] != len(LEADS):
-        raise DataError(f"{signals_file}: shape {shape}, expected (records, samples, 12) in the lead order "
-                        f"{list(LEADS)}")
+    array = open_signal_array(signals_file, hdf5_dataset, len(LEADS), "index")
+    shape = array.shape
+    if hasattr(array, "file"):
+        array.file.close()
     if shape[0] != len(rows):
         raise DataError(f"{labels_file} has {len(rows)} rows but {signals_file} holds {shape[0]} records")
     return Survey(rate_hz, (rate_hz,), LEADS, (shape[1] / rate_hz,) * 2, _classes(rows), len(rows),

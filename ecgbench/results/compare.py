@@ -37,6 +37,7 @@ BETTER, WORSE, NO_CLEAR_CHANGE = "better", "worse", "no clear change"
 REGIME_ORDER = tuple(REGIME_LABELS)
 LISTED = 10  # cells named per list in the terminal; the Markdown names all
 NO_INTERVAL = Interval(None, None, None, 0)
+NO_CELL_COMPARED = "no cell was compared: the gate has nothing to pass"
 
 
 class CompareError(ValueError):
@@ -88,6 +89,7 @@ class Comparison:
     only_a: list[str] = field(default_factory=list)
     only_b: list[str] = field(default_factory=list)
     not_compared: list[tuple[str, str]] = field(default_factory=list)
+    failed_in_b: list[str] = field(default_factory=list)  # ok in A, failed in B: the worst regression
     refused: list[tuple[str, str]] = field(default_factory=list)
     inputs_differ: list[tuple[str, str]] = field(default_factory=list)
 
@@ -155,6 +157,8 @@ def _pair(a: SavedRun, b: SavedRun, comparison: Comparison) -> list[tuple[dict, 
         why = [f"{side} {problem}" for side, r in (("A", ra), ("B", rb)) if (problem := _unusable(r))]
         if why:
             comparison.not_compared.append((key, "; ".join(why)))
+            if ra["status"] == "ok" and rb["status"] != "ok":
+                comparison.failed_in_b.append(key)
         elif difference := differing_test_set(ra, rb):
             comparison.refused.append((key, difference))
         else:
@@ -257,6 +261,9 @@ def parse_fail_spec(text: str) -> FailSpec:
         raise CompareError(f"compare-fail spec {text!r}: DELTA {number!r} is not a number; {example}") from None
     if not math.isfinite(delta) or delta < 0:
         raise CompareError(f"compare-fail spec {text!r}: DELTA must be a finite number >= 0, got {number!r}")
+    if delta >= 1:
+        raise CompareError(f"compare-fail spec {text!r}: DELTA {number} can never fire: {metric} lies in [0, 1] and "
+                           "DELTA is absolute (0.02 = 2 points)")
     return FailSpec(metric, delta)
 
 
@@ -269,10 +276,14 @@ def regressions(comparison: Comparison, metric: str, delta: float) -> list[Row]:
 
 
 def gate_failures(comparison: Comparison, spec: FailSpec) -> list[str]:
-    """Why ``comparison`` fails the gate ``spec``, one line per cell: each regression and each refused pair."""
+    """Why ``comparison`` fails the gate ``spec``, one line per cell: each regression, each cell that was ok in A
+    and failed in B, each refused pair; and one line when no cell was compared at all (nothing to vouch for).
+    A cell only in A is not a failure: B may be a selection of A's grid."""
     lines = [f"{row.name}: {spec.metric} B−A {format_interval(row.deltas[spec.metric].change, signed=True)} lies "
              f"wholly below -{spec.delta:g}" for row in regressions(comparison, spec.metric, spec.delta)]
-    return lines + [f"{key}: not compared, the test sets differ ({why})" for key, why in comparison.refused]
+    lines += [f"{key}: ok in A, failed in B" for key in comparison.failed_in_b]
+    lines += [f"{key}: not compared, the test sets differ ({why})" for key, why in comparison.refused]
+    return lines if comparison.cells or lines else [NO_CELL_COMPARED]
 
 
 # --- output -------------------------------------------------------------------------------------------------

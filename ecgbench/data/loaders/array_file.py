@@ -7,18 +7,29 @@ channels, a labels table with another number of rows, a row that cannot be read.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from ecgbench.data.loaders.base import EcgRecordError, Loader, MissingFileError
-from ecgbench.data.manifest import DataError
+from ecgbench.data.manifest import DataError, ManifestError
 
 
 class ArrayFileLoader(Loader):
     """A ``Loader`` reading record rows from one array file; a subclass says which file through ``array_source``."""
 
     _array = None
+
+    @classmethod
+    def parse_options(cls, options: dict, where: str):
+        """The loader's options; ``units_per_mv`` must be a finite number > 0 (a negative one inverts every
+        signal, zero makes every sample infinite)."""
+        parsed = super().parse_options(options, where)
+        if not (math.isfinite(parsed.units_per_mv) and parsed.units_per_mv > 0):
+            raise ManifestError(f"{where} units_per_mv: must be a finite number > 0 (stored value per millivolt), "
+                                f"got {parsed.units_per_mv}")
+        return parsed
 
     def array_source(self) -> tuple[str, str, int]:
         """(file relative to the dataset folder, HDF5 dataset name or "" for ``.npy``, channels per sample)."""

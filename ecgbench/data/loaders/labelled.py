@@ -52,8 +52,12 @@ def read_label_table(path: Path) -> tuple[list[LabelRow], list[str]]:
                             f"{list(REQUIRED_COLUMNS)} and optionally {list(OPTIONAL_COLUMNS)})")
         rows = []
         for line, raw in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
             where = f"{path} line {line}"
+            if None in raw or None in raw.values():
+                fields = len(columns) + len(raw.get(None, [])) - sum(v is None for v in raw.values())
+                raise DataError(f"{where}: {fields} fields, the header has {len(columns)} (a record's labels are "
+                                "separated by ';', not ','; quote a field that holds a comma)")
+            row = {k.strip(): v.strip() for k, v in raw.items()}
             if not row["record"]:
                 raise DataError(f"{where}: empty record name")
             split = row.get("split", "")
@@ -65,8 +69,23 @@ def read_label_table(path: Path) -> tuple[list[LabelRow], list[str]]:
                                  SPLIT_FOLDS[split] if split else None, where))
     if not rows:
         raise DataError(f"{path}: no rows")
+    _check_patients_in_one_split(rows, path)
     notes = [] if "patient" in columns else [f"{path.name} has no patient column: each record is its own patient"]
     return rows, notes
+
+
+def _check_patients_in_one_split(rows: list[LabelRow], path: Path) -> None:
+    """A patient's records share one split (a patient in train and test leaks the test set into training)."""
+    splits: dict[str, set[int]] = {}
+    for row in rows:
+        if row.fold is not None:
+            splits.setdefault(row.patient, set()).add(row.fold)
+    names = {fold: split for split, fold in SPLIT_FOLDS.items()}
+    mixed = [f"{patient} ({', '.join(names[f] for f in sorted(folds))})"
+             for patient, folds in splits.items() if len(folds) > 1]
+    if mixed:
+        raise DataError(f"{path}: {len(mixed)} patient(s) have records in more than one split, which leaks test "
+                        f"records into training: {', '.join(mixed[:5])}; give each patient's rows one split")
 
 
 def check_rows_match_records(root: Path, rows: list[LabelRow], labels_path: Path) -> None:

@@ -55,7 +55,7 @@ def write_records(folder: Path, classes: tuple[str, ...], n: int, seed: int, wit
         (folder / "records").mkdir(exist_ok=True)
         wfdb.wrsamp(name, fs=RATE_HZ, units=["mV"] * len(LEADS), sig_name=list(LEADS), p_signal=signal,
                     fmt=["212"] * len(LEADS), write_dir=str(folder / "records"))
-        split = ("train", "train", "train", "val", "test")[i % 5]
+        split = ("train", "train", "train", "val", "test")[(i // 2) % 5]  # by patient: none in two splits
         rows.append({"record": f"records/{name}", "labels": ";".join(labels), "patient": f"p{i // 2}",
                      **({"split": split} if with_split else {})})
     with (folder / "labels.csv").open("w", newline="") as f:
