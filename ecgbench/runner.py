@@ -18,6 +18,7 @@ import torch
 
 from ecgbench import codeid
 from ecgbench.data import PreparedDataset, open_dataset
+from ecgbench.data.splits import check_every_split
 from ecgbench.engine.checkpoint import cached_checkpoint
 from ecgbench.engine.config import TrainConfig
 from ecgbench.engine.device import default_device, seed_everything
@@ -99,10 +100,12 @@ class CellRunner:
         return torch.device(self.options.device) if self.options.device else default_device()
 
     def dataset(self, name: str) -> PreparedDataset:
+        """The prepared dataset ``name``, refused when a split is empty (its cells could not be evaluated)."""
         if name not in self._datasets:
-            self._datasets[name] = open_dataset(
-                name, synthetic_records=self.profile.synthetic_records.get(name),
-                cache_dir=self.options.cache_dir, data_root=self.options.data_root)
+            ds = open_dataset(name, synthetic_records=self.profile.synthetic_records.get(name),
+                              cache_dir=self.options.cache_dir, data_root=self.options.data_root)
+            check_every_split(ds.split, f"dataset {name} ({ds.source}, {len(ds.split)} records)")
+            self._datasets[name] = ds
         return self._datasets[name]
 
     # -- identity ---------------------------------------------------------------------------------------

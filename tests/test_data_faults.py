@@ -136,6 +136,17 @@ def test_an_error_rule_stops_at_the_suspect_record_naming_it(tmp_path, flag, rec
         prepare("cpsc2018", tmp_path / "data", cache_dir=tmp_path / "cache", progress=False, manifest=rules)
 
 
+def test_a_record_shorter_than_the_window_is_counted_as_padded_by_the_preprocessing(tmp_path):
+    """A 6 s or 8 s recording is zero-padded to the 10 s window by ``preprocess``: counted, never unreported;
+    9.8 s (0.2 s of padding, under PAD_MIN_S) is not."""
+    folder = tmp_path / "data" / "cpsc2018"
+    for name, seconds in (("A0001", 8.0), ("A0002", 6.0), ("A0003", 10.0), ("A0004", 9.8), ("A0005", 30.0)):
+        write_cinc(folder, name, ecg_like(seconds, 500, seed=len(name) + int(seconds)), 500, ["426783006"])
+    quality = _prepare(tmp_path / "data", "cpsc2018").info["quality"]
+    assert quality["padded"]["record_ids"] == ["A0001", "A0002"] and quality["padded"]["rule"] == "keep"
+    assert quality["cropped"]["record_ids"] == ["A0005"]
+
+
 def test_code_tests_own_padding_of_a_10_s_recording_is_not_counted_but_a_7_s_one_is(tmp_path):
     write_code_test(tmp_path / "data", np.zeros((3, 6)), seconds=[10.0, 7.0, 9.9])
     quality = _prepare(tmp_path / "data", "code_test").info["quality"]

@@ -3,7 +3,7 @@ import pytest
 
 from ecgbench.data.manifest import DataError
 from ecgbench.data.registry import get_manifest
-from ecgbench.data.splits import fold_split, stratified_split
+from ecgbench.data.splits import check_every_split, fold_split, stratified_split
 
 
 def _multilabel(n_patients: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -47,3 +47,10 @@ def test_a_zero_fraction_split_stays_empty():
     labels, groups = _multilabel(50)
     split = stratified_split(labels, groups, (0.8, 0.0, 0.2), seed=0)
     assert not (split == "val").any()
+
+
+
+def test_a_split_that_leaves_a_split_empty_is_an_error_saying_which():
+    check_every_split(np.array(["train", "val", "test"]), "d")
+    with pytest.raises(DataError, match=r"d: the split leaves val and test empty \(\{'train': 2, 'val': 0, 'test': 0\}\)"):
+        check_every_split(np.array(["train", "train"]), "d")

@@ -106,6 +106,14 @@ def test_stored_cell_is_reused_and_a_changed_hyperparameter_reruns_it(make_runne
     assert rerun["created"] >= first["created"]
 
 
+def test_a_dataset_too_small_for_every_split_fails_its_cell_saying_which_split_is_empty(make_runner, smoke_profile):
+    tiny = dataclasses.replace(smoke_profile, synthetic_records={**smoke_profile.synthetic_records, "ptb": 3})
+    failed = make_runner("tiny", profile=tiny).run(SCRATCH)
+    assert failed["status"] == "failed"
+    assert ("DataError: dataset ptb (synthetic, 3 records): the split leaves val empty ({'train': 2, 'val': 0, "
+            "'test': 1})") in failed["error"]
+
+
 def test_a_failing_cell_is_recorded_as_failed_and_the_next_cell_runs(make_runner, monkeypatch):
     study = make_runner()
 

@@ -4,7 +4,8 @@ counted and handled by the manifest's ``[quality]`` rules, never passed on unrep
 - ``flat_lead``: a standard lead constant over the whole record (a disconnected electrode).
 - ``clipped``: a sample of a standard lead at the ADC's limit (the amplifier saturated; the loader reports it).
 - ``padded``: at least ``PAD_MIN_S`` of samples where no lead changes at the start and end together (a short
-  recording padded with zeros to a fixed length).
+  recording padded with zeros to a fixed length), or at least ``PAD_MIN_S`` less signal than the model's
+  window, which ``preprocess`` pads with zeros (a 0.2 s record is 98 % padding).
 - ``cropped``: more signal than the model's window (padding aside): ``preprocess.crop`` keeps one window and
   cuts the rest (the study's protocol for long records, e.g. CPSC2018's 6-60 s).
 """
@@ -20,7 +21,8 @@ FLAGS = ("flat_lead", "clipped", "padded", "cropped")
 FLAG_TEXT = {
     "flat_lead": "a lead is constant over the whole record (a disconnected electrode?)",
     "clipped": "a lead reaches the ADC's limit (the amplifier saturated)",
-    "padded": f"at least {PAD_MIN_S:g} s at the start/end where no lead changes (a shorter recording padded?)",
+    "padded": f"at least {PAD_MIN_S:g} s at the start/end where no lead changes (a shorter recording padded?), "
+              f"or {PAD_MIN_S:g} s or more shorter than the model's window (padded with zeros to it)",
     "cropped": "longer than the model's window: the rest is cut",
 }
 
@@ -42,9 +44,10 @@ def quality_flags(leads: np.ndarray, rate_hz: float, clipped: bool, manifest: Ma
     if clipped:
         flags.append("clipped")
     start, end = constant_ends(leads)
-    if start + end >= PAD_MIN_S * rate_hz:
+    signal, window = len(leads) - start - end, round(manifest.preprocess.window_s * rate_hz)
+    if start + end >= PAD_MIN_S * rate_hz or window - signal >= PAD_MIN_S * rate_hz:
         flags.append("padded")
-    if len(leads) - start - end > round(manifest.preprocess.window_s * rate_hz) + 2:  # a sample's doubt per end
+    if signal > window + 2:  # a sample's doubt per end
         flags.append("cropped")
     return tuple(flags)
 

@@ -66,6 +66,17 @@ def stratified_split(labels: np.ndarray, groups: np.ndarray, fractions: tuple[fl
     return np.asarray(SPLITS, dtype="<U5")[assigned[group_of]]
 
 
+def check_every_split(split: np.ndarray, where: str) -> np.ndarray:
+    """``split`` if train, val and test each hold records; else an error saying which are empty. An empty
+    validation or test split would fail every cell late and obscurely (no records to evaluate)."""
+    counts = {name: int((split == name).sum()) for name in SPLITS}
+    empty = [name for name, n in counts.items() if n == 0]
+    if empty:
+        raise DataError(f"{where}: the split leaves {' and '.join(empty)} empty ({counts}): train, val and test "
+                        "each need records (more records, other split fractions, or split column rows of each)")
+    return split
+
+
 def assign_splits(rule: FoldSplit | StratifiedSplit, labels: np.ndarray, patient_ids: np.ndarray,
                   record_ids: np.ndarray, folds: list[int | None], names: list[str] | None = None) -> np.ndarray:
     """The manifest's split rule applied to the kept records (``names`` name them in errors)."""
