@@ -6,6 +6,7 @@ other files.
 """
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shutil
@@ -30,6 +31,8 @@ def _create_temp_beside(path: Path) -> Path:
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it is fsynced and renamed onto ``path``, else removed."""
     path = Path(path)
+    if path.is_dir():  # else the temp file lands in its parent and the rename fails naming the temp file
+        raise IsADirectoryError(errno.EISDIR, "is a folder, expected a file name", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _create_temp_beside(path)
     try:

@@ -70,12 +70,20 @@ def _report(args: argparse.Namespace) -> int:
     from ecgbench.results.report import build_report
     from ecgbench.results.store import load_records
 
+    if not args.results.is_dir():
+        print(f"error: --results {args.results}: no such folder", file=sys.stderr)
+        return 1
+    if args.out.exists() and not args.out.is_dir():
+        print(f"error: --out {args.out}: is a file, not a folder", file=sys.stderr)
+        return 1
     loaded = load_records(args.results, args.profile)
     for problem in loaded.problems:
         print(f"skipped unreadable record: {problem}", file=sys.stderr)
     profiles = sorted({r["profile"] for r in loaded.records})
     if not loaded.records:
-        print(f"error: no result records in {args.results}", file=sys.stderr)
+        held = sorted({r["profile"] for r in load_records(args.results).records}) if args.profile else []
+        print(f"error: no result records {f'of profile {args.profile} ' if args.profile else ''}in {args.results}"
+              + (f" (it holds profiles {held})" if held else ""), file=sys.stderr)
         return 1
     if len(profiles) > 1:
         print(f"error: {args.results} holds records of several profiles {profiles}; choose one with --profile",
@@ -148,6 +156,6 @@ def main(argv: list[str] | None = None) -> int:
         for path in manifests:
             register_manifest_file(path)
         return args.func(args)
-    except (KeyError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (KeyError, ValueError, OSError) as e:  # bad input: the message names the file, never a traceback
+        print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2

@@ -119,11 +119,12 @@ def git_commit(directory: Path | None = None) -> str:
 
 @lru_cache(maxsize=None)
 def git_dirty(directory: Path | None = None) -> bool | None:
-    """Whether tracked files of that checkout differ from its commit; None outside a checkout."""
+    """Whether the package's tracked files differ from the commit; None outside a checkout. Only the package
+    counts: regenerated reports, edited tests or docs beside it do not change the code that made a result."""
     directory = directory or _package_dir()
     if git_commit(directory) == UNKNOWN:
         return None
-    status = _git(directory, "status", "--porcelain", "--untracked-files=no")
+    status = _git(directory, "status", "--porcelain", "--untracked-files=no", "--", ".")
     return None if status is None else bool(status)
 
 

@@ -329,10 +329,29 @@ def _check_data_root(config: pytest.Config, profile: Profile) -> None:
             raise pytest.UsageError(f"--ecg-data {e}") from None
 
 
+def _check_folders_and_device(config: pytest.Config) -> None:
+    """``--ecg-results``/``--ecg-cache`` naming a file, or a ``--ecg-device`` this torch cannot use, is a usage
+    error before any cell runs, not a failure repeated in every cell."""
+    for option in ("--ecg-results", "--ecg-cache"):
+        path = config.getoption(option)
+        if path is not None and path.exists() and not path.is_dir():
+            raise pytest.UsageError(f"{option} {path}: is a file, not a folder")
+    name = config.getoption("--ecg-device")
+    if name is not None:
+        import torch
+
+        try:
+            torch.empty(1, device=name)
+        except (RuntimeError, AssertionError) as e:  # torch raises AssertionError for CUDA in a CPU-only build
+            raise pytest.UsageError(f"--ecg-device {name}: this torch cannot use it ({str(e).splitlines()[0]}); "
+                                    f"devices here: cpu{', cuda' if torch.cuda.is_available() else ''}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _register_manifests(config)
     profile = _profile_from_options(config)
     _check_data_root(config, profile)
+    _check_folders_and_device(config)
     worker_gpu = _share_machine_between_workers(config)
     options = RunOptions(results_dir=_results_dir(config, profile),
                          cache_dir=(config.getoption("--ecg-cache") or default_cache_dir()).resolve(),

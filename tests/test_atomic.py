@@ -28,3 +28,10 @@ def test_a_failed_write_leaves_neither_the_file_nor_a_temp_file(tmp_path):
             tmp.write_bytes(b"half")
             raise RuntimeError("disk full")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_as_the_target_is_an_error_naming_it_and_writes_nothing_beside_it(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"is a folder, expected a file name: '.*out'"):
+        atomic_write_bytes(tmp_path / "out", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not any((tmp_path / "out").iterdir())

@@ -81,9 +81,26 @@ def test_commit_and_dirty_flag_of_the_checkout():
     if expected.returncode != 0:
         pytest.skip("the package is not in a git checkout here")
     assert git_commit() == expected.stdout.strip()
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PACKAGE_DIR,
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=PACKAGE_DIR,
                             capture_output=True, text=True).stdout
     assert git_dirty() is bool(status.strip())
+
+
+def test_only_the_package_makes_a_checkout_dirty(package_copy):
+    """Regenerated reports or edited docs beside the package do not make its code dirty; an edited module does."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = package_copy.parent
+    (repo / "README.md").write_text("readme\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+    (repo / "README.md").write_text("edited\n")
+    assert git_commit(package_copy) != "unknown" and git_dirty(package_copy) is False
+    _append(package_copy / "metrics.py", "\n# edited\n")
+    git_dirty.cache_clear()
+    assert git_dirty(package_copy) is True
 
 
 def test_a_copy_outside_a_checkout_has_no_commit(package_copy):

@@ -105,6 +105,20 @@ def test_shards_of_any_selection_are_disjoint_and_cover_it(pytester, grid, selec
     assert sorted(together) == whole and len(set(together)) == len(together)
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--ecg-device", "bogus", "--ecg-device bogus: this torch cannot use it"),
+    ("--ecg-results", "a-file", "--ecg-results a-file: is a file, not a folder"),
+    ("--ecg-cache", "a-file", "--ecg-cache a-file: is a file, not a folder"),
+])
+def test_an_unusable_device_or_a_file_as_a_folder_is_a_usage_error_before_any_cell(pytester, grid, option, value,
+                                                                                      message):
+    _, args = grid
+    (pytester.path / "a-file").write_text("x")
+    result = pytester.runpytest(*args, option, value, "-k", SELECTION)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+
+
 def test_ecgbench_grid_lists_exactly_the_cases_pytest_collects(pytester, grid, capsys):
     _, args = grid
     result = pytester.runpytest("--collect-only", "-q", *args)

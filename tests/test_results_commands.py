@@ -87,3 +87,18 @@ def test_export_writes_the_frame_as_csv_or_json(runs, capsys):
 
 def test_export_formats_are_the_frames():
     assert EXPORT_FORMATS == frame.FORMATS
+
+
+def test_report_and_export_name_a_missing_folder_a_wrong_profile_and_an_out_of_the_wrong_kind(runs, capsys):
+    results = str(runs / "results")
+    (runs / "a-file").write_text("x")
+    cases = [(["report", "--results", str(runs / "nope"), "--out", str(runs / "r")], 1,
+              f"--results {runs / 'nope'}: no such folder"),
+             (["report", "--results", results, "--out", str(runs / "a-file")], 1, "is a file, not a folder"),
+             (["report", "--results", results, "--out", str(runs / "r"), "--profile", "nope"], 1,
+              "no result records of profile nope in"),
+             (["export", results, "--out", str(runs)], 2, f"is a folder, expected a file name: '{runs}'")]
+    for args, code, message in cases:
+        assert main(args) == code, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (args, err)
