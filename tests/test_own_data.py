@@ -100,6 +100,13 @@ def test_data_new_writes_a_manifest_that_loads_and_prepares(own_data, tmp_path, 
     assert "40 records kept of 40 indexed" in capsys.readouterr().out
 
 
+def test_a_record_path_with_a_leading_dot_slash_names_the_same_record(own_data, tmp_path, capsys):
+    shutil.copytree(own_data / "demo_down", tmp_path / "demo_down")
+    labels = tmp_path / "demo_down" / "labels.csv"
+    labels.write_text(labels.read_text().replace("\nrecords/", "\n./records/"))
+    assert _data_new(tmp_path) == 0 and "40 records" in capsys.readouterr().out
+
+
 def test_the_cli_help_documents_ecg_manifest(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -162,6 +169,8 @@ def _data_new(root: Path, name: str = "demo_down") -> int:
      "labels.csv line 2: 5 fields, the header has 4 (a record's labels are separated by ';', not ','"),
     (lambda f: (f / "labels.csv").write_text(re.sub(r"records/r000,[^\n]*", "records/r000", (f / "labels.csv").read_text())),
      "labels.csv line 2: 1 fields, the header has 4"),
+    (lambda f: (f / "labels.csv").write_text((f / "labels.csv").read_text() + "records/r000,A,p0,train\n"),
+     "1 label row(s) repeat a record (one row per record): "),
     (lambda f: (f / "labels.csv").write_text((f / "labels.csv").read_text().replace(",p3,", ",p0,")),
      "1 patient(s) have records in more than one split, which leaks test records into training: p0 (train, val)"),
 ])

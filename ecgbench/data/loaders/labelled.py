@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -60,6 +60,7 @@ def read_label_table(path: Path) -> tuple[list[LabelRow], list[str]]:
             row = {k.strip(): v.strip() for k, v in raw.items()}
             if not row["record"]:
                 raise DataError(f"{where}: empty record name")
+            row["record"] = PurePosixPath(row["record"]).as_posix()  # "./records/r000" names "records/r000"
             split = row.get("split", "")
             if "split" in columns and split not in SPLIT_FOLDS:
                 raise DataError(f"{where}: split {split!r} is not one of {list(SPLIT_FOLDS)} (the split column, "
@@ -69,9 +70,19 @@ def read_label_table(path: Path) -> tuple[list[LabelRow], list[str]]:
                                  SPLIT_FOLDS[split] if split else None, where))
     if not rows:
         raise DataError(f"{path}: no rows")
+    _check_one_row_per_record(rows)
     _check_patients_in_one_split(rows, path)
     notes = [] if "patient" in columns else [f"{path.name} has no patient column: each record is its own patient"]
     return rows, notes
+
+
+def _check_one_row_per_record(rows: list[LabelRow]) -> None:
+    """A second row of a record would store it twice, perhaps in two splits."""
+    first: dict[str, LabelRow] = {}
+    repeats = [f"{row.origin} repeats record {row.record!r} of {first[row.record].origin}"
+               for row in rows if first.setdefault(row.record, row) is not row]
+    if repeats:
+        raise DataError(f"{len(repeats)} label row(s) repeat a record (one row per record): " + "; ".join(repeats[:5]))
 
 
 def _check_patients_in_one_split(rows: list[LabelRow], path: Path) -> None:
