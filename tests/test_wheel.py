@@ -1,5 +1,6 @@
 """The wheel works outside the checkout (issue 12): built from the sources, installed into a throw-away venv, it
-runs a cell of the grid (``pytest --pyargs ecgbench.grid``), lists it and reports it from an empty folder.
+runs a cell of the grid (``pytest --pyargs ecgbench.grid``), lists it and reports it from an empty folder, and
+describes a user's own array dataset with ``ecgbench data new``.
 
 The venv reuses this environment's installed packages (torch...) through a ``.pth`` file and gets the wheel with
 ``--no-deps``, so the test takes seconds of install and one tiny cell of training."""
@@ -11,6 +12,8 @@ import site
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = """[tiny]
@@ -65,3 +68,13 @@ def test_the_wheel_runs_a_cell_from_an_empty_folder(tmp_path):
     assert (empty / "reports" / "tiny" / "results" / "ptb-resnet1d18-f1.0-scratch-s0.json").is_file()
     _run([venv / "bin" / "ecgbench", "report", "--results", "reports/tiny/results", "--out", "again"], empty, env)
     assert "resnet1d18" in (empty / "again" / "leaderboard.md").read_text()
+    # a user's own array dataset, described by `ecgbench data new` from the wheel and inspected by `data info`
+    (empty / "data" / "mine").mkdir(parents=True)
+    np.save(empty / "data" / "mine" / "x.npy", np.random.default_rng(0).normal(size=(20, 2500, 12)).astype(np.float32))
+    (empty / "data" / "mine" / "labels.csv").write_text(
+        "record,labels\n" + "".join(f"e{i},{'AF' if i % 2 else 'NORM'}\n" for i in range(20)))
+    _run([venv / "bin" / "ecgbench", "data", "new", "mine", "--root", "data", "--labels", "data/mine/labels.csv",
+          "--format", "array", "--signals", "data/mine/x.npy", "--rate", "250"], empty, env)
+    info = _run([venv / "bin" / "ecgbench", "data", "info", "mine", "--root", "data", "--ecg-manifest", "mine.toml"],
+                empty, env)
+    assert "20 records kept of 20 indexed" in info

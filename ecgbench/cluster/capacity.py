@@ -121,13 +121,15 @@ def render_section(records: list[dict], probe: Profile, target: Profile, gpus: l
     per_model = [(m, f"{statistics.median(epochs[m]):.2f}", f"{rates[m] * 1e15:.1f}") for m in target.models]
     n_cells = len(enumerate_cells(target))
     n_pre = len(list(iter_upstream_needs(enumerate_cells(target))))
+    n_scores = len(enumerate_transferability(target))
     return "\n".join([
         f"## Capacity plan: the `{target.name}` grid on 1, 8 and 64 GPUs",
         "",
         f"Measured on {devices}, {date}: the capacity probe (`benchmarks/capacity-probe.toml`: the paper's data "
         "sizes, batch and learning rate, two epochs of every model, PTB-XL -> CPSC2018). The last epoch of each "
         "probe cell (the first pays cuDNN's kernel search) over the FLOPs of one epoch gives seconds per FLOP per "
-        f"model; each of the {n_cells} cells and {n_pre} pre-trainings of `{target.name}` costs its FLOPs times "
+        f"model; each of the {n_cells} cells, {n_pre} pre-trainings and {n_scores} transferability score tasks of "
+        f"`{target.name}` costs its FLOPs times "
         "that (`ecgbench/cluster/capacity.py` with the cost model of `ecgbench/cost`). Regenerate on a GPU machine: `pytest benchmarks/test_grid.py "
         "--ecg-profiles benchmarks/capacity-probe.toml --ecg-profile probe --ecg-results DIR`, then "
         "`ecgbench capacity --probe DIR --update reports/performance.md`.",
@@ -136,7 +138,7 @@ def render_section(records: list[dict], probe: Profile, target: Profile, gpus: l
                  tablefmt="github"),
         "",
         f"Total: {total / 3600:.1f} GPU-hours. Critical path (the longest pre-training plus its longest dependent "
-        f"cell; no number of GPUs beats it): {format_cost(floor, 's')}. The wall column replays "
+        f"cell or score task; no number of GPUs beats it): {format_cost(floor, 's')}. The wall column replays "
         "`ecgbench submit --shards G`: one job per checkpoint and the scratch shards start at once, the transfer "
         "shards when the pre-training array is done, a free GPU takes the next job.",
         "",

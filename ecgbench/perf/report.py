@@ -237,8 +237,9 @@ def render(run: PerfRun, command: str = COMMAND) -> str:
             "",
             "## The `paper` grid, extrapolated",
             "",
-            "Every cell and upstream checkpoint of the `paper` profile (100 epochs, batch 256, three seeds), priced "
-            "by the one cost model (`ecgbench/cost`: FLOPs x samples of each task) at each model's seconds per FLOP "
+            "Every cell, upstream checkpoint and transferability score task of the `paper` profile (100 epochs, "
+            "batch 256, three seeds), priced by the one cost model (`ecgbench/cost`: FLOPs x samples of each task; "
+            "a score task's forward pass and LogME's Gram matrix) at each model's seconds per FLOP "
             "of its measured batch-256 train step (`ecgbench/perf/grid.py`). Inference and a linear probe's frozen "
             "backbone are priced at the training step's rate per FLOP (inference runs faster per FLOP, so this "
             "leans high); early stopping is ignored.",
