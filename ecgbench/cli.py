@@ -51,6 +51,8 @@ def _print_shards(profile, tasks: list, args: argparse.Namespace) -> None:
     from ecgbench.cluster.phases import split_into_shards
     from ecgbench.results.store import load_records
 
+    if args.results is not None and not args.results.is_dir():
+        raise ValueError(f"--results {args.results}: no such folder (its records' measured times refine the costs)")
     measured = measured_seconds(load_records(args.results, profile.name).records) if args.results else {}
     model = CostModel(profile, measured)
     shards = split_into_shards(tasks, args.shards, model)

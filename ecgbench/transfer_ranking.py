@@ -10,6 +10,7 @@ score predicted the measured outcomes of the stored grid (``ecgbench.results.tra
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,11 @@ def _run(args: argparse.Namespace) -> int:
     runner = CellRunner(profile, RunOptions(results_dir=args.results, cache_dir=args.cache or default_cache_dir(),
                                             data_root=args.data, device=args.device))
     scored = score_downstream(runner, args.downstream, fraction, args.train_missing)
+    if not scored.records and not scored.missing:
+        print(f"error: nothing to rank: profile {profile.name} scores no upstream for {args.downstream} (its "
+              f"upstreams {list(profile.upstreams)}, regimes {list(profile.regimes)}; a dataset is never scored "
+              "from itself, and only a profile with a transfer regime has score tasks)", file=sys.stderr)
+        return 1
     print(f"upstream checkpoints for downstream {args.downstream}, profile {profile.name}, training subset "
           f"fraction {fraction:g} (scores from one forward pass, before any fine-tuning)\n")
     if scored.records:

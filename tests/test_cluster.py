@@ -199,10 +199,21 @@ def test_more_shards_than_tasks_gives_one_job_per_task_and_no_empty_job():
     assert arrays and all(0 < int(n) < 500 for n in arrays.values()) and " 0 tasks" not in out.stdout
 
 
+def test_the_dry_run_shows_and_checks_the_shards_only_selects():
+    args = ["submit", "--dry-run", "--shards", "4", "--only", "transfer:2", "--", "--ecg-profile", "smoke", "-k",
+            "ptb and gru and f0.05"]
+    out = _ecgbench(*args)
+    assert out.returncode == 0 and "--only: transfer shards 2" in out.stdout, out.stdout + out.stderr
+    bad = _ecgbench(*[a.replace("transfer:2", "transfer:9") for a in args])
+    assert bad.returncode == 2 and "--only: phase transfer has shards 1.." in bad.stderr and "not [9]" in bad.stderr
+
+
 def test_grid_shows_each_shard_and_its_cost():
     out = _ecgbench("grid", "--profile", "smoke", "--shards", "3", "--phase", "transfer")
     assert out.returncode == 0, out.stderr
     assert all(f"| {k}/3 " in out.stdout for k in (1, 2, 3)) and "FLOP" in out.stdout
+    missing = _ecgbench("grid", "--profile", "smoke", "--shards", "3", "--results", "no-such-folder")
+    assert missing.returncode == 2 and "--results no-such-folder: no such folder" in missing.stderr
 
 
 def test_local_executor_runs_the_phases_in_order_and_status_reads_the_result(tmp_path, data_cache):

@@ -10,7 +10,7 @@ from ecgbench.cost import load_measured, measured_seconds, save_measured
 from ecgbench.cluster.selection import GRID_FILE, collect_selection
 from ecgbench.cluster.status import grid_status, render_status
 from ecgbench.cluster.submit import (EXECUTORS, ClusterSettings, parse_only, plan_submission, render_plan,
-                                     submit)
+                                     selected_shards, submit)
 from ecgbench.results.store import load_records
 from ecgbench.study import DEFAULT_PROFILE, get_profile
 
@@ -53,7 +53,11 @@ def _submit(args: argparse.Namespace) -> int:
     plan = plan_submission(selection, args.shards, measured, costs_file, args.grid)
     settings = _settings(args)
     only = parse_only(args.only) if args.only else None
+    chosen = selected_shards(plan, only)  # a bad --only is refused by the dry run too
     print(render_plan(plan, args.executor, settings))
+    if only is not None:
+        print("\n--only: " + "; ".join(f"{phase} shards {', '.join(map(str, shards))}"
+                                      for phase, shards in chosen.items()))
     if args.dry_run:
         print("\n(dry run: nothing submitted)")
         return 0

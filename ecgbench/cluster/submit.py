@@ -202,6 +202,20 @@ def parse_only(values: list[str]) -> dict[str, set[int]]:
     return only
 
 
+def selected_shards(plan: Plan, only: dict[str, set[int]] | None) -> dict[str, list[int]]:
+    """The shard numbers (1-based) to submit per phase: all, or those ``--only`` names, each checked to exist."""
+    chosen = {}
+    for phase in plan.phases:
+        count = len(phase.shards)
+        if only is not None and phase.phase not in only:
+            continue
+        indices = sorted(only[phase.phase]) if only and only[phase.phase] else list(range(1, count + 1))
+        if any(not 1 <= i <= count for i in indices):
+            raise ValueError(f"--only: phase {phase.phase} has shards 1..{count}, not {indices}")
+        chosen[phase.phase] = indices
+    return chosen
+
+
 def submit(plan: Plan, executor: str, settings: ClusterSettings, folder: Path,
            only: dict[str, set[int]] | None = None) -> list[SubmittedPhase]:
     """Submit the plan's arrays; under ``local`` the transfer array waits here for the pre-training jobs."""
@@ -210,13 +224,11 @@ def submit(plan: Plan, executor: str, settings: ClusterSettings, folder: Path,
     ex = submitit.AutoExecutor(folder=Path(folder) / "%j", cluster=executor)
     workers = max(1, settings.gpus_per_task)
     submitted: dict[str, SubmittedPhase] = {}
+    chosen = selected_shards(plan, only)
     for phase in plan.phases:
-        count = len(phase.shards)
-        if only is not None and phase.phase not in only:
+        if phase.phase not in chosen:
             continue
-        indices = sorted(only[phase.phase]) if only and only[phase.phase] else list(range(1, count + 1))
-        if any(not 1 <= i <= count for i in indices):
-            raise ValueError(f"phase {phase.phase} has shards 1..{count}, not {indices}")
+        indices = chosen[phase.phase]
         extra = dict(settings.sbatch)
         if phase.after in submitted:
             if executor == "slurm":
