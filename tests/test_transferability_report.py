@@ -7,7 +7,7 @@ from scipy.stats import kendalltau, spearmanr
 
 from ecgbench.results.findings import record_score
 from ecgbench.results.transferability import (
-    TOO_FEW, ScoreRecordError, analyse_transferability, kendall_rows, spearman_rows, transferability_section,
+    POOLED, TOO_FEW, ScoreRecordError, analyse_transferability, kendall_rows, spearman_rows, transferability_section,
     validate_score_record,
 )
 from record_factory import make_record
@@ -72,22 +72,36 @@ def test_fewer_than_three_upstreams_is_a_status_not_a_number(tmp_path):
     found = _find(analysis, "cell", "logme", "gain")
     assert (found.status, found.n_upstreams, found.kendall) == (TOO_FEW, 2, None)
     assert _find(analysis, "mean over cells", "logme", "f1").status == "no cell has 3 or more upstreams"
-    assert _find(analysis, "all points", "logme", "f1").status == "fewer than 3 points: no ranking"
+    assert _find(analysis, POOLED, "logme", "f1").status == "no cell has 3 or more upstreams"
     markdown, paths = transferability_section(scores, outcomes, tmp_path, n_resamples=50)
     assert "fewer than 3 upstreams: no ranking" in markdown and "τ" not in markdown.split("Per downstream")[1]
     assert paths == [tmp_path / "transferability.png"] and paths[0].stat().st_size > 0
 
 
-def test_pooled_rows_use_every_cell():
+def test_pooled_rows_use_every_rankable_cell_and_never_compare_cells():
     three, scores_three = grid()
     two, scores_two = grid(upstreams=("ptbxl", "georgia"), model="gru")
     analysis = analyse_transferability(scores_three + scores_two, three + two, n_resamples=100)
-    everything = _find(analysis, "all points", "logme", "gain")
-    assert everything.status == "ok" and everything.n_upstreams == 5
-    assert everything.kendall.low is not None
+    pooled = _find(analysis, POOLED, "logme", "gain")
+    assert pooled.status == "ok" and pooled.n_upstreams == 3  # the gru cell has 2 upstreams: no ranking, left out
+    assert pooled.kendall.low is not None
     per_cell = _find(analysis, "mean over cells", "melep", "f1")
     assert per_cell.n_upstreams == 1 and per_cell.kendall.point == pytest.approx(-1)
     assert {p.cell[1] for p in analysis.points} == {"resnet1d18", "gru"} and len(analysis.points) == 5
+
+
+def test_pooled_ranks_compare_upstreams_only_within_their_cell():
+    """The score ranks the upstreams backwards in both cells, and one cell's scores live on another scale (+10,
+    as LogME on another model's features): the pooled row says -1, as each cell does, whatever the scales."""
+    easy, easy_scores = grid()
+    hard, hard_scores = grid(model="gru")
+    for outcomes, scores, offset in ((easy, easy_scores, 10.0), (hard, hard_scores, 0.0)):
+        f1 = {r["cell"]["upstream"]: record_score(r) for r in outcomes if r["cell"]["regime"] == "finetune"}
+        for record in scores:  # within the cell: the best F1 gets the lowest LogME
+            record["scores"]["logme"] = offset - f1[record["upstream"]]
+    analysis = analyse_transferability(easy_scores + hard_scores, easy + hard, n_resamples=50)
+    assert _find(analysis, POOLED, "logme", "f1").kendall.point == pytest.approx(-1)
+    assert _find(analysis, "mean over cells", "logme", "f1").kendall.point == pytest.approx(-1)
 
 
 def test_only_seeds_every_upstream_has_are_used():

@@ -6,11 +6,13 @@ correlated (Kendall tau-b and Spearman rho, ``scipy.stats``) with (a) the measur
 redraw both the test records (the report's resamples, ``BootstrapScores``) and the seeds (each
 resample also draws the seeds with replacement; score and outcome of an upstream share the drawn seeds, since
 seed s of an upstream is the checkpoint pre-trained with seed s and fine-tuned with seed s). Within one cell every
-upstream shares the scratch baseline, so (a) and (b) rank the upstreams alike; they differ when pooled.
+upstream shares the scratch baseline, so (a) and (b) rank the upstreams alike, within a cell and pooled.
 
 A correlation needs at least ``MIN_UPSTREAMS`` upstreams (3): fewer is reported as a status, never a number.
-Pooled over the grid, two rows per score: *all points* (one correlation over every cell's upstreams, which also
-compares cells with each other) and *mean over cells* (the mean of the per-cell correlations that exist).
+Pooled over the grid, two rows per score: *pooled ranks* (one correlation over the upstreams of every cell with 3
+or more, each score and outcome ranked within its own cell: cells are never compared with each other, since a
+downstream easier for every upstream, or a model whose scores live on another scale, says nothing about a score)
+and *mean over cells* (the mean of the per-cell correlations that exist).
 
 Score records: their shape and their store are ``ecgbench.results.score_records``.
 """
@@ -37,6 +39,7 @@ from ecgbench.results.record_intervals import BootstrapScores, format_interval
 from ecgbench.results.score_records import ScoreRecordError, validate_score_record
 
 MIN_UPSTREAMS = 3
+POOLED = "pooled ranks"
 KNOWN_SCORES = ("melep", "leep", "logme")  # the display order; other scores follow alphabetically
 OUTCOMES = {"f1": "fine-tune weighted F1", "gain": "gain over scratch"}
 FIGURE_NAME = "transferability.png"
@@ -104,11 +107,11 @@ class CellData:
 class Correlation:
     """Rank correlations of one score with one outcome, or the status saying why there are none."""
 
-    scope: str  # "cell", "all points" or "mean over cells"
+    scope: str  # "cell", POOLED or "mean over cells"
     cell: CellKey | None
     score: str
     outcome: str
-    n_upstreams: int  # points for "all points", cells for "mean over cells"
+    n_upstreams: int  # points for POOLED, cells for "mean over cells"
     n_seeds: int | None
     kendall: Interval | None
     spearman: Interval | None
@@ -227,22 +230,28 @@ def _cell_correlation(data: CellData, score: str) -> Correlation:
                        found["kendall"], found["spearman"])
 
 
-def _all_points(cells: list[CellData], score: str, outcome: str) -> Correlation:
-    """One correlation over every cell's upstreams (cells with fewer than 3 upstreams included)."""
-    used = [c for c in cells if c.outcome == outcome and len(c.outcomes)]
-    n_points = sum(len(c.outcomes) for c in used)
-    if n_points < MIN_UPSTREAMS:
-        return Correlation("all points", None, score, outcome, n_points, None, None, None,
-                           f"fewer than {MIN_UPSTREAMS} points: no ranking")
-    x = np.concatenate([c.scores[score] for c in used])
-    y = np.concatenate([c.outcomes for c in used])
+def _within_cell_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks among one cell's upstreams (last axis), scaled to (0, 1]."""
+    return rankdata(values, axis=-1) / values.shape[-1]
+
+
+def _pooled_ranks(cells: list[CellData], score: str, outcome: str) -> Correlation:
+    """One correlation over the upstreams of every rankable cell, each score and outcome ranked within its own
+    cell: a downstream that is easier for every upstream, or a model whose scores live on another scale (LogME
+    on 512 or 100 000 features), can then not make a score look predictive."""
+    used = [c for c in cells if c.outcome == outcome and c.status == "ok"]
+    if not used:
+        return Correlation(POOLED, None, score, outcome, 0, None, None, None,
+                           f"no cell has {MIN_UPSTREAMS} or more upstreams")
+    x = np.concatenate([_within_cell_ranks(c.scores[score]) for c in used])
+    y = np.concatenate([_within_cell_ranks(c.outcomes) for c in used])
     x_resampled = y_resampled = None
     if all(c.resampled_outcomes is not None for c in used):
         n = min(len(c.resampled_outcomes) for c in used)
-        x_resampled = np.concatenate([c.resampled_scores[score][:n] for c in used], axis=1)
-        y_resampled = np.concatenate([c.resampled_outcomes[:n] for c in used], axis=1)
+        x_resampled = np.concatenate([_within_cell_ranks(c.resampled_scores[score][:n]) for c in used], axis=1)
+        y_resampled = np.concatenate([_within_cell_ranks(c.resampled_outcomes[:n]) for c in used], axis=1)
     found = _intervals(x, y, x_resampled, y_resampled)
-    return Correlation("all points", None, score, outcome, n_points, None, found["kendall"], found["spearman"])
+    return Correlation(POOLED, None, score, outcome, len(x), None, found["kendall"], found["spearman"])
 
 
 def _mean_over_cells(cells: list[CellData], score: str, outcome: str) -> Correlation:
@@ -309,7 +318,7 @@ def analyse_transferability(score_records: list[dict], outcome_records: list[dic
     data = [_cell_data(c, outcome, scores, tuned, scratch, names, resampler)
             for c in _ordered({key[0] for key in scores}) for outcome in OUTCOMES]
     correlations = [_cell_correlation(d, n) for d in data for n in names]
-    correlations += [pooled(data, n, outcome) for pooled in (_all_points, _mean_over_cells)
+    correlations += [pooled(data, n, outcome) for pooled in (_pooled_ranks, _mean_over_cells)
                      for outcome in OUTCOMES for n in names]
     points = [Point(d.cell, u, {n: float(d.scores[n][i]) for n in names}, float(d.outcomes[i]))
               for d in data if d.outcome == "gain" for i, u in enumerate(d.upstreams) if len(d.outcomes)]
@@ -347,15 +356,16 @@ def transferability_markdown(analysis: TransferabilityAnalysis, figure_name: str
         "outcome (both means over seeds), [95 % CI] from a bootstrap that redraws the test records "
         f"({analysis.n_resamples} resamples) and the seeds. A score that predicts well correlates with the sign "
         "below; a correlation needs 3 or more upstreams. Within one cell every upstream shares the scratch "
-        "baseline, so F1 and gain rank the upstreams alike; they differ only when pooled.", "",
+        "baseline, so F1 and gain rank the upstreams alike.", "",
         _table([[n, _sign_text(analysis.higher_is_better[n])] for n in names], ["score", "expected sign"]), "",
-        "**Pooled over the grid** (all points: one correlation over every cell's upstreams; mean over cells: "
-        "the mean of the per-cell correlations)", "",
+        f"**Pooled over the grid** ({POOLED}: one correlation over the upstreams of every cell with 3 or more, "
+        "each ranked within its own cell, so that cells are never compared with each other; mean over cells: the "
+        "mean of the per-cell correlations)", "",
     ]
     pooled = {(c.scope, c.score, c.outcome): c for c in analysis.correlations if c.scope != "cell"}
     rows = [[scope, n, *[f"{pooled[(scope, n, o)].n_upstreams}" for o in OUTCOMES],
              *[_correlation_text(pooled[(scope, n, o)]) for o in OUTCOMES]]
-            for scope in ("all points", "mean over cells") for n in names]
+            for scope in (POOLED, "mean over cells") for n in names]
     lines += [_table(rows, ["pooled", "score", *[f"points or cells ({o})" for o in OUTCOMES],
                             *[f"vs {label}" for label in OUTCOMES.values()]]), ""]
     per_cell = defaultdict(dict)
