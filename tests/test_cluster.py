@@ -148,6 +148,12 @@ def test_cluster_settings_from_toml_are_strict_and_options_win(tmp_path):
     path.write_text('partion = "gpu"\n')
     with pytest.raises(ValueError, match="partion"):
         ClusterSettings.from_toml(path)
+    with pytest.raises(ValueError, match=r"gpus_per_task = -1 \(must be a number >= 0\); mem_gb = 0 \(must be a "
+                                         r"number > 0\); time_min = 0 \(must be a number >= 1\)"):
+        settings.with_overrides(gpus_per_task=-1, mem_gb=0, time_min=0)
+    path.write_text('time_min = "1h"\n')
+    with pytest.raises(ValueError, match=r"time_min = '1h' \(must be a number >= 1\)"):
+        ClusterSettings.from_toml(path)
 
 
 def test_status_counts_done_failed_missing_and_the_remaining_cost(tmp_path):

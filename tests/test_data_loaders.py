@@ -263,7 +263,7 @@ BAD_WFDB = {
                        "record 2: .*00002_hr.dat is truncated: 70000 bytes"),
     "sample count": (lambda f: _edit(f / "records500/00000/00002_hr.hea", "12 500 5000", "12 500 4000"),
                      EcgRecordError, "record 2: .*the sample count disagrees with the data"),
-    "NaN": (_nan_sample, EcgRecordError, "record 2: 1 NaN or infinite samples"),
+    "NaN": (_nan_sample, EcgRecordError, r"record 2: 1 NaN or infinite samples \(leads \['AVL'\]\)"),
     "unknown code": (lambda f: _edit(f / "ptbxl_database.csv", "{'IMI': 15.0", "{'XYZ': 15.0"), EcgRecordError,
                      r"record 2: unknown source label\(s\) \['XYZ'\]"),
 }

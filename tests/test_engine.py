@@ -88,6 +88,15 @@ def test_nan_loss_stops_the_run_with_a_clear_reason():
         fit(tiny_model(), bad, split, TrainConfig(epochs=2, batch_size=8, lr=0.01), seed=0, device=CPU)
 
 
+def test_non_finite_validation_outputs_stop_the_run_with_a_clear_reason():
+    """Outputs that are not finite (diverged weights after the epoch's last step, whose loss was still finite;
+    here NaN validation inputs) stop the cell as a NaN loss does, not later as a metric's complaint."""
+    split = toy_split(16, 0)
+    bad_val = ArraySplit(np.full_like(split.x, np.nan), split.y, split.classes)
+    with pytest.raises(NonFiniteLossError, match="validation outputs became NaN or infinite after epoch 0"):
+        fit(tiny_model(), split, bad_val, TrainConfig(epochs=2, batch_size=8, lr=0.01), seed=0, device=CPU)
+
+
 def test_only_trainable_parameters_are_optimised():
     model = tiny_model()
     for p in model.parameters():

@@ -191,6 +191,19 @@ def test_data_new_refuses_a_rate_or_scale_that_is_not_a_positive_number(tmp_path
     assert f"{option}: must be a finite number > 0, got '{value}'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("rate, warned", [("250", None), ("80", "upsampled to the models' 100 Hz\n"),
+                                         ("10", "under about 50 Hz a QRS complex is not resolved")])
+def test_data_new_warns_of_a_rate_below_the_models(tmp_path, capsys, rate, warned):
+    folder = tmp_path / "arr"
+    folder.mkdir()
+    np.save(folder / "x.npy", np.zeros((3, 200, 12), np.float32))
+    (folder / "labels.csv").write_text("record,labels\ne0,AF\ne1,N\ne2,AF\n")
+    assert main(["data", "new", "arr", "--root", str(tmp_path), "--labels", str(folder / "labels.csv"), "--format",
+                 "array", "--signals", str(folder / "x.npy"), "--rate", rate, "--out", str(tmp_path / "a.toml")]) == 0
+    err = capsys.readouterr().err
+    assert (warned in err) if warned else "warning" not in err
+
+
 def test_a_manifest_whose_units_per_mv_would_invert_the_signals_is_refused(tmp_path):
     folder = tmp_path / "arr"
     folder.mkdir()

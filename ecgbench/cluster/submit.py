@@ -40,6 +40,17 @@ class ClusterSettings:
     array_parallelism: int | None = None
     sbatch: dict[str, str] = field(default_factory=dict)  # any other sbatch flag: {"qos": "high"}
 
+    def __post_init__(self) -> None:
+        """Resources are checked before anything is submitted: a job of -1 GPUs or 0 minutes fails in the queue."""
+        rules = {"gpus_per_task": (0, False), "cpus_per_task": (1, False), "mem_gb": (0, True), "time_min": (1, False),
+                 "array_parallelism": (1, False)}  # name: (bound, exclusive)
+        bad = [f"{name} = {value!r} (must be a number {'>' if exclusive else '>='} {bound})"
+               for name, (bound, exclusive) in rules.items() if (value := getattr(self, name)) is not None
+               and (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or (value <= bound if exclusive else value < bound))]
+        if bad:
+            raise ValueError("cluster settings: " + "; ".join(bad))
+
     @classmethod
     def from_toml(cls, path: Path) -> "ClusterSettings":
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -106,6 +107,9 @@ def _inside(path: Path, folder: Path, what: str) -> str:
         raise DataError(f"{path}: the {what} must be inside the dataset folder {folder}: move it there") from None
 
 
+LOWEST_USEFUL_RATE_HZ = 50
+
+
 def positive_number(text: str) -> float:
     """An argparse type: a finite number > 0 (a rate of 0 or nan, a negative scale are usage errors)."""
     try:
@@ -148,6 +152,12 @@ def _new(args: argparse.Namespace) -> int:
         staged.unlink()
         raise DataError(f"the manifest for {out} would not load: {e}") from None
     staged.replace(out)
+    model_rate = checked_manifest(out).preprocess.rate_hz
+    lowest = min(survey.rates_hz)
+    if lowest < model_rate:
+        print(f"warning: {args.name}: records at {lowest:g} Hz are upsampled to the models' {model_rate:g} Hz"
+              + (f"; under about {LOWEST_USEFUL_RATE_HZ} Hz a QRS complex is not resolved: check the rate (--rate, "
+                 "or the headers' sampling frequency)" if lowest < LOWEST_USEFUL_RATE_HZ else ""), file=sys.stderr)
     print(f"{args.name}: {survey.records} records, rates {list(survey.rates_hz)} Hz, "
           f"{survey.durations_s[0]:g}-{survey.durations_s[1]:g} s, leads {list(survey.leads)}")
     print("classes: " + ", ".join(f"{c} {n}" for c, n in survey.classes.items()))

@@ -37,12 +37,13 @@ def check_signal(signal: np.ndarray, rate_hz: float, spec: Signal) -> None:
         raise SignalError(f"lasts {duration:g} s; the manifest expects {shortest:g}-{longest:g} s")
     bad = ~np.isfinite(signal)
     if bad.any():
-        raise SignalError(f"{int(bad.sum())} NaN or infinite samples (leads {sorted(set(np.nonzero(bad)[1]))})")
+        leads = [spec.leads[i] for i in sorted(set(np.nonzero(bad)[1].tolist()))]
+        raise SignalError(f"{int(bad.sum())} NaN or infinite samples (leads {leads})")
     peak = float(np.max(np.abs(signal - np.median(signal, axis=0)))) if len(signal) else 0.0
     low, high = spec.plausible_peak_mv
     if not low <= peak <= high:
         raise SignalError(f"implausible amplitude: largest deviation from baseline {peak:.4g} mV, expected "
-                          f"{low:g}-{high:g} mV (wrong gain or units in the header?)")
+                          f"{low:g}-{high:g} mV (a wrong gain or unit: the header's, or an array's units_per_mv?)")
 
 
 def resample(signal: np.ndarray, rate_in: float, rate_out: float) -> np.ndarray:

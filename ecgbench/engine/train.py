@@ -97,8 +97,10 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int, device: torch.devi
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def _validate(model: nn.Module, val: ArraySplit, batch_size: int, device: torch.device) -> dict:
+def _validate(model: nn.Module, val: ArraySplit, batch_size: int, device: torch.device, epoch: int) -> dict:
     prob = predict(model, val.x, batch_size, device)
+    if not np.isfinite(prob).all():  # weights that diverged in the epoch's last step: the loss never showed it
+        raise NonFiniteLossError(f"the model's validation outputs became NaN or infinite after epoch {epoch}")
     metrics = classification_metrics(val.y, prob, val.classes)
     return {"val_loss": bce_loss(val.y, prob), "val_f1_weighted": metrics["f1_weighted"],
             "val_auroc_macro": metrics["auroc_macro"]}
@@ -155,7 +157,7 @@ def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfi
             seen += len(yb)
         train_loss = loss_sum.item() / seen  # the one host sync of the epoch
         _raise_if_not_finite(train_loss, f"at epoch {epoch} (mean training loss)")
-        log = {"epoch": epoch, "train_loss": train_loss, **_validate(model, val, config.batch_size, device)}
+        log = {"epoch": epoch, "train_loss": train_loss, **_validate(model, val, config.batch_size, device, epoch)}
         log["seconds"] = time.perf_counter() - t0
         result.history.append(log)
         if log["val_loss"] < result.best_val_loss:
