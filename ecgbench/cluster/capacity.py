@@ -6,9 +6,9 @@ seconds per FLOP per model; the cost model (``ecgbench.cost``) prices every task
 those rates. The wall time on G GPUs replays ``ecgbench submit --shards G``: one job per checkpoint and the
 scratch shards start at once, the transfer shards when the last checkpoint is done; a free GPU takes the next
 job in array order; the transfer shards hold the transferability score tasks too. The floor no number of GPUs
-beats is the critical path: the longest pre-training plus its longest dependent cell or score task. It lives in cluster, not perf, because it replays cluster's own schedule
-(``phase_tasks``, ``split_into_shards``, ``cell_shard_counts``); it writes its section of
-``reports/performance.md`` through ``ecgbench.sections``.
+beats is the critical path: the longest pre-training plus its longest dependent cell or score task. It lives in
+cluster, not perf, because it replays cluster's own schedule (``phase_tasks``, ``split_into_shards``,
+``cell_shard_counts``); it writes its section of ``reports/performance.md`` through ``ecgbench.sections``.
 """
 from __future__ import annotations
 

@@ -81,31 +81,31 @@ TRAIN_OVER_FORWARD = 3.0  # forward + backward ~ 3 forwards (measured 2.89-3.00 
 
 
 @cache
-def model_flops(model: str) -> tuple[float, float]:
-    """(training, inference) FLOPs per sample of ``model``; the forward is counted once per process.
-
-    Counting the backward too would cost seconds more per process for a few percent of precision.
-    """
+def _model_facts(model: str) -> tuple[float, int]:
+    """(forward FLOPs per sample, width of the features a score task reads) of ``model``, from one build of it
+    per process. The width is the input of the model's last layer (ResNets 512, RNNs 100 000 per direction)."""
     import torch
 
     from ecgbench.cost.flops import flops_per_sample
     from ecgbench.models import build_model
 
     with torch.random.fork_rng():
-        forward = flops_per_sample(build_model(model, 5), backward=False, batch=1)
+        built = build_model(model, 5)
+        return flops_per_sample(built, backward=False, batch=1), built.last_linear.in_features
+
+
+def model_flops(model: str) -> tuple[float, float]:
+    """(training, inference) FLOPs per sample of ``model``; the forward is counted once per process.
+
+    Counting the backward too would cost seconds more per process for a few percent of precision.
+    """
+    forward = _model_facts(model)[0]
     return TRAIN_OVER_FORWARD * forward, forward
 
 
-@cache
 def feature_width(model: str) -> int:
-    """Width of the features a score task reads: the input of ``model``'s last layer (ResNets 512, RNNs 100 000
-    per direction)."""
-    import torch
-
-    from ecgbench.models import build_model
-
-    with torch.random.fork_rng():
-        return build_model(model, 5).last_linear.in_features
+    """Width of the features a score task of ``model`` reads (see ``_model_facts``)."""
+    return _model_facts(model)[1]
 
 
 EIGH_FLOPS = 9.0  # a symmetric eigendecomposition with eigenvectors: about 9 m^3 FLOPs (Golub & Van Loan)

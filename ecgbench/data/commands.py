@@ -147,12 +147,11 @@ def _new(args: argparse.Namespace) -> int:
     staged = out.with_name(f".{out.name}.new")  # checked before it replaces anything: no broken manifest is left
     staged.write_text(manifest_text(args.name, survey, fmt))
     try:
-        checked_manifest(staged)
+        model_rate = checked_manifest(staged).preprocess.rate_hz
     except DataError as e:
         staged.unlink()
         raise DataError(f"the manifest for {out} would not load: {e}") from None
     staged.replace(out)
-    model_rate = checked_manifest(out).preprocess.rate_hz
     lowest = min(survey.rates_hz)
     if lowest < model_rate:
         print(f"warning: {args.name}: records at {lowest:g} Hz are upsampled to the models' {model_rate:g} Hz"
