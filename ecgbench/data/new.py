@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecgbench.data.dataset import LEADS
-from ecgbench.data.loaders.array_file import open_signal_array
+from ecgbench.data.loaders.array_file import check_row_count, close_signal_array, open_signal_array
 from ecgbench.data.loaders.labelled import check_rows_match_records, read_label_table
 from ecgbench.data.manifest import DataError
 
@@ -68,10 +68,8 @@ def survey_array(folder: Path, labels_file: Path, signals_file: Path, hdf5_datas
     rows, _ = read_label_table(labels_file)
     array = open_signal_array(signals_file, hdf5_dataset, len(LEADS), "index")
     shape = array.shape
-    if hasattr(array, "file"):
-        array.file.close()
-    if shape[0] != len(rows):
-        raise DataError(f"{labels_file} has {len(rows)} rows but {signals_file} holds {shape[0]} records")
+    close_signal_array(array)
+    check_row_count(labels_file, len(rows), signals_file, shape[0])
     return Survey(rate_hz, (rate_hz,), LEADS, (shape[1] / rate_hz,) * 2, _classes(rows), len(rows),
                   any(r.patient != r.record for r in rows), rows[0].fold is not None)
 

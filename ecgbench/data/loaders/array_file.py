@@ -48,25 +48,23 @@ class ArrayFileLoader(Loader):
 
     def check_rows(self, labels_path: Path, rows: int) -> None:
         """Row i of the labels table labels array row i: the two must have as many rows."""
-        held = len(self.signals("index"))
-        if held != rows:
-            raise DataError(f"{labels_path} has {rows} rows but {self.array_path} holds {held} records: row i must "
-                            "label array row i")
+        check_row_count(labels_path, rows, self.array_path, len(self.signals("index")))
 
     def row(self, record_id: str, index: int) -> np.ndarray:
-        """Array row ``index`` in float64, as stored (the subclass converts units)."""
+        """Array row ``index`` in millivolts (float64): the stored values over ``units_per_mv``."""
         signals = self.signals(record_id)
         try:
-            return np.asarray(signals[index], dtype=np.float64)
+            stored = np.asarray(signals[index], dtype=np.float64)
         except (OSError, ValueError, IndexError) as e:
             raise EcgRecordError(record_id, f"cannot read row {index} of {self.array_path}: {e}") from None
+        return stored / self.options.units_per_mv
 
     def record_files(self, entry) -> tuple[str, ...]:
         return (self.array_source()[0],)
 
     def close(self) -> None:
-        if self._array is not None and hasattr(self._array, "file"):  # an HDF5 dataset; a memory map needs none
-            self._array.file.close()
+        if self._array is not None:
+            close_signal_array(self._array)
         self._array = None
 
 
@@ -88,3 +86,16 @@ def open_signal_array(path: Path, hdf5_dataset: str, channels: int, record_id: s
         raise DataError(f"{path}: signals of shape {array.shape}, expected (records, samples, {channels}) with "
                         "channels in the manifest's signal.leads + extra_channels order")
     return array
+
+
+def close_signal_array(array) -> None:
+    """Close the file behind an array of ``open_signal_array``: an HDF5 dataset's; a memory map needs none."""
+    if hasattr(array, "file"):
+        array.file.close()
+
+
+def check_row_count(labels_path: Path, rows: int, array_path: Path, held: int) -> None:
+    """Row i of the labels table labels array row i: an error naming both files when their counts differ."""
+    if held != rows:
+        raise DataError(f"{labels_path} has {rows} rows but {array_path} holds {held} records: row i must label "
+                        "array row i")

@@ -51,5 +51,5 @@ class CodeTestLoader(ArrayFileLoader):
                      notes=["each tracing comes from a different patient (Ribeiro et al. 2020)"])
 
     def read(self, entry: RecordEntry) -> RawRecord:
-        return RawRecord(self.row(entry.record_id, int(entry.location)) / self.options.units_per_mv,
-                         self.manifest.signal.native_rate_hz, self.manifest.signal.leads)
+        return RawRecord(self.row(entry.record_id, int(entry.location)), self.manifest.signal.native_rate_hz,
+                         self.manifest.signal.leads)

@@ -208,5 +208,5 @@ class ArrayLoader(ArrayFileLoader):
 
     def read(self, entry: RecordEntry) -> RawRecord:
         spec = self.manifest.signal
-        return RawRecord(self.row(entry.record_id, int(entry.location)) / self.options.units_per_mv,
-                         spec.native_rate_hz, spec.leads + spec.extra_channels)
+        return RawRecord(self.row(entry.record_id, int(entry.location)), spec.native_rate_hz,
+                         spec.leads + spec.extra_channels)
