@@ -122,7 +122,7 @@ def positive_number(text: str) -> float:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from ecgbench.data.new import manifest_text, survey_array, survey_wfdb, usage
+    from ecgbench.data.new import manifest_text, merged_spellings, survey_array, survey_wfdb, usage
     from ecgbench.data.registry import checked_manifest
 
     folder = args.root / args.name
@@ -160,6 +160,8 @@ def _new(args: argparse.Namespace) -> int:
     print(f"{args.name}: {survey.records} records, rates {list(survey.rates_hz)} Hz, "
           f"{survey.durations_s[0]:g}-{survey.durations_s[1]:g} s, leads {list(survey.leads)}")
     print("classes: " + ", ".join(f"{c} {n}" for c, n in survey.classes.items()))
+    for line in merged_spellings(survey):
+        print(f"note: {line}")
     print(usage(args.name, args.root, out))
     return 0
 

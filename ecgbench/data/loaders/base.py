@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ecgbench.data.folder_files import inside_path
 from ecgbench.data.manifest import DataError, Manifest, strict_build
 
 
@@ -121,7 +122,8 @@ class Loader(ABC):
         self.close()
 
     def path(self, relative: str) -> Path:
-        return self.root / relative
+        """``root / relative``; a name outside the folder or hidden is refused (its changes would not be seen)."""
+        return self.root / inside_path(relative, f"{self.manifest.name} ({self.root})")
 
     def require(self, entry: RecordEntry) -> None:
         """Raise ``MissingFileError`` for the first file of ``entry`` that is not on disk."""

@@ -12,6 +12,7 @@ import ast
 from dataclasses import dataclass
 from typing import Literal
 
+from ecgbench.data.folder_files import inside_path
 from ecgbench.data.loaders.base import Index, Loader, RawRecord, RecordEntry, EcgRecordError
 from ecgbench.data.loaders.wfdb_format import read_wfdb
 from ecgbench.data.manifest import DataError
@@ -82,8 +83,9 @@ class PtbxlLoader(Loader):
             except (ValueError, SyntaxError, AttributeError, TypeError) as e:
                 index.problems.append(EcgRecordError(record_id, f"{origin}: unreadable row ({e})"))
                 continue
-            index.entries.append(RecordEntry(record_id, patient, tuple(sorted(labels - {""})),
-                                             getattr(row, column), fold, origin))
+            location = inside_path(str(getattr(row, column)), f"{origin}: {column}")
+            index.entries.append(RecordEntry(record_id, patient, tuple(sorted(labels - {""})), location, fold,
+                                             origin))
         return index
 
     def record_files(self, entry: RecordEntry) -> tuple[str, ...]:
