@@ -336,6 +336,11 @@ def _check_folders_and_device(config: pytest.Config) -> None:
         path = config.getoption(option)
         if path is not None and path.exists() and not path.is_dir():
             raise pytest.UsageError(f"{option} {path}: is a file, not a folder")
+    if config.getoption("--ecg-cache") is None:
+        try:
+            default_cache_dir()
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
     name = config.getoption("--ecg-device")
     if name is not None:
         import torch

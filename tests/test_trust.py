@@ -141,7 +141,7 @@ def test_a_full_disk_fails_the_cell_naming_the_record_file(make_runner, monkeypa
     path = record_path(runner.options.results_dir, SCRATCH.file_stem)
     with pytest.raises(RecordWriteError) as error:
         runner.run(SCRATCH)
-    assert str(error.value) == f"cannot write result record {path}: No space left on device (ENOSPC)"
+    assert str(error.value) == f"cannot write result record {path}: No space left on device (ENOSPC, the disk is full)"
     assert error.value.errno == errno.ENOSPC and not path.exists()
 
 

@@ -182,8 +182,6 @@ def _root_option(must_exist: bool):
 
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``ecgbench data ...`` on the top-level sub-parsers."""
-    from ecgbench.data.prepare import default_cache_dir
-
     data = sub.add_parser("data", help="fetch, verify, prepare and describe the real datasets")
     commands = data.add_subparsers(dest="data_command", required=True)
 
@@ -201,7 +199,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     for name, func, help_text in (("prepare", _prepare, "read every record once into the prepared cache"),
                                   ("info", _info, "counts per class and split, dropped and flagged records, digest")):
         parser = command(name, func, help_text)
-        parser.add_argument("--cache", type=Path, default=default_cache_dir(),
+        parser.add_argument("--cache", type=Path, default=None,
                             help="cache folder (default: $ECGBENCH_CACHE or ~/.cache/ecgbench)")
         parser.add_argument("--limit", type=int, default=None, help="only the first N usable records")
         parser.add_argument("--workers", type=int, default=None, help="reader processes (default: CPU count, <= 8)")

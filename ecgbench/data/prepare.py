@@ -33,7 +33,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ecgbench.atomic import atomic_write_bytes, replace_folder
+from ecgbench.atomic import atomic_write_bytes, naming_write_errors, replace_folder
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
 from ecgbench.data.fetch import verify_copy
 from ecgbench.data.labels import LabelMap
@@ -48,6 +48,7 @@ from ecgbench.locks import host_lock
 PREPARE_VERSION = "2"  # 2: info.json holds the quality flags
 CHUNK_RECORDS = 32  # records per task sent to a worker process
 PARALLEL_MIN_RECORDS = 1000  # below this, starting worker processes (~2 s each) costs more than it saves
+CACHE_WHAT = "the prepared-data cache"  # how write errors name what they failed to write
 _META = ("labels", "classes", "record_ids", "patient_ids", "split")
 
 
@@ -64,8 +65,13 @@ class Prepared:
 
 
 def default_cache_dir() -> Path:
-    """``$ECGBENCH_CACHE``, else ``~/.cache/ecgbench``: generated and prepared data for every command."""
-    return Path(os.environ.get("ECGBENCH_CACHE") or Path.home() / ".cache" / "ecgbench")
+    """``$ECGBENCH_CACHE``, else ``~/.cache/ecgbench``: generated and prepared data for every command. A
+    variable naming a file is an error naming the variable (else every cell fails on a path it never names)."""
+    value = os.environ.get("ECGBENCH_CACHE")
+    if value and Path(value).exists() and not Path(value).is_dir():
+        raise DataError(f"ECGBENCH_CACHE={value}: is a file, not a folder (the variable names the cache of "
+                        "generated and prepared data: point it at a folder, or unset it for ~/.cache/ecgbench)")
+    return Path(value or Path.home() / ".cache" / "ecgbench")
 
 
 def default_workers() -> int:
@@ -270,7 +276,8 @@ def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Pat
             "seconds": round(seconds, 3), "records_per_second": round(len(entries) / seconds, 1),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        atomic_write_bytes(tmp / "info.json", json.dumps(info, indent=1).encode())
+        with naming_write_errors(tmp / "info.json", CACHE_WHAT):
+            atomic_write_bytes(tmp / "info.json", json.dumps(info, indent=1).encode())
         replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -283,8 +290,9 @@ def _write_signals(tmp: Path, loader_type: type[Loader], source: Path, manifest:
     """``tmp/signals.npy`` of the entries that read cleanly and pass the quality rules; their positions and
     the arrays' sha256."""
     partial = tmp / "signals.partial.npy"
-    signals = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(len(entries), N_SAMPLES,
-                                                                                      N_LEADS))
+    with naming_write_errors(partial, CACHE_WHAT):
+        signals = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32,
+                                            shape=(len(entries), N_SAMPLES, N_LEADS))
     kept: list[int] = []
     sha = hashlib.sha256()
     for i, (entry, result) in enumerate(read_records(loader_type, source, manifest, entries, workers, progress)):
@@ -301,7 +309,8 @@ def _write_signals(tmp: Path, loader_type: type[Loader], source: Path, manifest:
         kept.append(i)
     if not kept:
         raise DataError(f"{source}: no record of {manifest.name} is left to prepare (dropped: {drops.by_reason()})")
-    _publish_signals(signals, len(kept), partial, tmp / "signals.npy")
+    with naming_write_errors(tmp / "signals.npy", CACHE_WHAT):
+        _publish_signals(signals, len(kept), partial, tmp / "signals.npy")
     return kept, sha.hexdigest()
 
 
@@ -314,7 +323,8 @@ def _write_meta(tmp: Path, manifest: Manifest, entries: list[RecordEntry], label
                           [e.describe() for e in entries])
     meta = dict(labels=labels, classes=np.array(manifest.classes), record_ids=record_ids, patient_ids=patient_ids,
                 split=split)
-    np.savez(tmp / "meta.npz", **meta)
+    with naming_write_errors(tmp / "meta.npz", CACHE_WHAT):
+        np.savez(tmp / "meta.npz", **meta)
     return tuple(meta[key] for key in _META)
 
 
