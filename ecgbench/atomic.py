@@ -45,7 +45,8 @@ def naming_write_errors(path: Path, what: str) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        raise OSError(e.errno, f"cannot write {what} {describe_write_error(path, e)}") from e
+        message = f"cannot write {what} {describe_write_error(path, e)}"
+        raise (OSError(e.errno, message) if e.errno is not None else OSError(message)) from e
 
 
 def _create_temp_beside(path: Path) -> Path:

@@ -66,9 +66,9 @@ class PtbxlLoader(Loader):
             raise DataError(f"{path}: cannot read it as CSV: {e}") from None
         missing = columns - set(table.columns) - {table.index.name}
         if missing:
-            header = ",".join(map(str, [table.index.name, *table.columns]))
+            names = [str(table.index.name), *map(str, table.columns)]
             hint = (" (the file is ';'-separated; PhysioNet's release separates columns with ',')"
-                    if header.count(";") >= len(columns) else "")
+                    if len(table.columns) <= 1 and any(";" in name for name in names) else "")
             raise DataError(f"{path}: lacks columns {sorted(missing)}{hint}")
         return table
 
