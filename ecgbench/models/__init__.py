@@ -62,7 +62,8 @@ MODELS: Registry[ModelSpec] = Registry("model", discover=_discover)
 def register_model(name: str, factory: ModelFactory, family: str = "other") -> None:
     """Add a model: ``factory(n_classes)`` returns a ``Classifier`` (which names its last layer); it joins the grid."""
     caller = sys._getframe(1).f_globals.get("__name__", "?")  # listed by `ecgbench models`
-    MODELS.register(check_model_name(name), ModelSpec(factory, family), BUILT_IN if caller == __name__ else f"module {caller}")
+    origin = BUILT_IN if caller == __name__ else f"module {caller}"
+    MODELS.register(check_model_name(name), ModelSpec(factory, family), origin)
 
 
 _DRY_RUN_DONE: set[str] = set()  # models whose first build in this process passed a dry forward pass
@@ -88,5 +89,5 @@ register_model("lstm", partial(rnn, nn.LSTM, False), "rnn")
 register_model("bilstm", partial(rnn, nn.LSTM, True), "rnn")
 register_model("gru", partial(rnn, nn.GRU, False), "rnn")
 
-__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelError", "ModelSpec", "PAPER_HEAD_POLICY", "build_model", "model_family",
-           "register_model"]
+__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelError", "ModelSpec", "PAPER_HEAD_POLICY",
+           "build_model", "model_family", "register_model"]
