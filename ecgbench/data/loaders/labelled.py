@@ -232,14 +232,25 @@ class WfdbLoader(Loader):
             raise MissingFileError(entry.record_id, f"missing header {base}.hea")
         check_header_gains(base.with_name(base.name + ".hea"), entry.record_id)
         try:
-            check_wfdb_header(wfdb.rdheader(str(base)), base, entry.record_id)
             record = wfdb.rdrecord(str(base), physical=False)
-        except EcgRecordError:
-            raise
         except Exception as e:  # wfdb raises many types for one cause: a record it cannot read
+            _explain_failure(base, entry.record_id)
             raise EcgRecordError(entry.record_id, f"{base}.hea: wfdb cannot read the record: {type(e).__name__}: "
                                                   f"{e}") from None
+        check_wfdb_header(record, base, entry.record_id)  # the record has the header's fields: no second parse
         return wfdb_millivolts(record, entry.record_id, f"{base}.hea")
+
+
+def _explain_failure(base: Path, record_id: str) -> None:
+    """Raise ``check_wfdb_header``'s error when the header and its files explain why wfdb failed (a truncated
+    signal file gives numpy's "could not broadcast")."""
+    import wfdb
+
+    try:
+        header = wfdb.rdheader(str(base))
+    except Exception:  # the header itself is unreadable: wfdb's own message says so
+        return
+    check_wfdb_header(header, base, record_id)
 
 
 def _longest_run(mask: np.ndarray) -> int:
