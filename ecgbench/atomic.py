@@ -17,6 +17,7 @@ from typing import Iterator
 
 
 def _disk_full(path: Path, error: OSError) -> bool:
+    """Whether ``error`` writing ``path`` means the disk (or the user's quota) is full."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     if error.errno is None:  # numpy's short write ("720000 requested and 262112 written") has no errno
