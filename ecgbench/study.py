@@ -288,6 +288,9 @@ class Transferability(NamedTuple):
         return Cell(self.downstream, self.model, self.fraction, "finetune", self.seed, self.upstream)
 
 
+Task = Cell | Pretraining | Transferability  # what one pytest case of the grid runs
+
+
 def enumerate_cells(profile: Profile) -> list[Cell]:
     """Every valid cell of a profile, in a fixed order (xdist workers must all collect the same list).
 

@@ -25,7 +25,7 @@ from ecgbench.atomic import replace_folder
 from ecgbench.data.classes import DATASET_CLASSES
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
 from ecgbench.data.splits import stratified_split
-from ecgbench.locks import host_lock
+from ecgbench.locks import build_once
 
 GENERATOR_VERSION = "2"  # 2: splits by the same patient-grouped stratified split as real data
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, validation, test
@@ -646,15 +646,12 @@ def load_synthetic(name: str, n_records: int, seed: int, cache_dir: Path) -> Pre
     fails to load (e.g. truncated) is generated again rather than trusted.
     """
     folder = Path(cache_dir) / "synthetic" / f"{name}-n{n_records}-seed{seed}-v{GENERATOR_VERSION}"
-    dataset = _read_cache(folder, name)
-    if dataset is not None:
-        return dataset
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with host_lock(folder):
-        dataset = _read_cache(folder, name)
-        if dataset is None:
-            _write_cache(folder, generate(name, n_records, seed))
-            dataset = _read_cache(folder, name)
+    def generate_and_read() -> PreparedDataset | None:
+        _write_cache(folder, generate(name, n_records, seed))
+        return _read_cache(folder, name)
+
+    folder.parent.mkdir(parents=True, exist_ok=True)  # the host lock is named after the folder's resolved path
+    dataset, _ = build_once(folder, lambda: _read_cache(folder, name), generate_and_read)
     if dataset is None:
         raise RuntimeError(f"synthetic cache {folder} cannot be read back after writing it")
     return dataset
