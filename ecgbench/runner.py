@@ -116,7 +116,7 @@ class CellRunner:
     def __init__(self, profile: Profile, options: RunOptions,
                  update_record: Callable[..., object] | None = None) -> None:
         """``update_record(record=..., cell=...)`` may add to a cell record's ``environment`` before it is written
-        (the plugin's ``ecgbench_update_record`` hook)."""
+        (the plugin's ``pytest_ecgbench_update_record`` hook)."""
         self.profile = profile
         self.options = options
         self.update_record = update_record
@@ -264,7 +264,8 @@ class CellRunner:
             return CellOutcome(self._save(cell, identity, started, error=error), "trained")
         cell_id = identity_hash(identity)
         record, trained = _reuse_or_run(record_path(self.options.results_dir, cell.file_stem),
-                                        lambda: self.stored(cell, cell_id), lambda: self._train_and_test(cell, identity),
+                                        lambda: self.stored(cell, cell_id),
+                                        lambda: self._train_and_test(cell, identity),
                                         lambda **result: self._save(cell, identity, started, **result))
         return CellOutcome(record, "trained" if trained else "reused")
 

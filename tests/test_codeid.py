@@ -54,7 +54,7 @@ def test_a_docstring_or_comment_edit_keeps_the_digest(package_copy):
     text = runner.read_text()
     edited = text.replace('"""Run one cell of the study', '"""Run one cell (reworded) of the study', 1)
     edited = edited.replace("class CellRunner:\n", "class CellRunner:  # a new comment\n\n", 1)
-    edited = edited.replace('        """The prepared dataset ``name``', '        """Reworded: the prepared dataset ``name``', 1)
+    edited = edited.replace('"""The prepared dataset ``name``', '"""Reworded: the prepared dataset ``name``', 1)
     assert edited.count("reworded") + edited.count("Reworded") + edited.count("a new comment") == 3
     runner.write_text(edited)
     assert code_digest(package_copy) == before

@@ -31,7 +31,8 @@ def test_smoke_grid_is_the_papers_full_grid():
 
 
 def test_cell_keys_and_file_names():
-    assert Cell("ptb", "resnet1d18", 0.25, "finetune", 0, "cpsc2018").key == "cpsc2018->ptb-resnet1d18-f0.25-finetune-s0"
+    cell = Cell("ptb", "resnet1d18", 0.25, "finetune", 0, "cpsc2018")
+    assert cell.key == "cpsc2018->ptb-resnet1d18-f0.25-finetune-s0"
     assert Cell("ptb", "gru", 1.0, "scratch", 0).key == "ptb-gru-f1.0-scratch-s0"
     assert Cell("ptb", "gru", 0.05, "linear", 2, "ptbxl").file_stem == "ptbxl_to_ptb-gru-f0.05-linear-s2"
 

@@ -209,7 +209,8 @@ def test_the_cli_ranks_upstreams_by_each_score_and_trains_missing_checkpoints_on
 def test_a_downstream_outside_the_profile_is_a_clear_error(capsys, tmp_path):
     assert main(["transferability", "--downstream", "mine", "--profile", "smoke"]) == 2
     assert "profile 'smoke' has no dataset 'mine'" in capsys.readouterr().err
-    (tmp_path / "p.toml").write_text(TINY_PROFILES.replace('upstreams = ["ptbxl", "cpsc2018"]', 'upstreams = ["ptbxl"]'))
+    one_upstream = TINY_PROFILES.replace('upstreams = ["ptbxl", "cpsc2018"]', 'upstreams = ["ptbxl"]')
+    (tmp_path / "p.toml").write_text(one_upstream)
     assert main(["transferability", "--downstream", "ptbxl", "--profile", "tiny", "--profiles",
                  str(tmp_path / "p.toml"), "--results", str(tmp_path / "r")]) == 1
     assert "nothing to rank: profile tiny scores no upstream for ptbxl" in capsys.readouterr().err

@@ -130,7 +130,8 @@ def render_section(records: list[dict], probe: Profile, target: Profile, gpus: l
         "probe cell (the first pays cuDNN's kernel search) over the FLOPs of one epoch gives seconds per FLOP per "
         f"model; each of the {n_cells} cells, {n_pre} pre-trainings and {n_scores} transferability score tasks of "
         f"`{target.name}` costs its FLOPs times "
-        "that (`ecgbench/cluster/capacity.py` with the cost model of `ecgbench/cost`). Regenerate on a GPU machine: `pytest benchmarks/test_grid.py "
+        "that (`ecgbench/cluster/capacity.py` with the cost model of `ecgbench/cost`). Regenerate on a GPU machine: "
+        "`pytest benchmarks/test_grid.py "
         "--ecg-profiles benchmarks/capacity-probe.toml --ecg-profile probe --ecg-results DIR`, then "
         "`ecgbench capacity --probe DIR --update reports/performance.md`.",
         "",

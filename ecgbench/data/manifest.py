@@ -1,9 +1,9 @@
 """Dataset manifests: what a complete copy of a source is and how it becomes a ``PreparedDataset``.
 
 One TOML file per dataset; the study's five live in the checkout's top-level ``data_manifests/``, which the
-wheel ships as ``ecgbench/data/manifests/``. The schema is strict (unknown or missing keys are errors) because a misspelt key that is
-silently ignored changes labels or splits without anyone noticing. Which names map to which manifest files is
-the dataset registry's job (``data/registry.py``).
+wheel ships as ``ecgbench/data/manifests/``. The schema is strict (unknown or missing keys are errors) because a
+misspelt key that is silently ignored changes labels or splits without anyone noticing. Which names map to
+which manifest files is the dataset registry's job (``data/registry.py``).
 """
 from __future__ import annotations
 

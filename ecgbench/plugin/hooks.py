@@ -159,9 +159,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def ecg_runner(pytestconfig: pytest.Config) -> CellRunner:
     """The study of this session: the selected profile bound to the results, cache and data options; a
-    conftest's ``ecgbench_update_record`` sees each record it writes."""
+    conftest's ``pytest_ecgbench_update_record`` sees each record it writes."""
     state = pytestconfig.stash[STATE_KEY]
-    return CellRunner(state.profile, state.options, update_record=pytestconfig.hook.ecgbench_update_record)
+    return CellRunner(state.profile, state.options, update_record=pytestconfig.hook.pytest_ecgbench_update_record)
 
 
 @pytest.fixture

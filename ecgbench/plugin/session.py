@@ -122,12 +122,13 @@ class EcgSession:
             ran, scored = set(self.tally.started), set(self.scores_run)
             self.summary = terminal_summary([r for r in records if r["key"] in ran])
             failed = sum(r["status"] == "failed" for r in scores if r["key"] in scored)
-            self.scores_summary = f"transferability scores: {len(scored) - failed} ok, {failed} failed" if scored else None
+            self.scores_summary = (f"transferability scores: {len(scored) - failed} ok, {failed} failed"
+                                   if scored else None)
             if ran or scored:
                 self.written, self.stale_note = rebuild_leaderboard(
                     records, scores, self.report_dir, self.options.keep_stale, "--ecg-keep-stale",
                     notes=[f"this run: {line}" for line in self.tally.lines()],
-                    sections=session.config.hook.ecgbench_leaderboard_sections)
+                    sections=session.config.hook.pytest_ecgbench_leaderboard_sections)
         except Exception as error:  # reported in the summary section instead of a traceback that hides it
             self.errors.append(f"the leaderboard was not written: {type(error).__name__}: {error}")
             if session.exitstatus == pytest.ExitCode.OK:

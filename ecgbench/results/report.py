@@ -234,7 +234,7 @@ def build_report(records: list[dict], out_dir: Path, title: str | None = None, *
     ``notes``: provenance lines the caller adds: what the run that wrote it did (trained, reused, skipped cells),
     how many stale records it left out. With transferability ``score_records`` (``ecgbench.results.score_records``)
     the leaderboard also has their section: how well each score predicted the measured outcomes of ``records``,
-    and its figure. ``sections``: Markdown sections a plugin adds (``ecgbench_leaderboard_sections``).
+    and its figure. ``sections``: Markdown sections a plugin adds (``pytest_ecgbench_leaderboard_sections``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
