@@ -46,6 +46,7 @@ def _print_shards(profile, tasks: list, args: argparse.Namespace) -> None:
     """Each shard of ``--phase`` over the whole grid: its tasks and estimated cost."""
     from ecgbench.cost import CostModel, measured_seconds
     from ecgbench.cluster.phases import split_into_shards
+    from ecgbench.cluster.shards import shard_loads
     from ecgbench.results.store import load_records
 
     if args.results is not None and not args.results.is_dir():
@@ -53,7 +54,7 @@ def _print_shards(profile, tasks: list, args: argparse.Namespace) -> None:
     measured = measured_seconds(load_records(args.results, profile.name).records) if args.results else {}
     model = CostModel(profile, measured)
     shards = split_into_shards(tasks, args.shards, model)
-    loads = [sum(model.cost(t) for t in shard) for shard in shards]
+    loads = shard_loads({t.key: model.cost(t) for t in tasks}, [[t.key for t in shard] for shard in shards])
     mean = sum(loads) / len(loads)
     print(f"\nphase {args.phase} in {args.shards} shards (--ecg-phase {args.phase} --ecg-shard K/{args.shards}), "
           f"estimated cost {'from measured times' if model.calibrated else 'in FLOPs (no measured times)'}:")

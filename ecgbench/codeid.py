@@ -28,7 +28,8 @@ RESULT_SOURCES: tuple[str, ...] = (
     "engine/*.py",     # fit, evaluate, checkpoints, device and seeding
     "models/*.py",     # architectures and the registry
     "data/*.py",       # loaders, manifests, labels, preparation, preprocessing, synthetic data, splits
-    "study.py",        # seeds (stable_seed), subset sizes, train configs
+    "study.py",        # seeds (stable_seed), subset sizes
+    "profiles.py",     # train configs as parsed from a profile
     "runner.py",       # the module that runs one cell
     "metrics.py",      # the test metrics a record stores
     "transfer/*.py",   # transferability scores
