@@ -32,7 +32,7 @@ from ecgbench.results.score_records import (SCORE_KIND, SCORE_SCHEMA_VERSION, Sc
 from ecgbench.results.store import RecordWriteError, read_record, record_path, write_record
 from ecgbench.study import Cell, Pretraining, Profile, Transferability, identity_hash, stable_seed, subset_size
 from ecgbench.transfer.forward import classifier_forward, device_gram, source_outputs
-from ecgbench.transfer.scores import HIGHER_IS_BETTER, all_scores
+from ecgbench.transfer.scores import all_scores, higher_is_better
 
 RERUN_MODES = ("none", "failed", "all")
 
@@ -357,7 +357,7 @@ class CellRunner:
         undefined = sorted(name for name, value in scores.items() if not np.isfinite(value))
         if undefined:
             raise ValueError(f"{task.key}: scores {undefined} are not finite on these {len(subset)} records")
-        return {"scores": scores, "higher_is_better": {name: HIGHER_IS_BETTER[name] for name in scores},
+        return {"scores": scores, "higher_is_better": {name: higher_is_better()[name] for name in scores},
                 "n_records": len(subset),
                 "timing": {"forward_s": scores_started - forward_started, "scores_s": finished - scores_started,
                            "pretrain_s": float(ckpt["train_seconds"]), "pretrain_built_here": built_here}}

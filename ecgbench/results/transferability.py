@@ -40,7 +40,9 @@ from ecgbench.results.score_records import ScoreRecordError, validate_score_reco
 
 MIN_UPSTREAMS = 3
 POOLED = "pooled ranks"
-KNOWN_SCORES = ("melep", "leep", "logme")  # the display order; other scores follow alphabetically
+# The display order of the study's scores (``ecgbench.transfer.scores.SCORES``, a sibling layer this one may not
+# import); other scores follow alphabetically, and every direction is read from the score records themselves.
+KNOWN_SCORES = ("melep", "leep", "logme")
 OUTCOMES = {"f1": "fine-tune weighted F1", "gain": "gain over scratch"}
 FIGURE_NAME = "transferability.png"
 MAX_PAIR_CELLS = 4_000_000  # resamples x point pairs per Kendall block: bounds memory on the pooled rows
