@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ecgbench.cluster.capacity import add_capacity_command
+from ecgbench.cluster.capacity import add_capacity_commands
 from ecgbench.cluster.commands import add_cluster_commands
 from ecgbench.cluster.phases import PHASES, phase_tasks
 from ecgbench.data.commands import add_data_commands
@@ -17,14 +17,14 @@ from ecgbench.perf.commands import add_perf_commands
 from ecgbench.results.commands import add_results_commands
 from ecgbench.registered import add_registry_commands
 from ecgbench.options import add_profile_options, study_profile
-from ecgbench.study import enumerate_cells, enumerate_transferability, iter_upstream_needs
-from ecgbench.transfer_ranking import add_transferability_command
+from ecgbench.study import enumerate_cells, enumerate_transferability, pretrainings_of
+from ecgbench.transfer_ranking import add_transferability_commands
 
 
 def _grid(args: argparse.Namespace) -> int:
     profile = study_profile(lambda name: getattr(args, name), "--")
     cells, scores = enumerate_cells(profile), enumerate_transferability(profile)
-    pretrainings = list(iter_upstream_needs(cells))
+    pretrainings = list(pretrainings_of(cells))
     print(f"profile {profile.name}: {profile.description}")
     settings = [(key, value) for key, value in asdict(profile).items() if key not in ("name", "description")]
     print(tabulate(settings, tablefmt="plain"))
@@ -130,9 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(sub)
     add_results_commands(sub)
     add_cluster_commands(sub)
-    add_capacity_command(sub)
+    add_capacity_commands(sub)
     add_perf_commands(sub)
-    add_transferability_command(sub)
+    add_transferability_commands(sub)
     add_registry_commands(sub)
     return parser
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import traceback
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -53,9 +53,9 @@ class RunOptions:
             raise ValueError(f"rerun must be one of {RERUN_MODES}, got {self.rerun!r}")
 
 
-def checkpoint_file(results_dir: Path, need: Pretraining) -> Path:
-    """Where the upstream checkpoint ``need`` of a results folder lives (shared by every shard using it)."""
-    return Path(results_dir) / "checkpoints" / f"{need.upstream}-{need.model}-s{need.seed}.pt"
+def checkpoint_file(results_dir: Path, pretraining: Pretraining) -> Path:
+    """Where the upstream checkpoint ``pretraining`` of a results folder lives (shared by every shard using it)."""
+    return Path(results_dir) / "checkpoints" / f"{pretraining.upstream}-{pretraining.model}-s{pretraining.seed}.pt"
 
 
 @dataclass(frozen=True)
@@ -342,7 +342,7 @@ class CellRunner:
 
     def _score(self, task: Transferability) -> dict:
         """One forward pass of the upstream checkpoint over the fine-tune cell's training subset, then scores."""
-        ckpt, built_here = self.upstream_checkpoint(*task.pretraining)
+        ckpt, built_here = self.upstream_checkpoint(task.upstream, task.model, task.seed)
         model = build_model(task.model, len(ckpt["classes"]))
         model.load_state_dict(ckpt["state_dict"])
         model.to(self.device)
@@ -368,7 +368,7 @@ class CellRunner:
                               "timing": {"forward_s": None, "scores_s": None, "pretrain_s": None,
                                          "pretrain_built_here": None}}
         record = {
-            "schema_version": SCORE_SCHEMA_VERSION, "kind": SCORE_KIND, "key": task.key, **task._asdict(),
+            "schema_version": SCORE_SCHEMA_VERSION, "kind": SCORE_KIND, "key": task.key, **asdict(task),
             "score_id": identity_hash(identity), "identity": identity, "profile": self.profile.name,
             "data_source": identity.get("data_source"), "status": "failed" if error else "ok",
             "error": _describe(error) if error else None, **outcome,

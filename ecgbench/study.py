@@ -7,7 +7,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator
 
 from ecgbench.data.registry import get_manifest
 from ecgbench.models import MODELS
@@ -16,7 +16,7 @@ from ecgbench.profiles import (DEFAULT_PROFILE, MAX_CELLS, MAX_SEEDS, REGIMES, P
 
 __all__ = ["DEFAULT_PROFILE", "MAX_CELLS", "MAX_SEEDS", "REGIMES", "Cell", "Pretraining", "Profile", "ProfileError",
            "Task", "Transferability", "check_grid_size", "dataset_records", "default_results_dir", "enumerate_cells",
-           "enumerate_transferability", "get_profile", "identity_hash", "iter_upstream_needs", "load_profiles",
+           "enumerate_transferability", "get_profile", "identity_hash", "pretrainings_of", "load_profiles",
            "stable_seed", "subset_size"]
 
 
@@ -33,8 +33,17 @@ def default_results_dir(root: Path, profile: str) -> Path:
     return base / "results" if profile == DEFAULT_PROFILE else base / profile / "results"
 
 
+class _FileNamed:
+    """A task whose ``key`` (a property of each task) also names its record file."""
+
+    @property
+    def file_stem(self) -> str:
+        """``key`` safe as a file name on every platform."""
+        return self.key.replace("->", "_to_")
+
+
 @dataclass(frozen=True, order=True)
-class Cell:
+class Cell(_FileNamed):
     """One point of the study: ``upstream`` is None exactly for the scratch regime."""
 
     downstream: str
@@ -51,11 +60,6 @@ class Cell:
         return f"{source}-{self.model}-f{self.fraction}-{self.regime}-s{self.seed}"
 
     @property
-    def file_stem(self) -> str:
-        """``key`` safe as a file name on every platform."""
-        return self.key.replace("->", "_to_")
-
-    @property
     def pretraining(self) -> "Pretraining | None":
         """The upstream checkpoint this cell starts from (None for scratch)."""
         return Pretraining(self.upstream, self.model, self.seed) if self.upstream else None
@@ -68,7 +72,8 @@ class Cell:
         return cls(**d)
 
 
-class Pretraining(NamedTuple):
+@dataclass(frozen=True, order=True)
+class Pretraining:
     """One upstream checkpoint: trained once, shared by every fine-tune and linear cell that starts from it."""
 
     upstream: str
@@ -81,7 +86,8 @@ class Pretraining(NamedTuple):
         return f"pretrain-{self.upstream}-{self.model}-s{self.seed}"
 
 
-class Transferability(NamedTuple):
+@dataclass(frozen=True, order=True)
+class Transferability(_FileNamed):
     """Transferability scores of one upstream checkpoint on one downstream training subset: a forward pass only.
 
     It scores the checkpoint ``pretraining`` on the records ``finetune_cell`` trains on (the same nested subset),
@@ -98,10 +104,6 @@ class Transferability(NamedTuple):
     def key(self) -> str:
         """Human-readable id, also the pytest id: ``ptbxl->cpsc2018-resnet1d18-f0.05-s0``."""
         return f"{self.upstream}->{self.downstream}-{self.model}-f{self.fraction}-s{self.seed}"
-
-    @property
-    def file_stem(self) -> str:
-        return self.key.replace("->", "_to_")
 
     @property
     def pretraining(self) -> Pretraining:
@@ -165,10 +167,10 @@ def identity_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def iter_upstream_needs(cells: list[Cell] | list[Transferability]) -> Iterator[Pretraining]:
+def pretrainings_of(cells: list[Cell] | list[Transferability]) -> Iterator[Pretraining]:
     """The distinct upstream checkpoints a selection of cells (or score tasks) needs, in first-use order."""
     seen = set()
     for c in cells:
-        if (need := c.pretraining) is not None and need not in seen:
-            seen.add(need)
-            yield need
+        if (pretraining := c.pretraining) is not None and pretraining not in seen:
+            seen.add(pretraining)
+            yield pretraining

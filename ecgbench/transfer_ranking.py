@@ -53,9 +53,10 @@ def downstream_tasks(profile: Profile, downstream: str, fraction: float) -> list
             for model in profile.models for upstream in profile.upstreams if upstream != downstream]
 
 
-def _checkpoint_ready(runner: CellRunner, need: Pretraining) -> bool:
-    path = checkpoint_file(runner.options.results_dir, need)
-    return load_checkpoint(path, runner.checkpoint_id(*need)) is not None
+def _checkpoint_ready(runner: CellRunner, pretraining: Pretraining) -> bool:
+    path = checkpoint_file(runner.options.results_dir, pretraining)
+    checkpoint_id = runner.checkpoint_id(pretraining.upstream, pretraining.model, pretraining.seed)
+    return load_checkpoint(path, checkpoint_id) is not None
 
 
 def score_downstream(runner: CellRunner, downstream: str, fraction: float, train_missing: bool = False) -> Scored:
@@ -127,7 +128,7 @@ def caveat(score_records: list[dict], outcome_records: list[dict]) -> str:
 def _missing_text(scored: Scored, args: argparse.Namespace) -> str:
     profile = f"--ecg-profile {args.profile}" + (f" --ecg-profiles {args.profiles}" if args.profiles else "")
     return (f"missing upstream checkpoints ({len(scored.missing)}): "
-            + ", ".join(need.key for need in scored.missing)
+            + ", ".join(pretraining.key for pretraining in scored.missing)
             + f"\nbuild them with --train-missing, or with the grid's pre-training phase:\n"
             f"  pytest benchmarks/test_grid.py {profile} --ecg-results {args.results} --ecg-phase pretrain "
             f"-m \"transferability and to_{scored.downstream}\"")
@@ -155,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if scored.records else 1
 
 
-def add_transferability_command(sub) -> None:
+def add_transferability_commands(sub) -> None:
     """``ecgbench transferability``: register the sub-command on the CLI's sub-parsers."""
     parser = sub.add_parser("transferability", help="rank the upstream checkpoints for a downstream dataset by "
                                                     "transferability scores (no fine-tuning)")

@@ -10,12 +10,12 @@ from ecgbench.cluster.shards import ShardSpec, partition, shard_loads
 from ecgbench.cluster.status import grid_status, render_status
 from ecgbench.cluster.submit import ClusterSettings, cell_shard_counts, parse_only
 from ecgbench.results.store import write_record
-from ecgbench.study import Cell, Pretraining, enumerate_cells, get_profile, iter_upstream_needs
+from ecgbench.study import Cell, Pretraining, enumerate_cells, get_profile, pretrainings_of
 from record_factory import make_record
 
 SMOKE = get_profile("smoke")
 SMOKE_CELLS = enumerate_cells(SMOKE)
-SMOKE_TASKS = [*iter_upstream_needs(SMOKE_CELLS), *SMOKE_CELLS]
+SMOKE_TASKS = [*pretrainings_of(SMOKE_CELLS), *SMOKE_CELLS]
 
 
 @pytest.mark.parametrize("text", ["0/3", "4/3", "3", "a/b", "-1/2", "1/0"])

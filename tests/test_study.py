@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from ecgbench.cli import main
-from ecgbench.study import (Cell, ProfileError, enumerate_cells, get_profile, identity_hash, iter_upstream_needs,
+from ecgbench.study import (Cell, ProfileError, enumerate_cells, get_profile, identity_hash, pretrainings_of,
                             load_profiles, stable_seed, subset_size)
 
 
@@ -27,7 +27,7 @@ def test_smoke_grid_is_the_papers_full_grid():
     assert len(cells) == 90 + 216 + 216 == len(set(cells))
     assert not [c for c in cells if c.upstream == c.downstream]
     assert all((c.upstream is None) == (c.regime == "scratch") for c in cells)
-    assert len(list(iter_upstream_needs(cells))) == 3 * 6
+    assert len(list(pretrainings_of(cells))) == 3 * 6
 
 
 def test_cell_keys_and_file_names():

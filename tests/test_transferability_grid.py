@@ -73,7 +73,7 @@ def test_score_tasks_in_phase_tasks_and_cost_one_forward_pass_over_their_subset(
     assert phase_tasks("transfer", [cell], [], [TASK]) == [TASK]
     assert phase_tasks("pretrain", [cell], [], [TASK]) == [Pretraining("cpsc2018", "resnet1d18", 0)]
     assert phase_tasks("all", [cell], [], [TASK]) == [cell, TASK]
-    small = TASK._replace(fraction=0.25)
+    small = dataclasses.replace(TASK, fraction=0.25)
     work = task_work(profile, small)
     assert work.train_samples == 0
     assert work.infer_samples == subset_size(split_sizes(profile.synthetic_records["ptb"])["train"], 0.25)

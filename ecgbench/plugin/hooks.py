@@ -1,5 +1,5 @@
 """pytest hooks and fixtures of the study: the options, the session set up in ``pytest_configure``, the
-``ecg_cell``/``ecg_pretraining``/``ecg_scoring`` parametrization, and the fixtures that run tasks.
+``ecg_cell``/``ecg_pretraining``/``ecg_transferability`` parametrization, and the fixtures that run tasks.
 
 The only place (with the CLI) that reads user options. Under pytest-xdist the workers train cells and write
 records; the controller, which sees every test report, writes the leaderboard once (``ecgbench.plugin.session``).
@@ -211,7 +211,7 @@ def ecg_pretrain(ecg_runner: CellRunner) -> Callable[[Pretraining], dict]:
     """Train (or load) an upstream checkpoint: the pre-training phase of a cluster run."""
     def pretrain(pretraining: Pretraining) -> dict:
         _skip_without_files(ecg_runner, pretraining.upstream)
-        return ecg_runner.upstream_checkpoint(*pretraining)[0]
+        return ecg_runner.upstream_checkpoint(pretraining.upstream, pretraining.model, pretraining.seed)[0]
     return pretrain
 
 

@@ -7,19 +7,19 @@ from typing import Callable
 import pytest
 
 from ecgbench.study import (Cell, Pretraining, Profile, Task, Transferability, enumerate_cells,
-                            enumerate_transferability, iter_upstream_needs)
+                            enumerate_transferability, pretrainings_of)
 
 
 def _pretrainings(profile: Profile) -> list[Pretraining]:
     """The upstream checkpoints the profile's cells and score tasks need."""
-    return list(iter_upstream_needs([*enumerate_cells(profile), *enumerate_transferability(profile)]))
+    return list(pretrainings_of([*enumerate_cells(profile), *enumerate_transferability(profile)]))
 
 
 # The fixture-free parameter a grid test names, and the tasks of a profile it is parametrized with.
 TASK_PARAMETERS: dict[str, Callable[[Profile], list[Task]]] = {
     "ecg_cell": enumerate_cells,
     "ecg_pretraining": _pretrainings,
-    "ecg_scoring": enumerate_transferability,
+    "ecg_transferability": enumerate_transferability,
 }
 
 
