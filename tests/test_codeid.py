@@ -44,7 +44,7 @@ def test_a_change_to_result_affecting_source_changes_the_digest(package_copy, ch
                                      "data/fetch.py", "provenance.py"])
 def test_a_change_to_reports_cli_or_plugin_keeps_the_digest(package_copy, changed):
     before = code_digest(package_copy)
-    _append(package_copy / changed, "\n# changed\n")
+    _append(package_copy / changed, "\nCHANGED = 1\n")  # code, not a comment: a comment never counts
     assert code_digest(package_copy) == before
 
 
