@@ -13,10 +13,10 @@ from ecgbench.cluster.capacity import add_capacity_commands
 from ecgbench.cluster.commands import add_cluster_commands
 from ecgbench.cluster.phases import PHASES, phase_tasks
 from ecgbench.data.commands import add_data_commands
-from ecgbench.perf.commands import add_perf_commands
-from ecgbench.results.commands import add_results_commands
-from ecgbench.registered import add_registry_commands
 from ecgbench.options import add_profile_options, study_profile
+from ecgbench.perf.commands import add_perf_commands
+from ecgbench.registered import add_registry_commands
+from ecgbench.results.commands import add_results_commands
 from ecgbench.study import enumerate_cells, enumerate_transferability, pretrainings_of
 from ecgbench.transfer_ranking import add_transferability_commands
 
@@ -44,9 +44,9 @@ def _grid(args: argparse.Namespace) -> int:
 
 def _print_shards(profile, tasks: list, args: argparse.Namespace) -> None:
     """Each shard of ``--phase`` over the whole grid: its tasks and estimated cost."""
-    from ecgbench.cost import CostModel, measured_seconds
     from ecgbench.cluster.phases import split_into_shards
     from ecgbench.cluster.shards import shard_loads
+    from ecgbench.cost import CostModel, measured_seconds
     from ecgbench.results.store import load_records
 
     if args.results is not None and not args.results.is_dir():

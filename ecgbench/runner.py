@@ -27,8 +27,14 @@ from ecgbench.metrics import classification_metrics
 from ecgbench.models import Classifier, build_model
 from ecgbench.provenance import environment, utc_now
 from ecgbench.results.schema import SCHEMA_VERSION, ResultRecordError
-from ecgbench.results.score_records import (SCORE_KIND, SCORE_SCHEMA_VERSION, ScoreRecordError, read_score_record,
-                                            score_record_path, write_score_record)
+from ecgbench.results.score_records import (
+    SCORE_KIND,
+    SCORE_SCHEMA_VERSION,
+    ScoreRecordError,
+    read_score_record,
+    score_record_path,
+    write_score_record,
+)
 from ecgbench.results.store import RecordWriteError, read_record, record_path, write_record
 from ecgbench.study import Cell, Pretraining, Profile, Transferability, identity_hash, stable_seed, subset_size
 from ecgbench.transfer.forward import classifier_forward, device_gram, source_outputs

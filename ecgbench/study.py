@@ -11,8 +11,17 @@ from typing import Any, Iterator
 
 from ecgbench.data.registry import get_manifest
 from ecgbench.models import MODELS
-from ecgbench.profiles import (DEFAULT_PROFILE, MAX_CELLS, MAX_SEEDS, REGIMES, Profile, ProfileError, check_grid_size,
-                               get_profile, load_profiles)
+from ecgbench.profiles import (
+    DEFAULT_PROFILE,
+    MAX_CELLS,
+    MAX_SEEDS,
+    REGIMES,
+    Profile,
+    ProfileError,
+    check_grid_size,
+    get_profile,
+    load_profiles,
+)
 
 __all__ = ["DEFAULT_PROFILE", "MAX_CELLS", "MAX_SEEDS", "REGIMES", "Cell", "Pretraining", "Profile", "ProfileError",
            "Task", "Transferability", "check_grid_size", "dataset_records", "default_results_dir", "enumerate_cells",

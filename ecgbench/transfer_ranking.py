@@ -19,12 +19,12 @@ from statistics import mean
 from tabulate import tabulate
 
 from ecgbench.engine.checkpoint import load_checkpoint
+from ecgbench.options import add_profile_options, add_run_options, build_study
 from ecgbench.results.findings import canonical_order
 from ecgbench.results.record_intervals import format_interval
 from ecgbench.results.score_records import load_score_records
 from ecgbench.results.store import load_records
 from ecgbench.results.transferability import KNOWN_SCORES, analyse_transferability
-from ecgbench.options import add_profile_options, add_run_options, build_study
 from ecgbench.runner import CellRunner, checkpoint_file
 from ecgbench.study import Pretraining, Profile, Transferability, identity_hash
 

@@ -3,15 +3,15 @@ import dataclasses
 import random
 
 import pytest
+from record_factory import make_record
 
-from ecgbench.cost import CostModel, format_cost, load_measured, measured_seconds, save_measured, task_work
 from ecgbench.cluster.phases import phase_tasks, shard_of, split_into_shards
 from ecgbench.cluster.shards import ShardSpec, partition, shard_loads
 from ecgbench.cluster.status import grid_status, render_status
 from ecgbench.cluster.submit import ClusterSettings, cell_shard_counts, parse_only
+from ecgbench.cost import CostModel, format_cost, load_measured, measured_seconds, save_measured, task_work
 from ecgbench.results.store import write_record
 from ecgbench.study import Cell, Pretraining, enumerate_cells, get_profile, pretrainings_of
-from record_factory import make_record
 
 SMOKE = get_profile("smoke")
 SMOKE_CELLS = enumerate_cells(SMOKE)

@@ -10,7 +10,13 @@ import pytest
 import ecgbench
 from ecgbench import codeid
 from ecgbench.codeid import (
-    CodeIdentityError, code_digest, code_digest_counts, code_identity, git_commit, git_dirty, result_sources,
+    CodeIdentityError,
+    code_digest,
+    code_digest_counts,
+    code_identity,
+    git_commit,
+    git_dirty,
+    result_sources,
 )
 
 PACKAGE_DIR = Path(ecgbench.__file__).parent

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from record_factory import make_record
 
 import ecgbench.results
 from ecgbench.results import to_frame
@@ -14,7 +15,6 @@ from ecgbench.results.bootstrap import bootstrap_ci, macro_auroc_resampled, weig
 from ecgbench.results.frame import frame_text, write_frame
 from ecgbench.results.runs import save_run
 from ecgbench.results.store import write_record
-from record_factory import make_record
 
 N_RESAMPLES = 100
 

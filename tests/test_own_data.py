@@ -222,8 +222,8 @@ def test_a_manifest_whose_units_per_mv_would_invert_the_signals_is_refused(tmp_p
 
 
 def test_the_wfdb_loader_refuses_a_zero_gain_naming_the_record(own_data, tmp_path):
-    from ecgbench.data.loaders.labelled import WfdbLoader
     from ecgbench.data.loaders.base import EcgRecordError
+    from ecgbench.data.loaders.labelled import WfdbLoader
 
     shutil.copytree(own_data / "demo_down", tmp_path / "demo_down")
     header = tmp_path / "demo_down" / "records" / "r000.hea"

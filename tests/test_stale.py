@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from record_factory import make_record
+from tiny_model import NAME, TINY_MODEL_CONFTEST, import_what_training_imports, tiny_profiles
 
 import ecgbench
 import ecgbench.runner as runner
@@ -15,8 +17,6 @@ from ecgbench.cli import main
 from ecgbench.codeid import CodeIdentity, code_digest, leaderboard_records
 from ecgbench.results.store import write_record
 from ecgbench.study import Cell
-from record_factory import make_record
-from tiny_model import NAME, TINY_MODEL_CONFTEST, import_what_training_imports, tiny_profiles
 
 import_what_training_imports()
 

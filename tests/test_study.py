@@ -3,9 +3,17 @@ import dataclasses
 import pytest
 
 from ecgbench.cli import main
-from ecgbench.study import (Cell, ProfileError, enumerate_cells, get_profile, identity_hash, pretrainings_of,
-                            load_profiles, stable_seed, subset_size)
-
+from ecgbench.study import (
+    Cell,
+    ProfileError,
+    enumerate_cells,
+    get_profile,
+    identity_hash,
+    load_profiles,
+    pretrainings_of,
+    stable_seed,
+    subset_size,
+)
 
 PROFILE_BASE = """[x]
 description = "d"

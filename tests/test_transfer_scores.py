@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from ecgbench.transfer.scores import (SCORES, all_scores, higher_is_better, leep, logme, melep, register_score,
-                                      scored_labels)
+from ecgbench.transfer.scores import (
+    SCORES,
+    all_scores,
+    higher_is_better,
+    leep,
+    logme,
+    melep,
+    register_score,
+    scored_labels,
+)
 
 
 def _fixed_input(n: int = 64, n_source: int = 5, n_target: int = 4, dim: int = 8, seed: int = 0):

@@ -6,19 +6,23 @@ import dataclasses
 import json
 
 import pytest
+from test_plugin import GRID, _collected
+from test_transferability_report import grid as hand_built_grid
 
 from ecgbench.cli import main
-from ecgbench.cost import split_sizes, task_flops, task_work, work_flops
 from ecgbench.cluster.phases import phase_tasks
+from ecgbench.cost import split_sizes, task_flops, task_work, work_flops
 from ecgbench.results.score_records import (
-    SCORE_SCHEMA_VERSION, ScoreRecordError, load_score_records, read_score_record, score_record_path,
+    SCORE_SCHEMA_VERSION,
+    ScoreRecordError,
+    load_score_records,
+    read_score_record,
+    score_record_path,
     write_score_record,
 )
 from ecgbench.results.store import load_records, write_record
 from ecgbench.study import Cell, Pretraining, Transferability, enumerate_transferability, get_profile, subset_size
 from ecgbench.transfer_ranking import NO_OUTCOMES, caveat
-from test_plugin import GRID, _collected
-from test_transferability_report import grid as hand_built_grid
 
 TASK = Transferability("cpsc2018", "ptb", "resnet1d18", 1.0, 0)
 # Two upstreams, one model, the whole training set: the smallest profile with a ranking to print.

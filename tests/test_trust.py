@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from record_factory import make_record
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from ecgbench.cli import main
@@ -17,7 +18,6 @@ from ecgbench.results.schema import DIGEST_KEY, SCHEMA_VERSION, ResultRecordErro
 from ecgbench.results.store import RecordWriteError, load_records, read_record, record_path, write_record
 from ecgbench.results.tally import RunTally
 from ecgbench.study import Cell, Transferability
-from record_factory import make_record
 
 GRID = Path(__file__).parents[1] / "benchmarks" / "test_grid.py"
 ONE_CELL = "ptb and not ptbxl and gru and f0.25 and scratch"  # smoke, one seed: ptb-gru-f0.25-scratch-s0

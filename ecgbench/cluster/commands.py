@@ -6,13 +6,20 @@ import shlex
 import sys
 from pathlib import Path
 
-from ecgbench.cost import load_measured, measured_seconds, save_measured
 from ecgbench.cluster.selection import GRID_FILE, collect_selection
 from ecgbench.cluster.status import grid_status, render_status
-from ecgbench.cluster.submit import (EXECUTORS, ClusterSettings, parse_only, plan_submission, render_plan,
-                                     selected_shards, submit)
-from ecgbench.results.store import load_records
+from ecgbench.cluster.submit import (
+    EXECUTORS,
+    ClusterSettings,
+    parse_only,
+    plan_submission,
+    render_plan,
+    selected_shards,
+    submit,
+)
+from ecgbench.cost import load_measured, measured_seconds, save_measured
 from ecgbench.options import add_profile_options, study_profile
+from ecgbench.results.store import load_records
 
 
 def _sbatch_flag(text: str) -> tuple[str, str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ecgbench.cost import CostModel, Task
 from ecgbench.cluster.shards import ShardSpec, partition
+from ecgbench.cost import CostModel, Task
 from ecgbench.study import Cell, Pretraining, Transferability, pretrainings_of
 
 PHASES = ("all", "pretrain", "scratch", "transfer")

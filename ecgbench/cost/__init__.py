@@ -21,8 +21,18 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ecgbench.engine.config import TrainConfig
-from ecgbench.study import (Cell, Pretraining, Profile, Task, Transferability, dataset_records, enumerate_cells,
-                            enumerate_transferability, pretrainings_of, subset_size)
+from ecgbench.study import (
+    Cell,
+    Pretraining,
+    Profile,
+    Task,
+    Transferability,
+    dataset_records,
+    enumerate_cells,
+    enumerate_transferability,
+    pretrainings_of,
+    subset_size,
+)
 
 SPLIT_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}  # the synthetic stand-ins' patient split
 

@@ -37,11 +37,11 @@ from ecgbench.atomic import atomic_write_bytes, replace_folder
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
 from ecgbench.data.fetch import verify_copy
 from ecgbench.data.labels import LabelMap
-from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, EcgRecordError, check_unique, loader_class
+from ecgbench.data.loaders import EcgRecordError, Loader, MissingFileError, RecordEntry, check_unique, loader_class
 from ecgbench.data.manifest import DataError, Manifest
-from ecgbench.data.registry import get_manifest
 from ecgbench.data.preprocess import SignalError, model_input, standard_leads
 from ecgbench.data.quality import QualityReport, quality_flags
+from ecgbench.data.registry import get_manifest
 from ecgbench.data.splits import assign_splits
 from ecgbench.locks import build_once
 

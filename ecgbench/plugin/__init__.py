@@ -5,8 +5,17 @@ conftest name this package), ``session`` the per-session state and the leaderboa
 runs and the compare gate, ``tasks`` the parametrization, ``hookspecs`` the hooks a user's conftest may
 implement.
 """
-from ecgbench.plugin.hooks import (ecg_pretrain, ecg_run, ecg_runner, ecg_score, pytest_addhooks, pytest_addoption,
-                                   pytest_configure, pytest_generate_tests, pytest_xdist_auto_num_workers)
+from ecgbench.plugin.hooks import (
+                                   ecg_pretrain,
+                                   ecg_run,
+                                   ecg_runner,
+                                   ecg_score,
+                                   pytest_addhooks,
+                                   pytest_addoption,
+                                   pytest_configure,
+                                   pytest_generate_tests,
+                                   pytest_xdist_auto_num_workers,
+)
 
 __all__ = ["ecg_pretrain", "ecg_run", "ecg_runner", "ecg_score", "pytest_addhooks", "pytest_addoption",
            "pytest_configure", "pytest_generate_tests", "pytest_xdist_auto_num_workers"]

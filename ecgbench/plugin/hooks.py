@@ -15,12 +15,25 @@ import pytest
 from ecgbench.cluster.gpus import cells_per_gpu_here, check_workers, share_machine, visible_gpus
 from ecgbench.cluster.phases import PHASES
 from ecgbench.cluster.shards import ShardSpec
-from ecgbench.options import OptionError, add_profile_options, add_run_options, build_study, study_profile, \
-    study_results_dir
+from ecgbench.options import (
+    OptionError,
+    add_profile_options,
+    add_run_options,
+    build_study,
+    study_profile,
+    study_results_dir,
+)
 from ecgbench.plugin import hookspecs
 from ecgbench.plugin.saved_runs import SAVED_RUN_PLUGIN, SavedRunSession, add_saved_run_options
-from ecgbench.plugin.session import (CELL_PROPERTY, OUTCOME_PROPERTY, SCORE_PROPERTY, SESSION_PLUGIN,
-                                     SKIP_PROPERTY, STATE_KEY, EcgSession)
+from ecgbench.plugin.session import (
+    CELL_PROPERTY,
+    OUTCOME_PROPERTY,
+    SCORE_PROPERTY,
+    SESSION_PLUGIN,
+    SKIP_PROPERTY,
+    STATE_KEY,
+    EcgSession,
+)
 from ecgbench.plugin.tasks import parametrize_tasks, register_axis_markers
 from ecgbench.results.store import load_records
 from ecgbench.runner import RERUN_MODES, CellRunner

@@ -6,8 +6,16 @@ from typing import Callable
 
 import pytest
 
-from ecgbench.study import (Cell, Pretraining, Profile, Task, Transferability, enumerate_cells,
-                            enumerate_transferability, pretrainings_of)
+from ecgbench.study import (
+    Cell,
+    Pretraining,
+    Profile,
+    Task,
+    Transferability,
+    enumerate_cells,
+    enumerate_transferability,
+    pretrainings_of,
+)
 
 
 def _pretrainings(profile: Profile) -> list[Pretraining]:

@@ -17,13 +17,19 @@ from tabulate import tabulate
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.codeid import code_digest_counts
 from ecgbench.data.classes import DOWNSTREAMS
-from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
 from ecgbench.results.figures import render_figures
-from ecgbench.results.markdown import first_line, markdown_table
-from ecgbench.results.transferability import transferability_section
 from ecgbench.results.findings import (
-    Pair, canonical_order, evaluate_findings, findings_markdown, paired_cells, record_score, seed_mean_scores,
+    Pair,
+    canonical_order,
+    evaluate_findings,
+    findings_markdown,
+    paired_cells,
+    record_score,
+    seed_mean_scores,
 )
+from ecgbench.results.markdown import first_line, markdown_table
+from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
+from ecgbench.results.transferability import transferability_section
 
 REPORT_NAME = "leaderboard.md"
 MISSING, FAILED = "-", "failed"
