@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_fixtures import SAMPLES, PtbxlRow, ecg_like, needs_samples, write_cinc, write_code_test, write_ptbxl
 
 from ecgbench.cli import main
 from ecgbench.data.loaders import CodeTestLoader, EcgRecordError
@@ -20,8 +21,6 @@ from ecgbench.data.prepare import prepare
 from ecgbench.data.registry import checked_manifest, get_manifest
 from ecgbench.data.synthetic import load_synthetic
 from ecgbench.engine.checkpoint import cached_checkpoint
-
-from data_fixtures import (SAMPLES, PtbxlRow, ecg_like, needs_samples, write_cinc, write_code_test, write_ptbxl)
 
 demo = pytest.importorskip("ecgbench_demo_ext", reason="pip install ./tests/thirdparty (scripts/quickstart.sh does)")
 
@@ -325,8 +324,9 @@ def test_piping_grid_into_head_is_no_error():
 
 
 def test_piping_export_into_head_is_no_error(tmp_path):
-    from ecgbench.results.store import write_record
     from record_factory import make_record
+
+    from ecgbench.results.store import write_record
 
     for model in ("resnet1d18", "lstm"):
         record = make_record("ptb", model, 1.0, "scratch", 0, quality=1.0, n_test=50)

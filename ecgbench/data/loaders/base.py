@@ -124,9 +124,3 @@ class Loader(ABC):
     def path(self, relative: str) -> Path:
         """``root / relative``; a name outside the folder or hidden is refused (its changes would not be seen)."""
         return self.root / inside_path(relative, f"{self.manifest.name} ({self.root})")
-
-    def require(self, entry: RecordEntry) -> None:
-        """Raise ``MissingFileError`` for the first file of ``entry`` that is not on disk."""
-        for relative in self.record_files(entry):
-            if not self.path(relative).is_file():
-                raise MissingFileError(entry.record_id, f"missing file {self.path(relative)}")
