@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -145,6 +146,14 @@ def _manifest_options(argv: list[str] | None) -> tuple[list[Path], list[str]]:
     return known.ecg_manifest, rest
 
 
+def _stdout_closed() -> int:
+    """What Python's docs advise for a CLI whose reader went away (signal module, "Note on SIGPIPE"): point
+    stdout at devnull so that the flush at exit cannot raise again, and exit 1 as Python itself does on EPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     manifests, argv = _manifest_options(argv)
     args = build_parser().parse_args(argv)
@@ -153,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in manifests:
             register_manifest_file(path)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `ecgbench ... | head` closed the pipe: normal use, not an error to report
+        return _stdout_closed()
     except (KeyError, ValueError, OSError) as e:  # bad input: the message names the file, never a traceback
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
         return 2

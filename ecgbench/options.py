@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from ecgbench.data.manifest import DataError
 from ecgbench.data.prepare import default_cache_dir
 from ecgbench.data.root import DataRootError, datasets_in
 from ecgbench.runner import RunOptions
@@ -75,8 +76,11 @@ def build_study(get: GetOption, prefix: str, root: Path, *, rerun: str = "none",
     device = get("device")
     if device is not None:
         _check_device(device, prefix)
-    options = RunOptions(results_dir=study_results_dir(get, profile, root),
-                         cache_dir=(get("cache") or default_cache_dir()).resolve(), data_root=root_option,
+    try:
+        cache_dir = (get("cache") or default_cache_dir()).resolve()
+    except DataError as e:  # ECGBENCH_CACHE naming a file
+        raise OptionError(str(e)) from None
+    options = RunOptions(results_dir=study_results_dir(get, profile, root), cache_dir=cache_dir, data_root=root_option,
                          device=device or fallback_device, rerun=rerun, keep_stale=keep_stale)
     return profile, options
 

@@ -141,7 +141,8 @@ def test_a_full_disk_fails_the_cell_naming_the_record_file(make_runner, monkeypa
     path = record_path(runner.options.results_dir, SCRATCH.file_stem)
     with pytest.raises(RecordWriteError) as error:
         runner.run(SCRATCH)
-    assert str(error.value) == f"cannot write result record {path}: No space left on device (ENOSPC)"
+    assert str(error.value) == (f"cannot write result record {path}: No space left on device (ENOSPC, the disk is "
+                                "full)")
     assert error.value.errno == errno.ENOSPC and not path.exists()
 
 
@@ -155,7 +156,7 @@ def test_a_failed_task_whose_record_cannot_be_written_keeps_its_cause(make_runne
     monkeypatch.setattr("ecgbench.results.store.atomic_write_bytes", _failing_write(errno.ENOSPC))
     with pytest.raises(RecordWriteError) as error:
         runner.run(task) if isinstance(task, Cell) else runner.transferability(task)
-    assert "No space left on device (ENOSPC)" in str(error.value)
+    assert "No space left on device (ENOSPC, the disk is full)" in str(error.value)
     assert "the task had failed before: RuntimeError: the upstream checkpoint is unreadable" in str(error.value)
     assert error.value.errno == errno.ENOSPC
 

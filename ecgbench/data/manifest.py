@@ -246,6 +246,8 @@ def _check(m: Manifest, where: str) -> None:
         fractions = (m.split.train, m.split.val, m.split.test)
         if abs(sum(fractions) - 1) > 1e-9 or min(fractions) < 0:
             problems.append(f"split fractions {fractions} must be >= 0 and sum to 1")
+        if m.split.seed < 0:
+            problems.append(f"split.seed {m.split.seed} must be >= 0 (a seeded split takes a non-negative seed)")
     else:
         folds = [*m.split.train, *m.split.val, *m.split.test]
         if len(folds) != len(set(folds)):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgbench.atomic import replace_folder
+from ecgbench.atomic import naming_write_errors, replace_folder
 from ecgbench.data.classes import DATASET_CLASSES
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
 from ecgbench.data.splits import stratified_split
@@ -169,10 +169,12 @@ def _write_cache(folder: Path, dataset: PreparedDataset) -> None:
     """Write into a temporary sibling folder, then rename it into place (replacing a broken entry)."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        np.save(tmp / "signals.npy", dataset.signals)
-        np.savez(tmp / "meta.npz", labels=dataset.labels, classes=np.array(dataset.classes),
-                 record_ids=dataset.record_ids, patient_ids=dataset.patient_ids, split=dataset.split,
-                 digest=np.array(dataset.digest))
+        with naming_write_errors(folder / "signals.npy", "the synthetic-data cache"):
+            np.save(tmp / "signals.npy", dataset.signals)
+        with naming_write_errors(folder / "meta.npz", "the synthetic-data cache"):
+            np.savez(tmp / "meta.npz", labels=dataset.labels, classes=np.array(dataset.classes),
+                     record_ids=dataset.record_ids, patient_ids=dataset.patient_ids, split=dataset.split,
+                     digest=np.array(dataset.digest))
         replace_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

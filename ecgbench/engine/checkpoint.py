@@ -7,13 +7,15 @@ or whose bytes no longer match it is reported with its path and rebuilt, never u
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from ecgbench.atomic import atomic_path, atomic_write_bytes
+from ecgbench.atomic import atomic_write_bytes, naming_write_errors
 from ecgbench.digests import file_sha256
 from ecgbench.locks import build_once
 
@@ -23,14 +25,15 @@ def checksum_path(path: Path) -> Path:
 
 
 def _save(obj: Any, path: Path) -> None:
-    """Publish ``obj`` and then its checksum; a failed write (full or read-only disk) names the checkpoint."""
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
-            digest = file_sha256(tmp)
-        atomic_write_bytes(checksum_path(path), digest.encode())
-    except OSError as e:
-        raise OSError(e.errno, f"cannot write checkpoint {path}: {e.strerror or e}") from e
+    """Publish ``obj`` and then its checksum; a failed write (full or read-only disk) names the checkpoint.
+    torch.save writing to a file reports a full disk as a RuntimeError ("unexpected pos ..."), so it writes
+    into memory and the file is written here, where a full disk is an ``OSError`` with its errno."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    with naming_write_errors(path, "checkpoint"):
+        atomic_write_bytes(path, data)
+        atomic_write_bytes(checksum_path(path), hashlib.sha256(data).hexdigest().encode())
 
 
 def _integrity_problem(path: Path) -> str | None:
