@@ -13,9 +13,10 @@ from ecgbench.engine import precision as engine_precision
 from ecgbench.engine.config import TrainConfig
 from ecgbench.engine.precision import autocast, cpu_has_native_bf16, resolve_precision
 from ecgbench.engine.train import make_optimiser, train_step
-from ecgbench.models import MODELS, build_model
+from ecgbench.models import MODELS, register_model
 from ecgbench.runner import CellRunner, checkpoint_file
 from ecgbench.study import Cell, Pretraining, ProfileError, load_profiles
+from tiny_model import build_tiny
 
 CPU = torch.device("cpu")
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +88,7 @@ def _linear_output_dtypes(model: nn.Module) -> list[torch.dtype]:
 @pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
 def test_the_engine_step_runs_under_autocast_in_bf16_only(precision, dtype):
     torch.manual_seed(0)
-    model = build_model("resnet1d18", 3).train()
+    model = build_tiny(3).train()
     seen = _linear_output_dtypes(model)
     x, y = torch.randn(2, 1000, 12), torch.zeros(2, 3)
     loss = train_step(model, make_optimiser(model.parameters(), 1e-3, CPU), x, y, CPU, precision)
@@ -100,29 +101,40 @@ def test_autocast_leaves_float64_alone():
         assert (torch.ones(2, 2, dtype=torch.float64) @ torch.ones(2, 2, dtype=torch.float64)).dtype == torch.float64
 
 
+@pytest.fixture
+def tiny_bf16(make_runner, smoke_profile):
+    """``make(native)``: a runner of the smoke profile over a tiny CNN flagged faster in bf16, on a CPU with or
+    without native bf16 (mocked)."""
+    register_model("tinybf16", build_tiny, "cnn", bf16_faster_on_cpu=True)
+    profile = dataclasses.replace(smoke_profile, models=("tinybf16",))
+
+    def make(native: bool, monkeypatch) -> CellRunner:
+        monkeypatch.setattr(CellRunner, "cpu_native_bf16", native)
+        return make_runner(profile=profile, device="cpu", results=f"results-{native}")
+
+    return make
+
+
 @pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
-def test_the_record_the_id_and_the_checkpoint_carry_the_precision(make_runner, monkeypatch, native, expected):
-    monkeypatch.setattr(CellRunner, "cpu_native_bf16", native)
-    runner = make_runner(device="cpu")
+def test_the_record_the_id_and_the_checkpoint_carry_the_precision(tiny_bf16, monkeypatch, native, expected):
+    runner = tiny_bf16(native, monkeypatch)
     fits = []
     real_fit = runner_module.fit
     monkeypatch.setattr(runner_module, "fit", lambda *a, **k: fits.append(a[3].precision) or real_fit(*a, **k))
-    cell = Cell("ptb", "resnet1d18", 1.0, "finetune", 0, "cpsc2018")
-    record = runner.run(cell)
+    record = runner.run(Cell("ptb", "tinybf16", 1.0, "finetune", 0, "cpsc2018"))
     assert record["status"] == "ok", record["error"]
     assert record["identity"]["precision"] == expected and fits == [expected, expected]  # pre-training, cell
-    ckpt = torch.load(checkpoint_file(runner.options.results_dir, Pretraining("cpsc2018", "resnet1d18", 0)),
+    ckpt = torch.load(checkpoint_file(runner.options.results_dir, Pretraining("cpsc2018", "tinybf16", 0)),
                       weights_only=True)
     assert ckpt["precision"] == expected
 
 
-def test_the_cell_id_and_checkpoint_id_differ_by_precision(make_runner, monkeypatch):
-    cell = Cell("ptb", "resnet1d18", 1.0, "finetune", 0, "cpsc2018")
+def test_the_cell_id_and_checkpoint_id_differ_by_precision(tiny_bf16, monkeypatch):
+    cell = Cell("ptb", "tinybf16", 1.0, "finetune", 0, "cpsc2018")
     ids = {}
     for native in (True, False):
-        monkeypatch.setattr(CellRunner, "cpu_native_bf16", native)
-        runner = make_runner(device="cpu")
-        ids[native] = runner.identity(cell), runner.checkpoint_id("cpsc2018", "resnet1d18", 0)
+        runner = tiny_bf16(native, monkeypatch)
+        ids[native] = runner.identity(cell), runner.checkpoint_id("cpsc2018", "tinybf16", 0)
     assert ids[True][0]["precision"] == "bf16" and ids[False][0]["precision"] == "fp32"
     assert ids[True][0]["checkpoint_id"] != ids[False][0]["checkpoint_id"]
     assert ids[True][1] != ids[False][1]
