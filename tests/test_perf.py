@@ -290,6 +290,37 @@ def test_report_renders_every_measurement():
 
 
 
+def test_the_report_checks_that_bf16_is_used_exactly_where_it_was_faster():
+    """The paired fp32/bf16 steps back each model's flag: bf16 in use and faster, or fp32 in use and bf16 slower."""
+    peak, bf16_peak = 100e9, 400e9
+    run = dataclasses.replace(_run(), ceilings={"cpu float32": peak, "cpu bfloat16": bf16_peak}, throughputs=[
+        Throughput("resnet1d18", "train", "float32", 64, "cpu", 0.6, 1e9, peak, in_use=False),
+        Throughput("resnet1d18", "train", "bf16-autocast", 64, "cpu", 0.2, 1e9, bf16_peak, in_use=True),
+        Throughput("gru", "train", "float32", 64, "cpu", 0.5, 1e9, peak, in_use=True),
+        Throughput("gru", "train", "bf16-autocast", 64, "cpu", 0.4, 1e9, bf16_peak, in_use=False)])
+    text = render(run)
+    assert ("| resnet1d18 train b64 cpu: bf16 used only where faster | in use iff > 1x | 3.00x, bf16 in use | yes |"
+            in text)
+    assert "| gru train b64 cpu: bf16 used only where faster | in use iff > 1x | 1.25x, fp32 in use | NO |" in text
+    # the fraction of the ceiling of the precision in use: 320 GFLOP/s of a 400 GFLOP/s bf16 ceiling
+    assert "resnet1d18 train b64 cpu bf16-autocast: fraction of ceiling | >= 50% | 80% | yes |" in text
+    assert "resnet1d18 train b64 cpu float32: fraction of ceiling" not in text  # not the precision in use
+
+
+def test_each_precision_is_judged_against_its_own_ceiling(tmp_path):
+    step = {"device": "cpu", "model": "resnet1d18", "batch": 64}
+    benches = [_bench("test_train_step[resnet1d18-b64-fp32]", 0.64, case="train", dtype="float32",
+                      flops_per_sample=1e9, ceiling_gflops=100.0, ceiling_dtype="float32", in_use=False, **step),
+               _bench("test_train_step[resnet1d18-b64-bf16]", 0.32, case="train", dtype="bf16-autocast",
+                      flops_per_sample=1e9, ceiling_gflops=400.0, ceiling_dtype="bfloat16", in_use=True, **step)]
+    run = load_run(_benchmark_json(tmp_path, benches), _small_grid())
+    assert run.ceilings == {"cpu float32": 100e9, "cpu bfloat16": 400e9}
+    assert [(t.dtype, t.ceiling, t.in_use) for t in run.throughputs] == [("float32", 100e9, False),
+                                                                         ("bf16-autocast", 400e9, True)]
+    assert run.grid_hours == {"cpu (test)": pytest.approx(grid_seconds(_small_grid(), {"resnet1d18": 0.32}) / 3600)}
+    assert ceiling.ceiling_dtype("bf16") == torch.bfloat16 and ceiling.ceiling_dtype("fp32") == torch.float32
+
+
 # -- the report from a pytest-benchmark JSON file ------------------------------------------------------------
 FACTS = {"torch": "2.x", "threads": 2, "device_names": {"cpu": "cpu (test)"}, "load_start": 0.3, "load_end": 0.5,
          "minutes": 14.0}
