@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecgbench.metrics import bce_loss, classification_metrics
 from ecgbench.engine.config import TrainConfig
 from ecgbench.engine.precision import autocast
+from ecgbench.metrics import bce_loss, classification_metrics
 
 
 class NonFiniteLossError(RuntimeError):

@@ -87,5 +87,5 @@ register_model("lstm", partial(rnn, nn.LSTM, False), "rnn", bf16_faster_on_cpu=T
 register_model("bilstm", partial(rnn, nn.LSTM, True), "rnn", bf16_faster_on_cpu=True)
 register_model("gru", partial(rnn, nn.GRU, False), "rnn")  # its bf16 step was measured slower
 
-__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelSpec", "PAPER_HEAD_POLICY", "build_model", "model_family",
-           "register_model"]
+__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelSpec", "PAPER_HEAD_POLICY", "build_model",
+           "model_family", "register_model"]
