@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_model import build_tiny
 from torch import nn
 
 from ecgbench import runner as runner_module
@@ -16,7 +17,6 @@ from ecgbench.engine.train import make_optimiser, train_step
 from ecgbench.models import MODELS, register_model
 from ecgbench.runner import CellRunner, checkpoint_file
 from ecgbench.study import Cell, Pretraining, ProfileError, load_profiles
-from tiny_model import build_tiny
 
 CPU = torch.device("cpu")
 ROOT = Path(__file__).resolve().parents[1]
