@@ -173,3 +173,11 @@ def test_a_bad_precision_in_a_profile_is_refused_by_name(tmp_path, extra, train_
     path.write_text(_profile_text(extra, train_extra))
     with pytest.raises(ProfileError, match=message):
         load_profiles(path)
+
+
+def test_the_grid_listing_shows_the_policy_not_an_unresolved_precision(capsys):
+    from ecgbench.cli import main
+
+    assert main(["grid", "--profile", "default"]) == 0
+    out = capsys.readouterr().out
+    assert "precision          auto" in out and "'precision'" not in out
