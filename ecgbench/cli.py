@@ -27,7 +27,8 @@ def _grid(args: argparse.Namespace) -> int:
     cells, scores = enumerate_cells(profile), enumerate_transferability(profile)
     pretrainings = list(pretrainings_of(cells))
     print(f"profile {profile.name}: {profile.description}")
-    settings = [(key, value) for key, value in asdict(profile).items() if key not in ("name", "description")]
+    shown = {**asdict(profile), **profile.hyperparameters()}  # the configs without the precision the policy stands for
+    settings = [(key, value) for key, value in shown.items() if key not in ("name", "description")]
     print(tabulate(settings, tablefmt="plain"))
     print(f"\n{len(cells)} cells, {len(pretrainings)} upstream checkpoints, {len(scores)} transferability score tasks")
     counts: dict[str, int] = {}

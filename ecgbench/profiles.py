@@ -13,6 +13,7 @@ from typing import Any
 from ecgbench.data.classes import DATASET_CLASSES, UPSTREAMS
 from ecgbench.data.registry import DATASETS, has_standin
 from ecgbench.engine.config import TrainConfig
+from ecgbench.engine.precision import POLICIES
 from ecgbench.models import HEAD_POLICIES, MODELS, PAPER_HEAD_POLICY
 
 REGIMES = ("scratch", "finetune", "linear")
@@ -25,6 +26,9 @@ class Profile:
 
     ``head_policy``: which part of a pre-trained model the transfer regimes re-create (``ecgbench.models.base``);
     the paper's ``last_layer`` unless a profile asks for an ablation.
+    ``precision``: ``auto`` (bf16 where the device and the model gain from it, see
+    ``ecgbench.engine.precision.resolve_precision``), ``fp32`` or ``bf16``; a cell's identity holds the precision
+    it resolved to.
     """
 
     name: str
@@ -39,6 +43,7 @@ class Profile:
     pretrain: TrainConfig
     train: TrainConfig
     head_policy: str = PAPER_HEAD_POLICY
+    precision: str = "auto"
 
     def with_seeds(self, seeds: int) -> "Profile":
         """The profile with another seed count (``--ecg-seeds``), checked like the profile's own."""
@@ -47,7 +52,13 @@ class Profile:
         return profile
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"pretrain": asdict(self.pretrain), "train": asdict(self.train), "head_policy": self.head_policy}
+        return {"pretrain": _optimiser(self.pretrain), "train": _optimiser(self.train), "head_policy": self.head_policy,
+                "precision": self.precision}
+
+
+def _optimiser(config: TrainConfig) -> dict[str, Any]:
+    """A profile's config without its precision field: the profile's ``precision`` policy stands for it."""
+    return {k: v for k, v in asdict(config).items() if k != "precision"}
 
 
 MAX_SEEDS = 1000
@@ -91,6 +102,9 @@ def _names(value: Any, where: str, allow_empty: bool = False) -> tuple[str, ...]
 
 def _train_config(table: Any, where: str) -> TrainConfig:
     t = _strict(table, TrainConfig, where)
+    if "precision" in t:
+        raise ProfileError(f"{where}: unknown key 'precision': the precision is one setting of the whole profile "
+                           f"(precision = \"auto\", \"fp32\" or \"bf16\" beside head_policy)")
     return TrainConfig(epochs=_number(t["epochs"], f"{where} epochs", int, 1),
                        batch_size=_number(t["batch_size"], f"{where} batch_size", int, 1),
                        lr=_number(t["lr"], f"{where} lr", float, 0, low_open=True),
@@ -125,6 +139,8 @@ def _parse_profile(name: str, table: Any, where: str) -> Profile:
                               for k, v in t["synthetic_records"].items()}
     if "head_policy" in t and not isinstance(t["head_policy"], str):
         raise ProfileError(f"{at} head_policy: must be a string, got {t['head_policy']!r}")
+    if t.get("precision", "auto") not in POLICIES:
+        raise ProfileError(f"{at} precision: must be one of {', '.join(POLICIES)}, got {t['precision']!r}")
     profile = Profile(name=name, **t)
     _validate(profile, where)
     return profile

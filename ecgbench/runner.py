@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import traceback
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -21,10 +21,11 @@ from ecgbench.data.splits import check_every_split
 from ecgbench.engine.checkpoint import cached_checkpoint
 from ecgbench.engine.config import TrainConfig
 from ecgbench.engine.device import default_device, seed_everything
+from ecgbench.engine.precision import cpu_has_native_bf16, resolve_precision
 from ecgbench.engine.train import ArraySplit, fit, predict
 from ecgbench.locks import build_once
 from ecgbench.metrics import classification_metrics
-from ecgbench.models import Classifier, build_model
+from ecgbench.models import MODELS, Classifier, build_model
 from ecgbench.provenance import environment, utc_now
 from ecgbench.results.schema import SCHEMA_VERSION, ResultRecordError
 from ecgbench.results.score_records import (
@@ -132,6 +133,18 @@ class CellRunner:
     def device(self) -> torch.device:
         return torch.device(self.options.device) if self.options.device else default_device()
 
+    @cached_property
+    def cpu_native_bf16(self) -> bool:
+        return cpu_has_native_bf16()
+
+    def precision(self, model: str) -> str:
+        """The precision ``model`` trains and predicts in here: the profile's policy for this device and model."""
+        return resolve_precision(self.profile.precision, self.device, cpu_native_bf16=self.cpu_native_bf16,
+                                 bf16_faster_on_cpu=MODELS.get(model).bf16_faster_on_cpu)
+
+    def _config(self, config: TrainConfig, model: str) -> TrainConfig:
+        return replace(config, precision=self.precision(model))
+
     def dataset(self, name: str) -> PreparedDataset:
         """The prepared dataset ``name``, refused when a split is empty (its cells could not be evaluated)."""
         if name not in self._datasets:
@@ -153,6 +166,7 @@ class CellRunner:
         ds = self.dataset(upstream)
         return identity_hash({"upstream": upstream, "model": model, "seed": seed, "classes": ds.classes,
                               "data_digest": ds.digest, "pretrain": self.profile.hyperparameters()["pretrain"],
+                              "precision": self.precision(model),
                               codeid.IDENTITY_KEY: code_digest or codeid.code_identity().digest})
 
     def identity(self, cell: Cell, code_digest: str | None = None) -> dict:
@@ -172,6 +186,7 @@ class CellRunner:
             "split_digest": identity_hash({"ids": record_ids.tolist()}),
             "checkpoint_id": (self.checkpoint_id(cell.upstream, cell.model, cell.seed, code_digest)
                               if cell.upstream else None),
+            "precision": self.precision(cell.model),
             codeid.IDENTITY_KEY: code_digest, "schema_version": SCHEMA_VERSION,
         }
 
@@ -205,10 +220,12 @@ class CellRunner:
         ds = self.dataset(upstream)
         seed_everything(stable_seed("pretrain-init", upstream, model_name, seed))
         model = build_model(model_name, len(ds.classes))
-        result = fit(model, _split(ds, ds.indices("train")), _split(ds, ds.indices("val")), self.profile.pretrain,
+        config = self._config(self.profile.pretrain, model_name)
+        result = fit(model, _split(ds, ds.indices("train")), _split(ds, ds.indices("val")), config,
                      seed=stable_seed("pretrain-fit", upstream, model_name, seed), device=self.device)
         return {"state_dict": result.best_state, "classes": list(ds.classes), "model": model_name,
                 "upstream": upstream, "seed": seed, "config": self.profile.hyperparameters()["pretrain"],
+                "precision": config.precision,
                 "data_digest": ds.digest, "best_epoch": result.best_epoch, "history": result.history,
                 "train_seconds": result.train_seconds}
 
@@ -281,11 +298,12 @@ class CellRunner:
         ds = self.dataset(cell.downstream)
         model, pretrain_cost = self.initial_model(cell)
         train_idx, val_idx, test_idx = self.train_subset(cell), ds.indices("val"), ds.indices("test")
-        config: TrainConfig = self.profile.train
+        config = self._config(self.profile.train, cell.model)
         result = fit(model, _split(ds, train_idx), _split(ds, val_idx), config,
                      seed=stable_seed("fit", cell.key), device=self.device)
         model.load_state_dict(result.best_state)
-        y_prob = stored_probabilities(predict(model, ds.signals[test_idx], config.batch_size, self.device))
+        y_prob = stored_probabilities(predict(model, ds.signals[test_idx], config.batch_size, self.device,
+                                                   precision=config.precision))
         y_true = np.asarray(ds.labels[test_idx])
         return {
             "history": result.history, "best_epoch": result.best_epoch, "stop_reason": result.stop_reason,

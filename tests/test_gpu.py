@@ -29,7 +29,7 @@ def ptb(data_cache):
 
 @pytest.mark.parametrize("model_name", ["resnet1d18", "lstm"])
 def test_same_seed_gives_the_same_weights_on_the_gpu(ptb, model_name):
-    config = TrainConfig(epochs=2, batch_size=16, lr=0.001)
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.001, precision="bf16")  # the auto precision on CUDA
     runs = []
     for _ in range(2):
         torch.manual_seed(0)
@@ -46,8 +46,8 @@ def test_bf16_predictions_match_float32_on_the_cpu(ptb, model_name):
     torch.manual_seed(0)
     model = build_model(model_name, len(ptb.classes)).eval()
     x = ptb.signals[:32]
-    on_cpu = predict(model, x, 16, CPU)
-    on_gpu = predict(model.to(CUDA), x, 16, CUDA)
+    on_cpu = predict(model, x, 16, CPU, precision="fp32")
+    on_gpu = predict(model.to(CUDA), x, 16, CUDA, precision="bf16")
     assert on_gpu.dtype == np.float32 and np.isfinite(on_gpu).all()
     np.testing.assert_allclose(on_gpu, on_cpu, atol=0.03)
 

@@ -161,10 +161,10 @@ def test_train_step_updates_the_weights_and_inference_leaves_them(tiny_model):
     model = fresh_model(tiny_model, CPU)
     x, y = random_batch(4, CPU)
     before = _weights(model)
-    train_step(model, CPU)(x, y)
+    train_step(model, CPU, precision="fp32")(x, y)
     assert model.training and _changed(before, model)
     before = _weights(model)
-    inference_step(model, CPU)(x)
+    inference_step(model, CPU, precision="fp32")(x)
     assert not model.training and not _changed(before, model)
 
 
@@ -172,9 +172,9 @@ def test_the_measured_train_step_is_the_engines_step(tiny_model):
     """Same model, same batch: perf's step and the engine's ``train_step`` with its optimiser give the same weights."""
     x, y = random_batch(4, CPU)
     measured, engine = fresh_model(tiny_model, CPU), fresh_model(tiny_model, CPU)
-    train_step(measured, CPU)(x, y)
+    train_step(measured, CPU, precision="fp32")(x, y)
     engine.train()
-    engine_train_step(engine, make_optimiser(engine.parameters(), LR, CPU), x, y, CPU)
+    engine_train_step(engine, make_optimiser(engine.parameters(), LR, CPU), x, y, CPU, "fp32")
     assert all(torch.equal(a, b) for a, b in zip(measured.parameters(), engine.parameters()))
 
 
@@ -182,7 +182,7 @@ def test_a_float64_step_trains_in_float64(tiny_model):
     model = float64_copy(fresh_model(tiny_model, CPU))
     x, y = random_batch(4, CPU, torch.float64)
     before = _weights(model)
-    train_step(model, CPU)(x, y)
+    train_step(model, CPU, precision="fp32")(x, y)
     assert _changed(before, model) and all(p.dtype == torch.float64 for p in model.parameters())
 
 
@@ -192,7 +192,7 @@ def test_both_epochs_train_on_the_same_records(small_dataset, tiny_model):
     assert isinstance(train.x, np.memmap) and len(train) == len(small_dataset.signals) and len(val) == 8
     ours = fresh_model(tiny_model, CPU)
     before = _weights(ours)
-    our_epoch(ours, train, val, batch_size=16, device=CPU)
+    our_epoch(ours, train, val, batch_size=16, device=CPU, precision="fp32")
     assert _changed(before, ours)
     reference = float64_copy(fresh_model(tiny_model, CPU))
     before = _weights(reference)
@@ -203,11 +203,12 @@ def test_both_epochs_train_on_the_same_records(small_dataset, tiny_model):
 
 
 def test_loader_stall_measures_both_paths(small_dataset, tiny_model):
-    result = loader_stall(tiny_model, small_dataset, batch_size=8, device=CPU, rounds=2, steps=3)
+    result = loader_stall(tiny_model, small_dataset, batch_size=8, device=CPU, precision="fp32", rounds=2,
+                          steps=3)
     assert (result.model, result.batch, result.device) == (tiny_model, 8, "cpu")
     assert result.loader_step_s > result.batch_only_s > 0 and result.memory_step_s > 0
     with pytest.raises(ValueError, match="fewer than"):
-        loader_stall(tiny_model, small_dataset, batch_size=RECORDS + 1, device=CPU)
+        loader_stall(tiny_model, small_dataset, batch_size=RECORDS + 1, device=CPU, precision="fp32")
 
 
 def test_grid_estimate_is_the_cost_model_at_the_train_steps_rate():
@@ -271,11 +272,11 @@ def _run() -> PerfRun:
         date="2025-01-01T00:00:00+00:00", device_name="cpu (test)", torch_version="2.x", threads=2,
         load_start=0.3, load_end=0.4, ceilings={"cpu float32": peak},
         throughputs=[Throughput("resnet1d18", "train", "float32", 64, "cpu", 0.64, 1e9, peak, 0.98),
-                     Throughput("resnet1d18", "train", "float64", 64, "cpu", 1.92, 1e9, peak),
+                     Throughput("resnet1d18", "train", "float64", 64, "cpu", 1.92, 1e9, peak, in_use=False),
                      Throughput("resnet1d18", "inference", "float32", 64, "cpu", 0.2, 0.35e9, peak),
                      Throughput("resnet1d50", "train", "float32", 256, "cpu", 20.0, 4.7e9, peak)],
-        epochs=[EpochTiming("resnet1d18", 64, 500, "cpu", 10.0, 30.0, 0.9, 2.0),
-                EpochTiming("resnet1d18", 64, 2000, "cpu", 40.0, 200.0, 0.9, 8.0)],
+        epochs=[EpochTiming("resnet1d18", 64, 500, "cpu", 10.0, 30.0, 0.9, 2.0, "bf16"),
+                EpochTiming("resnet1d18", 64, 2000, "cpu", 40.0, 200.0, 0.9, 8.0, "bf16")],
         stalls=[LoaderStall("resnet1d18", 64, "cpu", 0.642, 0.64, 0.001)],
         memory_mb={"resnet1d18": 600.0}, grid_hours={"cpu (test)": 1234.0}, minutes=12)
 
@@ -284,11 +285,12 @@ def test_report_renders_every_measurement():
     text = render(_run())
     assert f"`{COMMAND}`" in text.splitlines()[2]
     assert "load average 0.30 when measuring started, 0.40 when it ended" in text
-    assert ("| resnet1d18 | train | float32 | 64 | 100.0 | 1.000 | 100.0 | 100% | 3.00x | 0.98 | cpu | 2025-01-01 |"
-            in text)
-    assert "| resnet1d18 | train | float64 | 64 | 33.3 | 1.000 | 33.3 | 33% | baseline |" in text
-    assert "| resnet1d18 | inference | float32 | 64 | 320.0 | 0.350 | 112.0 | 112% | - | - |" in text
-    assert "| resnet1d18 | 64 | 2000 | 40.0 | 200.0 | 5.00x | 8.00 | 0.90 | cpu |" in text
+    assert ("| resnet1d18 | train | float32 | yes | 64 | 100.0 | 1.000 | 100.0 | 100% | 3.00x | 0.98 | cpu | "
+            "2025-01-01 |" in text)
+    assert "| resnet1d18 | train | float64 | - | 64 | 33.3 | 1.000 | 33.3 | 33% | baseline |" in text
+    assert "| resnet1d18 | inference | float32 | yes | 64 | 320.0 | 0.350 | 112.0 | 112% | - | - |" in text
+    assert "| resnet1d18 | 64 | 2000 | bf16 | 40.0 | 200.0 | 5.00x | 8.00 | 0.90 | cpu |" in text
+    assert "500 records: speed-up over paper-style | >= 5.0x | 3.00x | NO |" in text
     assert "speed-up grows with records | increasing | 3.00x -> 5.00x | yes |" in text
     assert "item fetch cpu: grows with records (O(N) filter) | increasing | 2.0 ms -> 8.0 ms | yes |" in text
     assert "resnet1d50 train b256 cpu float32: fraction of ceiling | >= 50% | 60% | yes |" in text
@@ -296,6 +298,37 @@ def test_report_renders_every_measurement():
     assert "| resnet1d18 | 600 |" in text and "| cpu (test) | 1,234 |" in text
 
 
+
+
+def test_the_report_checks_that_bf16_is_used_exactly_where_it_was_faster():
+    """The paired fp32/bf16 steps back each model's flag: bf16 in use and faster, or fp32 in use and bf16 slower."""
+    peak, bf16_peak = 100e9, 400e9
+    run = dataclasses.replace(_run(), ceilings={"cpu float32": peak, "cpu bfloat16": bf16_peak}, throughputs=[
+        Throughput("resnet1d18", "train", "float32", 64, "cpu", 0.6, 1e9, peak, in_use=False),
+        Throughput("resnet1d18", "train", "bf16-autocast", 64, "cpu", 0.2, 1e9, bf16_peak, in_use=True),
+        Throughput("gru", "train", "float32", 64, "cpu", 0.5, 1e9, peak, in_use=True),
+        Throughput("gru", "train", "bf16-autocast", 64, "cpu", 0.4, 1e9, bf16_peak, in_use=False)])
+    text = render(run)
+    assert ("| resnet1d18 train b64 cpu: bf16 used only where faster | in use iff > 1x | 3.00x, bf16 in use | yes |"
+            in text)
+    assert "| gru train b64 cpu: bf16 used only where faster | in use iff > 1x | 1.25x, fp32 in use | NO |" in text
+    # the fraction of the ceiling of the precision in use: 320 GFLOP/s of a 400 GFLOP/s bf16 ceiling
+    assert "resnet1d18 train b64 cpu bf16-autocast: fraction of ceiling | >= 50% | 80% | yes |" in text
+    assert "resnet1d18 train b64 cpu float32: fraction of ceiling" not in text  # not the precision in use
+
+
+def test_each_precision_is_judged_against_its_own_ceiling(tmp_path):
+    step = {"device": "cpu", "model": "resnet1d18", "batch": 64}
+    benches = [_bench("test_train_step[resnet1d18-b64-fp32]", 0.64, case="train", dtype="float32",
+                      flops_per_sample=1e9, ceiling_gflops=100.0, ceiling_dtype="float32", in_use=False, **step),
+               _bench("test_train_step[resnet1d18-b64-bf16]", 0.32, case="train", dtype="bf16-autocast",
+                      flops_per_sample=1e9, ceiling_gflops=400.0, ceiling_dtype="bfloat16", in_use=True, **step)]
+    run = load_run(_benchmark_json(tmp_path, benches), _small_grid())
+    assert run.ceilings == {"cpu float32": 100e9, "cpu bfloat16": 400e9}
+    assert [(t.dtype, t.ceiling, t.in_use) for t in run.throughputs] == [("float32", 100e9, False),
+                                                                         ("bf16-autocast", 400e9, True)]
+    assert run.grid_hours == {"cpu (test)": pytest.approx(grid_seconds(_small_grid(), {"resnet1d18": 0.32}) / 3600)}
+    assert ceiling.ceiling_dtype("bf16") == torch.bfloat16 and ceiling.ceiling_dtype("fp32") == torch.float32
 
 
 # -- the report from a pytest-benchmark JSON file ------------------------------------------------------------
@@ -321,12 +354,13 @@ def _benchmark_json(tmp_path: Path, benchmarks: list[dict] | None = None, facts:
     step = {"device": "cpu", "model": "resnet1d18", "batch": 64}
     benchmarks = benchmarks if benchmarks is not None else [
         _bench("test_train_step[resnet1d18-b64]", 0.64, case="train", dtype="float32", flops_per_sample=1e9,
-               ceiling_gflops=80.0, ceiling_dtype="float32", cpu_share=0.98, **step),
+               ceiling_gflops=80.0, ceiling_dtype="float32", cpu_share=0.98, in_use=True, **step),
         _bench("test_paper_style_step[resnet1d18-b64]", 1.92, case="train", dtype="float64", flops_per_sample=1e9,
-               ceiling_gflops=100.0, ceiling_dtype="float32", **step),
+               ceiling_gflops=100.0, ceiling_dtype="float32", in_use=False, **step),
         _bench("test_inference[resnet1d18-b64]", 0.2, case="inference", dtype="float32", flops_per_sample=0.35e9,
-               ceiling_gflops=90.0, ceiling_dtype="float32", **step),
-        _bench("test_epoch[resnet1d18-b64-n500]", 10.0, case="epoch", records=500, cpu_share=0.95, **step),
+               ceiling_gflops=90.0, ceiling_dtype="float32", in_use=True, **step),
+        _bench("test_epoch[resnet1d18-b64-n500]", 10.0, case="epoch", records=500, cpu_share=0.95,
+               precision="fp32", **step),
         _bench("test_reference_epoch[resnet1d18-b64-n500]", 30.0, case="reference_epoch", records=500,
                cpu_share=0.9, item_fetch_ms=2.0, **step),
         _bench("test_loader_stall[resnet1d18-b64]", 5.0, case="loader_stall", loader_step_s=0.642,
@@ -357,10 +391,10 @@ def test_the_report_renders_from_a_benchmark_json(tmp_path):
     assert run.ceilings == {"cpu float32": 100e9} and (run.threads, run.minutes) == (2, 14.0)
     assert run.grid_hours == {"cpu (test)": pytest.approx(grid_seconds(profile, {"resnet1d18": 0.64}) / 3600)}
     text = render(run)
-    assert ("| resnet1d18 | train | float32 | 64 | 100.0 | 1.000 | 100.0 | 100% | 3.00x | 0.98 | cpu | 2025-01-01 |"
-            in text)
-    assert "| resnet1d18 | inference | float32 | 64 | 320.0 | 0.350 | 112.0 | 112% | - | - |" in text
-    assert "| resnet1d18 | 64 | 500 | 10.0 | 30.0 | 3.00x | 2.00 | 0.90 | cpu |" in text
+    assert ("| resnet1d18 | train | float32 | yes | 64 | 100.0 | 1.000 | 100.0 | 100% | 3.00x | 0.98 | cpu | "
+            "2025-01-01 |" in text)
+    assert "| resnet1d18 | inference | float32 | yes | 64 | 320.0 | 0.350 | 112.0 | 112% | - | - |" in text
+    assert "| resnet1d18 | 64 | 500 | fp32 | 10.0 | 30.0 | 3.00x | 2.00 | 0.90 | cpu |" in text
     assert "| loader stall resnet1d18 b64 cpu | <= 5% | +0.3% | yes |" in text
     assert "| resnet1d18 | 600 |" in text and "cpu float32 100.0 GFLOP/s" in text
     assert load_run(_benchmark_json(tmp_path), get_profile("paper")).grid_hours == {}  # no batch-256 steps

@@ -59,4 +59,4 @@ def import_what_training_imports() -> None:
 
     model, device = build_tiny(2), torch.device("cpu")
     train_step(model, make_optimiser(model.parameters(), 0.001, device), torch.zeros(2, 1000, 12),
-               torch.zeros(2, 2), device)
+               torch.zeros(2, 2), device, "fp32")

@@ -1,18 +1,21 @@
 """Throughput of the train/eval core (pytest-benchmark): benchmarks, not tests, so no time thresholds here.
 
-    pytest throughput --benchmark-json reports/throughput.json   # the whole folder: ~15 min on 2 CPU cores
+    pytest throughput --benchmark-json reports/throughput.json   # the whole folder: ~20 min on 2 CPU cores
     ecgbench perf --json reports/throughput.json --out reports/performance.md   # the report from that file
     pytest throughput -k resnet1d18                              # one model
     pytest throughput --benchmark-save=cpu, then --benchmark-compare   # against a saved run
 
-Per model and batch: one step of the engine's ``train_step`` (``test_train_step``, float32; and in float64, the
-paper's precision, at the reference batch: ``test_paper_style_step``) and one inference batch
-(``test_inference``); one epoch of the engine's ``fit`` from the prepared cache (``test_epoch``) next to the
-paper-style epoch (``test_reference_epoch``: float64, pandas frame filtered per item) at two dataset sizes;
-whether the memory-mapped loader stalls the model (``test_loader_stall``); and each model's peak memory in a
-fresh ``ecgbench memory`` process (``test_peak_memory``). ``extra_info`` names the measurement (``case``) and
-holds what the report needs: FLOPs per sample and the matmul ceiling (re-read after each case; the report
-takes the run's best reading), CPU share, item fetch time, stall, peak RSS (``ecgbench.perf.readings``).
+Per model and batch: one step of the engine's ``train_step`` (``test_train_step``, in fp32 and, on a CPU with
+native bf16, under bf16 autocast: the measurement behind each model's ``bf16_faster_on_cpu`` flag; and in
+float64, the paper's precision, at the reference batch: ``test_paper_style_step``) and one inference batch
+(``test_inference``, both precisions too); one epoch of the engine's ``fit`` from the prepared cache
+(``test_epoch``) in the precision a study cell of the model uses here, next to the paper-style epoch
+(``test_reference_epoch``: float64, pandas frame filtered per item) at two dataset sizes; whether the
+memory-mapped loader stalls the model (``test_loader_stall``); and each model's peak memory in a fresh
+``ecgbench memory`` process (``test_peak_memory``). ``extra_info`` names the measurement (``case``) and holds
+what the report needs: FLOPs per sample and the matmul ceiling of the step's precision (re-read after each
+case; the report takes the run's best reading per precision), whether the study uses that precision, CPU
+share, item fetch time, stall, peak RSS (``ecgbench.perf.readings``).
 Under ``--benchmark-disable`` each case runs once and no reading is taken: a quick smoke run. The ``_cuda``
 variants skip without a GPU; set ``ECGBENCH_COMPILE=1`` to ``torch.compile`` their models.
 """
@@ -28,6 +31,7 @@ import torch
 
 from ecgbench.cost.flops import flops_per_sample
 from ecgbench.data import open_dataset
+from ecgbench.engine.precision import BF16, FP32, cpu_has_native_bf16
 from ecgbench.models import MODELS
 from ecgbench.perf.ceiling import ceiling_dtype, matmul_ceiling
 from ecgbench.perf.measure import (
@@ -37,6 +41,7 @@ from ecgbench.perf.measure import (
     inference_step,
     loader_stall,
     our_epoch,
+    precision_in_use,
     random_batch,
     train_step,
 )
@@ -51,7 +56,11 @@ COMPILE = os.environ.get("ECGBENCH_COMPILE") == "1"
 SLOW_ON_CPU = frozenset({"resnet1d50", "resnet1d101"})  # seconds per batch-64 step on 2 cores
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+# bf16 on a CPU without native support is emulated: its time says nothing about the flag it would back.
+needs_native_bf16 = pytest.mark.skipif(not cpu_has_native_bf16(), reason="the CPU has no native bf16")
 STEP_CASES = [pytest.param(m, b, id=f"{m}-b{b}") for m in MODELS.names() for b in BATCHES]
+CPU_STEP_CASES = [pytest.param(m, b, FP32, id=f"{m}-b{b}-fp32") for m in MODELS.names() for b in BATCHES] + [
+    pytest.param(m, b, BF16, id=f"{m}-b{b}-bf16", marks=needs_native_bf16) for m in MODELS.names() for b in BATCHES]
 REFERENCE_CASES = [pytest.param(m, b, id=f"{m}-b{b}") for m in MODELS.names() for b in REFERENCE_BATCHES]
 EPOCH_CASES = [pytest.param(EPOCH_MODEL, EPOCH_BATCH, n, id=f"{EPOCH_MODEL}-b{EPOCH_BATCH}-n{n}")
                for n in EPOCH_SIZES]
@@ -59,15 +68,15 @@ STALL_CASES = [pytest.param(EPOCH_MODEL, EPOCH_BATCH, id=f"{EPOCH_MODEL}-b{EPOCH
 
 
 def rounds_for(model: str, batch: int, device: torch.device, dtype: torch.dtype = torch.float32) -> int:
-    """Timed rounds of one step case: fewer where a CPU step takes seconds, so a full run stays ~15 min."""
+    """Timed rounds of one step case: fewer where a CPU step takes seconds, so a full run stays ~20 min."""
     if device.type == "cuda":
         return 20
     return 3 if model in SLOW_ON_CPU or batch >= 256 or dtype == torch.float64 else 5
 
 
-def _dtype_label(device: torch.device, dtype: torch.dtype, compiled: bool) -> str:
-    """What the case actually ran as: a float32 model runs under bf16 autocast on CUDA."""
-    label = "bf16-autocast" if device.type == "cuda" and dtype == torch.float32 else str(dtype).removeprefix("torch.")
+def _dtype_label(dtype: torch.dtype, precision: str, compiled: bool) -> str:
+    """What the case actually ran as: a float32 model under bf16 autocast, in float32, or a float64 model."""
+    label = "bf16-autocast" if precision == BF16 and dtype == torch.float32 else str(dtype).removeprefix("torch.")
     return label + (", compiled" if compiled else "")
 
 
@@ -78,16 +87,18 @@ def _flops(model_name: str, backward: bool) -> float:
 
 @pytest.fixture(scope="session")
 def ceiling() -> Callable[[torch.device], float]:
-    """``ceiling(device)``: read the matmul ceiling again; the best reading of the session so far.
+    """``ceiling(device, precision)``: read the matmul ceiling of ``precision`` again; the best reading of the
+    session so far.
 
     As in the report: a ceiling is the best the device can do, so one slow reading (a neighbour's burst, a
     clock dip) must not inflate the fractions of every case.
     """
-    best: dict[str, float] = {}
+    best: dict[tuple[str, str], float] = {}
 
-    def read(device: torch.device) -> float:
-        best[device.type] = max(best.get(device.type, 0.0), matmul_ceiling(device, ceiling_dtype(device), repeats=3))
-        return best[device.type]
+    def read(device: torch.device, precision: str) -> float:
+        key = device.type, precision
+        best[key] = max(best.get(key, 0.0), matmul_ceiling(device, ceiling_dtype(precision), repeats=3))
+        return best[key]
 
     return read
 
@@ -117,54 +128,65 @@ def _median(benchmark) -> float | None:
     return benchmark.stats.stats.median if benchmark.stats is not None else None
 
 
-def _record_rate(benchmark, model_name: str, batch: int, backward: bool, device: torch.device,
-                 ceiling: Callable[[torch.device], float]) -> None:
-    """FLOPs per sample and the ceiling (what the report needs), samples/s and the fraction of the ceiling (to
-    read the JSON alone); nothing when disabled."""
+def _record_rate(benchmark, model_name: str, batch: int, backward: bool, device: torch.device, precision: str,
+                 ceiling: Callable[[torch.device, str], float]) -> None:
+    """FLOPs per sample and the ceiling of ``precision`` (what the report needs), samples/s and the fraction of
+    the ceiling (to read the JSON alone); nothing when disabled."""
     median = _median(benchmark)
     if median is None:
         return
-    flops, best = _flops(model_name, backward), ceiling(device)
+    flops, best = _flops(model_name, backward), ceiling(device, precision)
     samples_per_s = batch / median
     benchmark.extra_info.update(flops_per_sample=flops, ceiling_gflops=round(best / 1e9, 2),
-                                ceiling_dtype=str(ceiling_dtype(device)).removeprefix("torch."),
+                                ceiling_dtype=str(ceiling_dtype(precision)).removeprefix("torch."),
                                 samples_per_s=round(samples_per_s, 2),
                                 achieved_gflops=round(flops * samples_per_s / 1e9, 2),
                                 fraction_of_ceiling=round(flops * samples_per_s / best, 4))
 
 
-def _bench_train(benchmark, model_name: str, batch: int, device: torch.device,
-                 ceiling: Callable[[torch.device], float], dtype: torch.dtype = torch.float32) -> None:
+def _in_use(model_name: str, device: torch.device, dtype: torch.dtype, precision: str) -> bool:
+    """Whether a study cell of the model computes as this case does (float64 never: it is the baseline)."""
+    return dtype == torch.float32 and precision_in_use(model_name, device) == precision
+
+
+def _bench_train(benchmark, model_name: str, batch: int, device: torch.device, precision: str,
+                 ceiling: Callable[[torch.device, str], float], dtype: torch.dtype = torch.float32) -> None:
     compiled = COMPILE and device.type == "cuda" and dtype == torch.float32
     model = fresh_model(model_name, device, dtype)
     x, y = random_batch(batch, device, dtype)
-    step = train_step(model, device, compile_model=compiled)
+    step = train_step(model, device, precision=precision, compile_model=compiled)
     _pedantic(benchmark, device, "train", step, {"model": model_name, "batch": batch,
-                                                 "dtype": _dtype_label(device, dtype, compiled)},
+                                                 "dtype": _dtype_label(dtype, precision, compiled),
+                                                 "in_use": _in_use(model_name, device, dtype, precision)},
               args=(x, y), rounds=rounds_for(model_name, batch, device, dtype),
               warmup_rounds=3 if device.type == "cuda" else 1, iterations=1)
-    _record_rate(benchmark, model_name, batch, True, device, ceiling)
+    _record_rate(benchmark, model_name, batch, True, device, precision, ceiling)
 
 
-def _bench_inference(benchmark, model_name: str, batch: int, device: torch.device,
-                     ceiling: Callable[[torch.device], float]) -> None:
+def _bench_inference(benchmark, model_name: str, batch: int, device: torch.device, precision: str,
+                     ceiling: Callable[[torch.device, str], float]) -> None:
     compiled = COMPILE and device.type == "cuda"
     model = fresh_model(model_name, device)
     x, _ = random_batch(batch, device)
-    infer = inference_step(model, device, compile_model=compiled)
+    infer = inference_step(model, device, precision=precision, compile_model=compiled)
     _pedantic(benchmark, device, "inference", infer, {"model": model_name, "batch": batch,
-                                                      "dtype": _dtype_label(device, torch.float32, compiled)},
+                                                      "dtype": _dtype_label(torch.float32, precision, compiled),
+                                                      "in_use": _in_use(model_name, device, torch.float32, precision)},
               args=(x,), rounds=rounds_for(model_name, batch, device),
               warmup_rounds=3 if device.type == "cuda" else 1, iterations=1)
-    _record_rate(benchmark, model_name, batch, False, device, ceiling)
+    _record_rate(benchmark, model_name, batch, False, device, precision, ceiling)
 
 
 def _bench_epoch(benchmark, prepared, model_name: str, batch: int, records: int, device: torch.device) -> None:
     """On CUDA each side gets an untimed epoch first: the first one pays cuDNN's kernel search and lazy
-    initialisation, which would otherwise fall on whichever side runs first."""
+    initialisation, which would otherwise fall on whichever side runs first. Ours runs in the precision a study
+    cell of the model uses on this device."""
     train, val = epoch_splits(prepared(records))
-    _pedantic(benchmark, device, "epoch", our_epoch, {"model": model_name, "batch": batch, "records": records},
-              setup=lambda: ((fresh_model(model_name, device), train, val), {"batch_size": batch, "device": device}),
+    precision = precision_in_use(model_name, device)
+    _pedantic(benchmark, device, "epoch", our_epoch, {"model": model_name, "batch": batch, "records": records,
+                                                      "precision": precision},
+              setup=lambda: ((fresh_model(model_name, device), train, val),
+                             {"batch_size": batch, "device": device, "precision": precision}),
               rounds=1 if device.type == "cpu" else 3, warmup_rounds=0 if device.type == "cpu" else 1)
 
 
@@ -186,24 +208,25 @@ def _bench_loader_stall(benchmark, prepared, model_name: str, batch: int, device
     """The benchmark times the whole paired measurement; the comparison itself goes to ``extra_info``."""
     result = _pedantic(benchmark, device, "loader_stall", loader_stall, {"model": model_name, "batch": batch},
                        args=(model_name, prepared(max(EPOCH_SIZES))),
-                       kwargs={"batch_size": batch, "device": device}, rounds=1)
+                       kwargs={"batch_size": batch, "device": device,
+                               "precision": precision_in_use(model_name, device)}, rounds=1)
     benchmark.extra_info.update(loader_step_s=result.loader_step_s, memory_step_s=result.memory_step_s,
                                 loader_alone_s=result.batch_only_s, stall_fraction=round(result.stall, 4))
 
 
-@pytest.mark.parametrize("model_name, batch", STEP_CASES)
-def test_train_step(benchmark, ceiling, model_name, batch):
-    _bench_train(benchmark, model_name, batch, CPU, ceiling)
+@pytest.mark.parametrize("model_name, batch, precision", CPU_STEP_CASES)
+def test_train_step(benchmark, ceiling, model_name, batch, precision):
+    _bench_train(benchmark, model_name, batch, CPU, precision, ceiling)
 
 
 @pytest.mark.parametrize("model_name, batch", REFERENCE_CASES)
 def test_paper_style_step(benchmark, ceiling, model_name, batch):
-    _bench_train(benchmark, model_name, batch, CPU, ceiling, torch.float64)
+    _bench_train(benchmark, model_name, batch, CPU, FP32, ceiling, torch.float64)
 
 
-@pytest.mark.parametrize("model_name, batch", STEP_CASES)
-def test_inference(benchmark, ceiling, model_name, batch):
-    _bench_inference(benchmark, model_name, batch, CPU, ceiling)
+@pytest.mark.parametrize("model_name, batch, precision", CPU_STEP_CASES)
+def test_inference(benchmark, ceiling, model_name, batch, precision):
+    _bench_inference(benchmark, model_name, batch, CPU, precision, ceiling)
 
 
 @pytest.mark.parametrize("model_name, batch, records", EPOCH_CASES)
@@ -233,13 +256,13 @@ def test_peak_memory(benchmark, ecg_runner, tmp_path, model_name):
 @needs_cuda
 @pytest.mark.parametrize("model_name, batch", STEP_CASES)
 def test_train_step_cuda(benchmark, ceiling, model_name, batch):
-    _bench_train(benchmark, model_name, batch, CUDA, ceiling)
+    _bench_train(benchmark, model_name, batch, CUDA, BF16, ceiling)
 
 
 @needs_cuda
 @pytest.mark.parametrize("model_name, batch", STEP_CASES)
 def test_inference_cuda(benchmark, ceiling, model_name, batch):
-    _bench_inference(benchmark, model_name, batch, CUDA, ceiling)
+    _bench_inference(benchmark, model_name, batch, CUDA, BF16, ceiling)
 
 
 @needs_cuda

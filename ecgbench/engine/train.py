@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
@@ -13,6 +12,7 @@ import torch
 from torch import nn
 
 from ecgbench.engine.config import TrainConfig
+from ecgbench.engine.precision import autocast
 from ecgbench.metrics import bce_loss, classification_metrics
 
 
@@ -45,11 +45,6 @@ class FitResult:
 def _raise_if_not_finite(loss: float, where: str) -> None:
     if not math.isfinite(loss):
         raise NonFiniteLossError(f"loss became {loss} {where}")
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA (float64 tensors are left as they are), nothing on CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
 def _host_batch(split: ArraySplit, idx: np.ndarray, pin: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,20 +80,21 @@ def iter_batches(split: ArraySplit, order: np.ndarray, batch_size: int, device: 
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
-    """Sigmoid probabilities [n, C] in float32, in the order of ``x``."""
+def predict(model: nn.Module, x: np.ndarray, batch_size: int, device: torch.device, *, precision: str
+            ) -> np.ndarray:
+    """Sigmoid probabilities [n, C] in float32, in the order of ``x``; the forward runs in ``precision``."""
     model.eval()
     out = []
     for start in range(0, len(x), batch_size):
         xb = torch.from_numpy(np.array(x[start:start + batch_size], dtype=np.float32)).to(device)  # a writable copy
-        with autocast(device):
+        with autocast(device, precision):
             logits = model(xb)
         out.append(torch.sigmoid(logits.float()).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def _validate(model: nn.Module, val: ArraySplit, batch_size: int, device: torch.device, epoch: int) -> dict:
-    prob = predict(model, val.x, batch_size, device)
+def _validate(model: nn.Module, val: ArraySplit, config: TrainConfig, device: torch.device, epoch: int) -> dict:
+    prob = predict(model, val.x, config.batch_size, device, precision=config.precision)
     if not np.isfinite(prob).all():  # weights that diverged in the epoch's last step: the loss never showed it
         raise NonFiniteLossError(f"the model's validation outputs became NaN or infinite after epoch {epoch}")
     metrics = classification_metrics(val.y, prob, val.classes)
@@ -112,10 +108,11 @@ def make_optimiser(params: Iterable[nn.Parameter], lr: float, device: torch.devi
 
 
 def train_step(model: nn.Module, optimiser: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
-               device: torch.device) -> torch.Tensor:
-    """One optimiser step on a batch already on ``device``: forward under autocast, BCE-with-logits in the
-    labels' precision, backward, step. Returns the detached loss (reading it would sync a GPU: callers decide)."""
-    with autocast(device):
+               device: torch.device, precision: str) -> torch.Tensor:
+    """One optimiser step on a batch already on ``device``: forward in ``precision`` (bf16: autocast), BCE-with-
+    logits in the labels' precision, backward, step. Returns the detached loss (reading it would sync a GPU:
+    callers decide)."""
+    with autocast(device, precision):
         logits = model(xb)
     loss = nn.functional.binary_cross_entropy_with_logits(logits.to(yb.dtype), yb)
     optimiser.zero_grad(set_to_none=True)
@@ -126,7 +123,8 @@ def train_step(model: nn.Module, optimiser: torch.optim.Optimizer, xb: torch.Ten
 
 def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfig, *, seed: int,
         device: torch.device) -> FitResult:
-    """Adam + BCE-with-logits; validation after every epoch; the best epoch (lowest validation loss) is kept.
+    """Adam + BCE-with-logits in ``config.precision``; validation after every epoch; the best epoch (lowest
+    validation loss) is kept.
 
     Only parameters with ``requires_grad`` are optimised (a linear probe freezes its backbone beforehand).
     ``best_state`` is a real copy of the best epoch's weights, not a view of the live ones.
@@ -150,14 +148,14 @@ def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfi
         order = np.concatenate([order_rng.permutation(len(train)) for _ in range(passes)])
         loss_sum, seen = torch.zeros((), device=device), 0
         for step, (xb, yb) in enumerate(iter_batches(train, order, config.batch_size, device)):
-            loss = train_step(model, optimiser, xb, yb, device)
+            loss = train_step(model, optimiser, xb, yb, device, config.precision)
             if device.type != "cuda":  # free on CPU; on CUDA a check per step would sync the GPU every step
                 _raise_if_not_finite(loss.item(), f"at epoch {epoch}, batch starting {step * config.batch_size}")
             loss_sum += loss * len(yb)
             seen += len(yb)
         train_loss = loss_sum.item() / seen  # the one host sync of the epoch
         _raise_if_not_finite(train_loss, f"at epoch {epoch} (mean training loss)")
-        log = {"epoch": epoch, "train_loss": train_loss, **_validate(model, val, config.batch_size, device, epoch)}
+        log = {"epoch": epoch, "train_loss": train_loss, **_validate(model, val, config, device, epoch)}
         log["seconds"] = time.perf_counter() - t0
         result.history.append(log)
         if log["val_loss"] < result.best_val_loss:

@@ -20,10 +20,17 @@ FAMILIES = ("cnn", "rnn", "other")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model: ``factory(n_classes)`` returns a ``Classifier``; ``family`` groups it in the findings."""
+    """A registered model: ``factory(n_classes)`` returns a ``Classifier``; ``family`` groups it in the findings.
+
+    ``bf16_faster_on_cpu``: its training step was measured faster under bf16 autocast than in float32 on a CPU
+    with native bf16 (the ``bf16`` rows of ``reports/performance.md``); only then does the ``auto`` precision
+    train it in bf16 on such a CPU. A fixed fact, not a timing taken at run time, so a cell's precision never
+    flips between runs. False (float32) for a model nobody measured.
+    """
 
     factory: ModelFactory
     family: str
+    bf16_faster_on_cpu: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -59,11 +66,12 @@ def _discover(registry: Registry[ModelSpec]) -> None:
 MODELS: Registry[ModelSpec] = Registry("model", discover=_discover)
 
 
-def register_model(name: str, factory: ModelFactory, family: str = "other") -> None:
+def register_model(name: str, factory: ModelFactory, family: str = "other", *, bf16_faster_on_cpu: bool = False
+                   ) -> None:
     """Add a model: ``factory(n_classes)`` returns a ``Classifier`` (which names its last layer); it joins the grid."""
     caller = sys._getframe(1).f_globals.get("__name__", "?")  # listed by `ecgbench models`
     origin = BUILT_IN if caller == __name__ else f"module {caller}"
-    MODELS.register(check_model_name(name), ModelSpec(factory, family), origin)
+    MODELS.register(check_model_name(name), ModelSpec(factory, family, bf16_faster_on_cpu), origin)
 
 
 _DRY_RUN_DONE: set[str] = set()  # models whose first build in this process passed a dry forward pass
@@ -82,12 +90,13 @@ def model_family(name: str) -> str:
     return MODELS.get(name).family
 
 
-register_model("resnet1d18", partial(resnet1d, (2, 2, 2, 2), BasicBlock), "cnn")
-register_model("resnet1d50", partial(resnet1d, (3, 4, 6, 3), Bottleneck), "cnn")
-register_model("resnet1d101", partial(resnet1d, (3, 4, 23, 3), Bottleneck), "cnn")
-register_model("lstm", partial(rnn, nn.LSTM, False), "rnn")
-register_model("bilstm", partial(rnn, nn.LSTM, True), "rnn")
-register_model("gru", partial(rnn, nn.GRU, False), "rnn")
+# bf16_faster_on_cpu: the train steps of reports/performance.md (fp32 vs bf16 autocast on an AMX CPU).
+register_model("resnet1d18", partial(resnet1d, (2, 2, 2, 2), BasicBlock), "cnn", bf16_faster_on_cpu=True)
+register_model("resnet1d50", partial(resnet1d, (3, 4, 6, 3), Bottleneck), "cnn", bf16_faster_on_cpu=True)
+register_model("resnet1d101", partial(resnet1d, (3, 4, 23, 3), Bottleneck), "cnn", bf16_faster_on_cpu=True)
+register_model("lstm", partial(rnn, nn.LSTM, False), "rnn", bf16_faster_on_cpu=True)
+register_model("bilstm", partial(rnn, nn.LSTM, True), "rnn", bf16_faster_on_cpu=True)
+register_model("gru", partial(rnn, nn.GRU, False), "rnn")  # its bf16 step was measured slower
 
 __all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelError", "ModelSpec", "PAPER_HEAD_POLICY",
            "build_model", "model_family", "register_model"]

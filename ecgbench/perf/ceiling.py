@@ -10,6 +10,8 @@ import time
 
 import torch
 
+from ecgbench.engine.precision import BF16
+
 CPU_SIZES = (512, 1024, 2048, 4096)
 CUDA_SIZES = (4096, 8192)
 
@@ -19,9 +21,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def ceiling_dtype(device: torch.device) -> torch.dtype:
-    """The dtype a model's fraction is judged against: bf16 on CUDA (the engine's autocast), float32 on the CPU."""
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
+def ceiling_dtype(precision: str) -> torch.dtype:
+    """The dtype a step in the engine's ``precision`` is judged against: bf16 matmuls (AMX on a CPU that has
+    it, tensor cores on a GPU) for bf16 autocast, float32 for fp32 and for the float64 baseline alike."""
+    return torch.bfloat16 if precision == BF16 else torch.float32
 
 
 def matmul_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, repeats: int = 5,

@@ -2,7 +2,8 @@
 the loader-stall comparison (``throughput/test_throughput.py`` times them with pytest-benchmark).
 
 A train step is the engine's ``train_step`` with the engine's ``make_optimiser`` (the step ``fit`` takes per
-batch); inference is ``predict``'s forward under the engine's ``autocast``. Nothing here times anything but
+batch); inference is ``predict``'s forward under the engine's ``autocast``; each in the precision it is given
+(``fp32`` or ``bf16``, as the engine takes it). Nothing here times anything but
 the loader stall, a paired comparison that needs runs of steps timed as ``fit`` runs them.
 """
 from __future__ import annotations
@@ -18,9 +19,10 @@ from torch import nn
 
 from ecgbench.data import PreparedDataset
 from ecgbench.engine.config import TrainConfig
-from ecgbench.engine.train import ArraySplit, autocast, fit, iter_batches, make_optimiser
+from ecgbench.engine.precision import autocast, cpu_has_native_bf16, resolve_precision
+from ecgbench.engine.train import ArraySplit, fit, iter_batches, make_optimiser
 from ecgbench.engine.train import train_step as engine_train_step
-from ecgbench.models import build_model
+from ecgbench.models import MODELS, build_model
 
 N_CLASSES = 5  # PTB-XL's superclasses; the head's size barely changes any model's cost
 VAL_RECORDS = 64  # the validation pass of a timed epoch: one batch, the same for our epoch and the reference
@@ -39,6 +41,12 @@ def configure_device(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def precision_in_use(model_name: str, device: torch.device) -> str:
+    """The precision a study cell of ``model_name`` computes in on ``device`` under the ``auto`` policy."""
+    return resolve_precision("auto", device, bf16_faster_on_cpu=MODELS.get(model_name).bf16_faster_on_cpu,
+                             cpu_native_bf16=cpu_has_native_bf16())
+
+
 def fresh_model(name: str, device: torch.device, dtype: torch.dtype = torch.float32, seed: int = 0) -> nn.Module:
     """A seeded model of the registry on ``device`` in ``dtype``."""
     torch.manual_seed(seed)
@@ -54,10 +62,10 @@ def random_batch(batch: int, device: torch.device, dtype: torch.dtype = torch.fl
     return x.to(device), y.to(device)
 
 
-def train_step(model: nn.Module, device: torch.device, *, compile_model: bool = False, wait: bool = True
-               ) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """``step(x, y)``: the engine's ``train_step`` with its optimiser on a batch already on the device (sets
-    training mode). A float64 model (the paper's precision) runs the same step: autocast leaves float64 alone.
+def train_step(model: nn.Module, device: torch.device, *, precision: str, compile_model: bool = False,
+               wait: bool = True) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """``step(x, y)``: the engine's ``train_step`` in ``precision`` with its optimiser on a batch already on the
+    device (sets training mode). A float64 model (the paper's precision) runs the ``fp32`` step: no autocast.
 
     ``wait``: return only when the device has finished the step (to time one step); False queues it, as
     ``fit`` does, for runs of steps timed as a whole.
@@ -67,14 +75,14 @@ def train_step(model: nn.Module, device: torch.device, *, compile_model: bool = 
     model.train()
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        engine_train_step(forward, optimiser, x, y, device)
+        engine_train_step(forward, optimiser, x, y, device, precision)
         if wait:
             sync(device)
 
     return step
 
 
-def inference_step(model: nn.Module, device: torch.device, *, compile_model: bool = False
+def inference_step(model: nn.Module, device: torch.device, *, precision: str, compile_model: bool = False
                    ) -> Callable[[torch.Tensor], None]:
     """``infer(x)``: ``predict``'s forward and sigmoid on a batch already on the device (sets evaluation mode)."""
     forward = torch.compile(model) if compile_model else model
@@ -82,7 +90,7 @@ def inference_step(model: nn.Module, device: torch.device, *, compile_model: boo
 
     @torch.no_grad()
     def infer(x: torch.Tensor) -> None:
-        with autocast(device):
+        with autocast(device, precision):
             torch.sigmoid(forward(x).float())
         sync(device)
 
@@ -96,10 +104,11 @@ def epoch_splits(dataset: PreparedDataset, val_records: int = VAL_RECORDS) -> tu
             ArraySplit(dataset.signals[:val_records], dataset.labels[:val_records], dataset.classes))
 
 
-def our_epoch(model: nn.Module, train: ArraySplit, val: ArraySplit, *, batch_size: int,
-              device: torch.device) -> None:
+def our_epoch(model: nn.Module, train: ArraySplit, val: ArraySplit, *, batch_size: int, device: torch.device,
+              precision: str) -> None:
     """One epoch of the engine's ``fit`` (training + validation + best-state copy), as a study cell runs it."""
-    fit(model, train, val, TrainConfig(epochs=1, batch_size=batch_size, lr=LR), seed=0, device=device)
+    fit(model, train, val, TrainConfig(epochs=1, batch_size=batch_size, lr=LR, precision=precision), seed=0,
+        device=device)
     sync(device)
 
 
@@ -122,7 +131,7 @@ class LoaderStall:
 
 
 def loader_stall(model_name: str, dataset: PreparedDataset, *, batch_size: int, device: torch.device,
-                 rounds: int = 8, steps: int = 8) -> LoaderStall:
+                 precision: str, rounds: int = 8, steps: int = 8) -> LoaderStall:
     """Runs of ``steps`` train steps fed by ``fit``'s loader (``iter_batches``) against runs on a batch already
     on the device, alternated ``rounds`` times so drifting load hits both alike; medians of each, per step.
 
@@ -133,7 +142,7 @@ def loader_stall(model_name: str, dataset: PreparedDataset, *, batch_size: int, 
     if steps < 1:
         raise ValueError(f"{dataset.name} has {len(dataset.signals)} records, fewer than one batch of {batch_size}")
     model = fresh_model(model_name, device)
-    step = train_step(model, device, wait=False)
+    step = train_step(model, device, precision=precision, wait=False)
     split = ArraySplit(dataset.signals, dataset.labels, dataset.classes)
     order = np.random.default_rng(0).permutation(len(split))[:batch_size * steps]
     x_mem, y_mem = next(iter_batches(split, order[:batch_size], batch_size, device))

@@ -77,16 +77,18 @@ def _by_case(benches: list[dict], case: str) -> list[dict]:
 
 
 def _throughputs(benches: list[dict], ceilings: dict[str, float]) -> list[Throughput]:
-    """Train and inference rows; each device's best ceiling reading of the run applies to all its rows."""
+    """Train and inference rows; the run's best ceiling reading of a device and precision (``ceilings``, keyed
+    "cpu bfloat16") applies to all rows of that device that ran in it."""
     rows = [b for b in benches if b["extra_info"]["case"] in ("train", "inference")]
-    best: dict[str, float] = {}
+
+    def key(b: dict) -> str:
+        return f"{_field(b, 'device')} {_field(b, 'ceiling_dtype')}"
+
     for b in rows:
-        device = _field(b, "device")
-        best[device] = max(best.get(device, 0.0), float(_field(b, "ceiling_gflops")) * 1e9)
-        ceilings[f"{device} {_field(b, 'ceiling_dtype')}"] = best[device]
+        ceilings[key(b)] = max(ceilings.get(key(b), 0.0), float(_field(b, "ceiling_gflops")) * 1e9)
     return [Throughput(_field(b, "model"), _field(b, "case"), _field(b, "dtype"), int(_field(b, "batch")),
-                       _field(b, "device"), _median(b), float(_field(b, "flops_per_sample")),
-                       best[_field(b, "device")], b["extra_info"].get("cpu_share")) for b in rows]
+                       _field(b, "device"), _median(b), float(_field(b, "flops_per_sample")), ceilings[key(b)],
+                       b["extra_info"].get("cpu_share"), bool(_field(b, "in_use"))) for b in rows]
 
 
 def _epochs(benches: list[dict]) -> list[EpochTiming]:
@@ -102,7 +104,7 @@ def _epochs(benches: list[dict]) -> list[EpochTiming]:
             continue
         shares = [s for s in (ours["extra_info"].get("cpu_share"), ref["extra_info"].get("cpu_share")) if s is not None]
         rows.append(EpochTiming(*key(ours), _median(ours), _median(ref), min(shares) if shares else None,
-                                ref["extra_info"].get("item_fetch_ms")))
+                                ref["extra_info"].get("item_fetch_ms"), _field(ours, "precision")))
     return rows
 
 
@@ -111,7 +113,7 @@ def _grid_hours(profile: Profile, rows: list[Throughput], names: dict[str, str])
     hours = {}
     for device in sorted({t.device for t in rows}):
         steps = {t.model: t.seconds for t in rows if t.device == device and t.kind == "train"
-                 and t.batch == profile.train.batch_size and t.dtype != "float64"}
+                 and t.batch == profile.train.batch_size and t.in_use}
         if set(profile.models) <= set(steps):
             hours[names.get(device, device)] = grid_seconds(profile, steps) / 3600
     return hours

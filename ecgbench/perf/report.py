@@ -10,7 +10,7 @@ from ecgbench.perf.measure import LoaderStall
 
 COMMAND = "ecgbench perf --measure --json reports/throughput.json --out reports/performance.md"
 BENCHMARKS = "throughput"  # the folder of the throughput benchmarks (pytest-benchmark)
-EPOCH_SPEEDUP_TARGET = 2.5
+EPOCH_SPEEDUP_TARGET = 5.0
 RESNET_FRACTION_TARGET = 0.5
 STALL_TARGET = 0.05
 WORKER_MEMORY_MB = 4096
@@ -27,8 +27,9 @@ class Throughput:
     device: str
     seconds: float
     flops_per_sample: float
-    ceiling: float  # FLOP/s of the matching matmul ceiling (float32 on CPU, bf16 on CUDA)
+    ceiling: float  # FLOP/s of the matmul ceiling of the precision it ran in (bf16 for bf16 autocast)
     cpu_share: float | None = None  # CPU time got per wall second and thread while timed; None on a GPU
+    in_use: bool = True  # a study cell of this model computes in this precision on this device
 
     @property
     def samples_per_s(self) -> float:
@@ -51,6 +52,7 @@ class EpochTiming:
     reference_s: float
     cpu_share: float | None = None  # the lower of the two epochs' (see ``Throughput.cpu_share``)
     reference_item_ms: float | None = None  # one paper-style item fetch alone (the O(N) frame filter)
+    precision: str = "fp32"  # what our epoch computed in
 
     @property
     def speedup(self) -> float:
@@ -93,6 +95,14 @@ def _speedup_cell(run: PerfRun, t: Throughput) -> str:
     return "-" if base is None else f"{base.seconds / t.seconds:.2f}x"
 
 
+def bf16_pairs(run: PerfRun) -> list[tuple[Throughput, Throughput]]:
+    """(float32, bf16-autocast) train steps of one model, batch and device: the measurement behind each model's
+    ``bf16_faster_on_cpu`` flag."""
+    fp32 = {(t.model, t.batch, t.device): t for t in run.throughputs if t.kind == "train" and t.dtype == "float32"}
+    return [(fp32[(t.model, t.batch, t.device)], t) for t in run.throughputs
+            if t.kind == "train" and t.dtype == "bf16-autocast" and (t.model, t.batch, t.device) in fp32]
+
+
 def _row(criterion: str, target: str, measured: str, met: bool) -> str:
     return f"| {criterion} | {target} | {measured} | {'yes' if met else 'NO'} |"
 
@@ -117,7 +127,10 @@ def _criteria(run: PerfRun) -> list[str]:
                                  all(a < b for a, b in zip(fetches, fetches[1:]))))
     rows += [_row(f"{t.model} train b{t.batch} {t.device} {t.dtype}: fraction of ceiling",
                   f">= {RESNET_FRACTION_TARGET:.0%}", f"{t.fraction:.0%}", t.fraction >= RESNET_FRACTION_TARGET)
-             for t in run.throughputs if t.model.startswith("resnet") and t.kind == "train" and t.dtype != "float64"]
+             for t in run.throughputs if t.model.startswith("resnet") and t.kind == "train" and t.in_use]
+    rows += [_row(f"{fp32.model} train b{fp32.batch} {fp32.device}: bf16 used only where faster", "in use iff > 1x",
+                  f"{fp32.seconds / bf16.seconds:.2f}x, {'bf16' if bf16.in_use else 'fp32'} in use",
+                  bf16.in_use == (bf16.seconds < fp32.seconds)) for fp32, bf16 in bf16_pairs(run)]
     rows += [_row(f"loader stall {s.model} b{s.batch} {s.device}", f"<= {STALL_TARGET:.0%}", f"{s.stall:+.1%}",
                   s.stall <= STALL_TARGET) for s in run.stalls]
     if run.memory_mb:
@@ -130,7 +143,8 @@ def _criteria(run: PerfRun) -> list[str]:
 def _notes(run: PerfRun) -> list[str]:
     gpu = any(name.startswith("cuda") for name in run.ceilings)
     return [
-        "- GPU path (`_cuda` benchmarks, CUDA rows here): the engine's bf16 autocast, cuDNN benchmark mode, batches "
+        "- GPU path (`_cuda` benchmarks, CUDA rows here): the engine's bf16 autocast (the `auto` precision on "
+        "CUDA), cuDNN benchmark mode, batches "
         "resident on the GPU for step timings, the engine's own loader for the stall measurement, "
         "`ECGBENCH_COMPILE=1` for `torch.compile`. Channels-last does not apply: the models "
         "use 1-D convolutions on 3-D tensors, which have no channels-last layout."
@@ -177,18 +191,22 @@ def render(run: PerfRun, command: str = COMMAND) -> str:
         "`inference` is `predict`'s forward. "
         "GFLOP/sample counts forward+backward for `train` and forward for `inference` (`torch.utils.flop_counter`; "
         "recurrent layers counted analytically because the fused CPU LSTM kernel is invisible to the counter). "
-        "Fraction of ceiling is achieved FLOP/s over the run's best float32 matmul ceiling reading (bf16 on CUDA). "
-        "Speed-up is over "
-        "the same step in float64, as the paper's code runs it. CPU share is the CPU time the measuring process "
+        "Fraction of ceiling is achieved FLOP/s over the run's best matmul ceiling reading in the precision the row "
+        "ran in: bf16 matmuls (AMX where the CPU has it) for `bf16-autocast` rows, float32 for the others. "
+        "`in use` marks the precision a study cell of the model computes in on this device (the `auto` policy: "
+        "bf16 where the CPU has native bf16 and the model's `bf16_faster_on_cpu` flag says it was measured "
+        "faster, as the criteria above check). Speed-up is over the same step in float64, as the paper's code "
+        "runs it. CPU share is the CPU time the measuring process "
         f"got per wall second and thread ({run.threads} threads): 1.00 means no other process took CPU from it, "
         "lower means the row was slowed by other load.",
         "",
-        "| model | kind | dtype | batch | samples/s | GFLOP/sample | GFLOP/s | fraction of ceiling | "
+        "| model | kind | dtype | in use | batch | samples/s | GFLOP/sample | GFLOP/s | fraction of ceiling | "
         "speed-up over paper-style | CPU share | device | date |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for t in run.throughputs:
-        lines.append(f"| {t.model} | {t.kind} | {t.dtype} | {t.batch} | {t.samples_per_s:.1f} | "
+        lines.append(f"| {t.model} | {t.kind} | {t.dtype} | {'yes' if t.in_use else '-'} | {t.batch} | "
+                     f"{t.samples_per_s:.1f} | "
                      f"{t.flops_per_sample / 1e9:.3f} | {t.flops_per_sample * t.samples_per_s / 1e9:.1f} | "
                      f"{t.fraction:.0%} | {_speedup_cell(run, t)} | {_fmt(t.cpu_share, '.2f')} | {t.device} | "
                      f"{run.date[:10]} |")
@@ -197,17 +215,19 @@ def render(run: PerfRun, command: str = COMMAND) -> str:
         "## One epoch: ours vs the paper-style baseline",
         "",
         "Both train one epoch over the same synthetic records from the prepared cache and then validate on the "
-        "first 64. Ours: `engine.train.fit` (float32, batches sliced from the memory map). Paper-style "
+        "first 64. Ours: `engine.train.fit` in the precision a study cell of the model uses here (the `precision` "
+        "column), batches sliced from the memory map. Paper-style "
         "(`ecgbench/perf/reference.py`): a float64 copy of the model, a long pandas frame (1000 rows per record) "
         "filtered per item by `ecg_id`, a default `DataLoader`, per-batch `gc.collect()` (`empty_cache()` on CUDA). "
         "The per-item filter scans the whole frame, so its share grows with the number of records; the item "
         "fetch column times it alone (median of 30 random items). One epoch each, so the float64 compute's "
         "run-to-run noise (about 10 %) can hide the filter's growth in the speed-up column at these sizes.",
         "",
-        "| model | batch | records | ours (s) | paper-style (s) | speed-up | paper-style item fetch (ms) | CPU share "
-        "| device |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
-        *[f"| {e.model} | {e.batch} | {e.records} | {e.ours_s:.1f} | {e.reference_s:.1f} | {e.speedup:.2f}x | "
+        "| model | batch | records | precision | ours (s) | paper-style (s) | speed-up | paper-style item fetch (ms) "
+        "| CPU share | device |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---|",
+        *[f"| {e.model} | {e.batch} | {e.records} | {e.precision} | {e.ours_s:.1f} | {e.reference_s:.1f} | "
+          f"{e.speedup:.2f}x | "
           f"{_fmt(e.reference_item_ms, '.2f')} | {_fmt(e.cpu_share, '.2f')} | {e.device} |" for e in run.epochs],
         "",
         "## Does the loader stall the model?",

@@ -5,7 +5,8 @@ Keys (schema 2):
   key             the cell's readable id, e.g. "cpsc2018->ptb-resnet1d18-f0.25-finetune-s0"
   cell            {upstream, downstream, model, fraction, regime, seed}
   cell_id         hash of everything that changes the result (see ``identity``)
-  identity        {profile, hyperparameters, classes, dataset digests, split digest, checkpoint id, code_digest
+  identity        {profile, hyperparameters, classes, dataset digests, split digest, checkpoint id, precision
+                   (fp32 or bf16: what the cell computed in, ``ecgbench.engine.precision``), code_digest
                    (of the result-affecting source, ``ecgbench.codeid``)}
   profile         the profile's name
   data_source     "synthetic" or "real" (a cell never mixes them)
