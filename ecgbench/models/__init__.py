@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
+from typing import Callable, Sequence
 
 from torch import nn
 
+from ecgbench.inputs import DEFAULT_INPUT, STANDARD_LEADS, InputSpec, InputSpecError
 from ecgbench.models.base import HEAD_POLICIES, PAPER_HEAD_POLICY, Classifier
 from ecgbench.models.resnet1d import BasicBlock, Bottleneck, resnet1d
 from ecgbench.models.rnn import rnn
@@ -19,14 +20,24 @@ FAMILIES = ("cnn", "rnn", "other")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model: ``factory(n_classes)`` returns a ``Classifier``; ``family`` groups it in the findings."""
+    """A registered model: ``factory(n_classes)`` returns a ``Classifier``; ``family`` groups it in the findings;
+    ``input`` is what it reads (its data are prepared at that rate, length and lead order)."""
 
     factory: ModelFactory
     family: str
+    input: InputSpec = field(default=DEFAULT_INPUT)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"model family {self.family!r} is not one of {FAMILIES}")
+        if not isinstance(self.input, InputSpec):
+            raise ValueError(f"model input must be an ecgbench.inputs.InputSpec, got {self.input!r}")
+
+
+def _declared_input(factory: object) -> InputSpec:
+    """The input a factory declares by attributes ``rate_hz``, ``seconds``, ``leads`` (each optional)."""
+    return InputSpec(getattr(factory, "rate_hz", DEFAULT_INPUT.rate_hz), getattr(factory, "seconds",
+                     DEFAULT_INPUT.seconds), tuple(getattr(factory, "leads", STANDARD_LEADS)))
 
 
 def _discover(registry: Registry[ModelSpec]) -> None:
@@ -43,7 +54,7 @@ def _discover(registry: Registry[ModelSpec]) -> None:
                                   "function with a `family` attribute ('cnn', 'rnn' or 'other'), got "
                                   f"{type(value).__name__}")
             try:
-                value = ModelSpec(value, family)
+                value = ModelSpec(value, family, _declared_input(value))
             except ValueError as e:
                 raise entry.error(str(e)) from None
         specs.append((entry, value))
@@ -54,10 +65,16 @@ def _discover(registry: Registry[ModelSpec]) -> None:
 MODELS: Registry[ModelSpec] = Registry("model", discover=_discover)
 
 
-def register_model(name: str, factory: ModelFactory, family: str = "other") -> None:
-    """Add a model: ``factory(n_classes)`` returns a ``Classifier`` (which names its last layer); it joins the grid."""
+def register_model(name: str, factory: ModelFactory, family: str = "other", *, rate_hz: float = 100.0,
+                   seconds: float = 10.0, leads: Sequence[str] = STANDARD_LEADS) -> None:
+    """Add a model: ``factory(n_classes)`` returns a ``Classifier`` (which names its last layer) reading
+    [batch, rate_hz x seconds, len(leads)]; it joins the grid, its data prepared at that input."""
     caller = sys._getframe(1).f_globals.get("__name__", "?")  # listed by `ecgbench models`
-    MODELS.register(name, ModelSpec(factory, family), BUILT_IN if caller == __name__ else f"module {caller}")
+    try:
+        spec = ModelSpec(factory, family, InputSpec(rate_hz, seconds, tuple(leads)))
+    except InputSpecError as e:
+        raise ValueError(f"model {name!r}: {e}") from None
+    MODELS.register(name, spec, BUILT_IN if caller == __name__ else f"module {caller}")
 
 
 def build_model(name: str, n_classes: int) -> Classifier:
@@ -70,6 +87,11 @@ def model_family(name: str) -> str:
     return MODELS.get(name).family
 
 
+def model_input(name: str) -> InputSpec:
+    """The input the model reads, as it was registered."""
+    return MODELS.get(name).input
+
+
 register_model("resnet1d18", partial(resnet1d, (2, 2, 2, 2), BasicBlock), "cnn")
 register_model("resnet1d50", partial(resnet1d, (3, 4, 6, 3), Bottleneck), "cnn")
 register_model("resnet1d101", partial(resnet1d, (3, 4, 23, 3), Bottleneck), "cnn")
@@ -78,4 +100,4 @@ register_model("bilstm", partial(rnn, nn.LSTM, True), "rnn")
 register_model("gru", partial(rnn, nn.GRU, False), "rnn")
 
 __all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelSpec", "PAPER_HEAD_POLICY", "build_model", "model_family",
-           "register_model"]
+           "model_input", "register_model"]
