@@ -32,11 +32,13 @@ from ecgbench.results.schema import SCHEMA_VERSION, ResultRecordError
 from ecgbench.results.score_records import (SCORE_KIND, SCORE_SCHEMA_VERSION, ScoreRecordError, read_score_record,
                                             score_record_path, write_score_record)
 from ecgbench.results.store import RecordWriteError, read_record, record_path, write_record
-from ecgbench.study import Cell, Pretraining, Profile, Transferability, identity_hash, stable_seed, subset_size
+from ecgbench.study import (RANDOM_UPSTREAM, Cell, Pretraining, Profile, Transferability, identity_hash,
+                            is_dataset_upstream, stable_seed, subset_size)
 from ecgbench.transfer.forward import classifier_forward, device_gram, source_outputs
 from ecgbench.transfer.scores import HIGHER_IS_BETTER, all_scores
 
 RERUN_MODES = ("none", "failed", "all")
+RANDOM_OUTPUTS = 5  # outputs of the random control's own head: what transferability scores read as its labels
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,10 @@ class CellRunner:
 
     def checkpoint_id(self, upstream: str, model: str, seed: int, code_digest: str | None = None) -> str:
         """The id of an upstream checkpoint; ``code_digest`` defaults to this process's code (``ecgbench.codeid``)."""
+        if upstream == RANDOM_UPSTREAM:  # the model's own initialisation: its code, seed and input
+            return identity_hash({"upstream": upstream, "model": model, "seed": seed,
+                                  "input": model_input(model).to_dict(),
+                                  codeid.IDENTITY_KEY: code_digest or codeid.code_identity().digest})
         ds = self.model_data(upstream, model)
         return identity_hash({"upstream": upstream, "model": model, "seed": seed, "classes": ds.classes,
                               "data_digest": ds.digest, "input": ds.input.to_dict(), "pretrain": self.profile.hyperparameters()["pretrain"],
@@ -172,7 +178,7 @@ class CellRunner:
 
     def mixed_sources(self, cell: Cell) -> str | None:
         """Why ``cell`` cannot run without mixing real and synthetic data, or None when it can."""
-        if cell.upstream is None:
+        if not is_dataset_upstream(cell.upstream):
             return None
         up = self.model_data(cell.upstream, cell.model).source
         down = self.model_data(cell.downstream, cell.model).source
@@ -183,7 +189,10 @@ class CellRunner:
 
     # -- pre-training -----------------------------------------------------------------------------------
     def upstream_checkpoint(self, upstream: str, model: str, seed: int) -> tuple[dict, bool]:
-        """The pre-trained checkpoint of (upstream, model, seed): trained once, shared by every cell and worker."""
+        """The pre-trained checkpoint of (upstream, model, seed): trained once, shared by every cell and worker;
+        ``random``'s is the model's initialisation, built here (as cheap as reading it)."""
+        if upstream == RANDOM_UPSTREAM:
+            return self._random_init(model, seed), False
         ckpt_id = self.checkpoint_id(upstream, model, seed)
         path = checkpoint_file(self.options.results_dir, Pretraining(upstream, model, seed))
         return cached_checkpoint(path, ckpt_id, lambda: self._pretrain(upstream, model, seed))
@@ -198,6 +207,15 @@ class CellRunner:
                 "upstream": upstream, "seed": seed, "config": self.profile.hyperparameters()["pretrain"],
                 "data_digest": ds.digest, "input": ds.input.to_dict(), "best_epoch": result.best_epoch, "history": result.history,
                 "train_seconds": result.train_seconds}
+
+    def _random_init(self, model_name: str, seed: int) -> dict:
+        """The random-feature control: the weights a pre-training of this model and seed would start from."""
+        seed_everything(stable_seed("pretrain-init", RANDOM_UPSTREAM, model_name, seed))
+        classes = [f"{RANDOM_UPSTREAM}{i}" for i in range(RANDOM_OUTPUTS)]
+        model = build_model(model_name, len(classes))
+        return {"state_dict": model.state_dict(), "classes": classes, "model": model_name,
+                "upstream": RANDOM_UPSTREAM, "seed": seed, "input": model_input(model_name).to_dict(),
+                "train_seconds": 0.0}
 
     def initial_model(self, cell: Cell) -> tuple[Classifier, dict]:
         """The model a regime starts from, and the cost of its upstream checkpoint (seconds, trained here?)."""

@@ -18,6 +18,15 @@ from ecgbench.models import HEAD_POLICIES, MODELS, PAPER_HEAD_POLICY
 
 REGIMES = ("scratch", "finetune", "linear")
 DEFAULT_PROFILE = "default"
+# The control any claim about pre-trained features needs: each model's own initialisation, frozen. Its
+# fine-tune cells would be scratch cells under another name, so only its linear probes exist.
+RANDOM_UPSTREAM = "random"
+RANDOM_REGIMES = ("linear",)
+
+
+def is_dataset_upstream(upstream: str | None) -> bool:
+    """Whether ``upstream`` is pre-trained by the grid itself (a dataset), not given (``random``)."""
+    return upstream is not None and upstream != RANDOM_UPSTREAM
 
 
 @dataclass(frozen=True)
@@ -134,8 +143,15 @@ def _parse_profile(name: str, table: Any, where: str) -> Profile:
 def _validate(p: Profile, where: str) -> None:
     at = f"{where} [{p.name}]"
     problems = [f"upstreams/downstreams: unknown dataset {d!r} (registered: {', '.join(DATASETS)}; register yours "
-                "with --ecg-manifest or an ecgbench.datasets entry point)"
-                for d in dict.fromkeys((*p.upstreams, *p.downstreams)) if d not in DATASETS]
+                "with --ecg-manifest or an ecgbench.datasets entry point; the built-in upstream "
+                f"{RANDOM_UPSTREAM!r} is each model's own frozen initialisation)"
+                for d in dict.fromkeys((*p.upstreams, *p.downstreams)) if d not in DATASETS
+                and not (d == RANDOM_UPSTREAM and d in p.upstreams)]
+    if RANDOM_UPSTREAM in p.downstreams:
+        problems.append(f"downstreams: {RANDOM_UPSTREAM!r} is an upstream (random features), not a dataset")
+    if RANDOM_UPSTREAM in p.upstreams and not set(RANDOM_REGIMES) & set(p.regimes):
+        problems.append(f"upstreams: {RANDOM_UPSTREAM!r} has linear-probe cells only (its fine-tune cells would "
+                        "equal scratch): add \"linear\" to regimes or drop it")
     problems += [f"upstreams: {u!r} is no upstream dataset of the study (its upstreams: {', '.join(UPSTREAMS)})"
                  for u in p.upstreams if u in DATASET_CLASSES and u not in UPSTREAMS]
     problems += [f"models: unknown model {m!r} (registered: {', '.join(MODELS)})" for m in p.models if m not in MODELS]
@@ -144,7 +160,7 @@ def _validate(p: Profile, where: str) -> None:
     if len(set(p.fractions)) != len(p.fractions):
         problems.append(f"fractions: names a value twice: {list(p.fractions)}")
     problems += [f"synthetic_records: unknown dataset {d!r}" for d in p.synthetic_records if d not in DATASETS]
-    used = set(p.upstreams) | set(p.downstreams)
+    used = (set(p.upstreams) | set(p.downstreams)) & set(DATASETS)
     lacking = sorted(d for d in used if has_standin(d) and d not in p.synthetic_records)
     if lacking:
         problems.append(f"synthetic_records lacks {lacking}")
@@ -235,6 +251,11 @@ class Cell:
         """The upstream checkpoint this cell starts from (None for scratch)."""
         return Pretraining(self.upstream, self.model, self.seed) if self.upstream else None
 
+    @property
+    def trained_upstream(self) -> "Pretraining | None":
+        """The checkpoint the grid must pre-train before this cell (None for scratch and a given upstream)."""
+        return self.pretraining if is_dataset_upstream(self.upstream) else None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -283,6 +304,10 @@ class Transferability(NamedTuple):
         return Pretraining(self.upstream, self.model, self.seed)
 
     @property
+    def trained_upstream(self) -> Pretraining | None:
+        return self.pretraining if is_dataset_upstream(self.upstream) else None
+
+    @property
     def finetune_cell(self) -> Cell:
         """The fine-tune cell whose outcome the scores predict (and whose training subset they read)."""
         return Cell(self.downstream, self.model, self.fraction, "finetune", self.seed, self.upstream)
@@ -303,7 +328,8 @@ def enumerate_cells(profile: Profile) -> list[Cell]:
                             cells.append(Cell(downstream, model, fraction, regime, seed))
                             continue
                         cells += [Cell(downstream, model, fraction, regime, seed, upstream)
-                                  for upstream in profile.upstreams if upstream != downstream]
+                                  for upstream in profile.upstreams if upstream != downstream
+                                  and (upstream != RANDOM_UPSTREAM or regime in RANDOM_REGIMES)]
     unknown = sorted({c.model for c in cells} - set(MODELS.names()))
     if unknown:
         raise KeyError(f"profile {profile.name!r} names unregistered models {unknown}")
@@ -319,7 +345,7 @@ def enumerate_transferability(profile: Profile) -> list[Transferability]:
     if not set(profile.regimes) & {"finetune", "linear"}:
         return []
     return [Transferability(cell.upstream, cell.downstream, cell.model, cell.fraction, cell.seed)
-            for cell in enumerate_cells(replace(profile, regimes=("finetune",)))]
+            for cell in enumerate_cells(replace(profile, regimes=("linear",)))]
 
 
 def subset_size(n_train: int, fraction: float) -> int:
@@ -338,9 +364,10 @@ def identity_hash(payload: dict[str, Any]) -> str:
 
 
 def iter_upstream_needs(cells: list[Cell] | list[Transferability]) -> Iterator[Pretraining]:
-    """The distinct upstream checkpoints a selection of cells (or score tasks) needs, in first-use order."""
+    """The distinct upstream checkpoints a selection of cells (or score tasks) needs the grid to pre-train, in
+    first-use order (a given upstream, ``random``, has none)."""
     seen = set()
     for c in cells:
-        if (need := c.pretraining) is not None and need not in seen:
+        if (need := c.trained_upstream) is not None and need not in seen:
             seen.add(need)
             yield need

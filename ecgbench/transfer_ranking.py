@@ -27,7 +27,7 @@ from ecgbench.results.store import load_records
 from ecgbench.results.transferability import KNOWN_SCORES, analyse_transferability
 from ecgbench.runner import CellRunner, RunOptions, checkpoint_file
 from ecgbench.study import (DEFAULT_PROFILE, Pretraining, Profile, Transferability, default_results_dir,
-                            get_profile, identity_hash)
+                            get_profile, identity_hash, is_dataset_upstream)
 
 CAVEAT_RESAMPLES = 200  # bootstrap resamples behind the caveat's intervals: a quick answer, not the report's 1000
 NO_OUTCOMES = "no stored outcomes yet"
@@ -55,6 +55,8 @@ def downstream_tasks(profile: Profile, downstream: str, fraction: float) -> list
 
 
 def _checkpoint_ready(runner: CellRunner, need: Pretraining) -> bool:
+    if not is_dataset_upstream(need.upstream):
+        return True  # given, never trained
     path = checkpoint_file(runner.options.results_dir, need)
     return load_checkpoint(path, runner.checkpoint_id(*need)) is not None
 
