@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from ecgbench.checkpoints.commands import add_checkpoint_commands
 from ecgbench.cluster.capacity import add_capacity_command
 from ecgbench.cluster.commands import add_cluster_commands
 from ecgbench.cluster.phases import PHASES, phase_tasks
@@ -113,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ecg-manifest", type=Path, action="append", default=[], metavar="PATH",
                         help="register the dataset of this manifest TOML (repeatable; anywhere on the command line, "
                              "with any command)")
+    parser.add_argument("--ecg-checkpoint", type=Path, action="append", default=[], metavar="PATH",
+                        help="register the checkpoint of this manifest TOML as an upstream (repeatable; see "
+                             "ecgbench checkpoint new)")
     sub = parser.add_subparsers(dest="command", required=True)
     grid = sub.add_parser("grid", help="list the cells and settings of a profile")
     grid.add_argument("--profile", default=DEFAULT_PROFILE)
@@ -138,25 +142,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_perf_commands(sub)
     add_transferability_command(sub)
     add_registry_commands(sub)
+    add_checkpoint_commands(sub)
     return parser
 
 
-def _manifest_options(argv: list[str] | None) -> tuple[list[Path], list[str]]:
-    """``--ecg-manifest PATH`` anywhere on the command line (as for pytest), and the other arguments."""
+def _manifest_options(argv: list[str] | None) -> tuple[list[Path], list[Path], list[str]]:
+    """``--ecg-manifest PATH`` and ``--ecg-checkpoint PATH`` anywhere on the command line (as for pytest), and the
+    other arguments."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--ecg-manifest", type=Path, action="append", default=[])
+    parser.add_argument("--ecg-checkpoint", type=Path, action="append", default=[])
     known, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return known.ecg_manifest, rest
+    return known.ecg_manifest, known.ecg_checkpoint, rest
 
 
 def main(argv: list[str] | None = None) -> int:
-    manifests, argv = _manifest_options(argv)
+    manifests, checkpoints, argv = _manifest_options(argv)
     args = build_parser().parse_args(argv)
     try:
+        from ecgbench.checkpoints import register_checkpoint_file
         from ecgbench.data import register_manifest_file
 
         for path in manifests:
             register_manifest_file(path)
+        for path in checkpoints:  # after the datasets: a checkpoint's name must not shadow one
+            register_checkpoint_file(path)
         return args.func(args)
     except (KeyError, ValueError, OSError) as e:  # bad input: the message names the file, never a traceback
         print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)

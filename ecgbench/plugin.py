@@ -215,6 +215,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _add_saved_run_options(group)
     group.addoption("--ecg-manifest", type=Path, action="append", default=[], metavar="PATH",
                     help="register the dataset of this manifest TOML (repeatable; see ecgbench data new)")
+    group.addoption("--ecg-checkpoint", type=Path, action="append", default=[], metavar="PATH",
+                    help="register the checkpoint of this manifest TOML as an upstream (repeatable; see ecgbench "
+                         "checkpoint new)")
 
 
 def _shard_option(text: str) -> ShardSpec:
@@ -309,7 +312,8 @@ def _results_dir(config: pytest.Config, profile: Profile) -> Path:
 
 
 def _register_manifests(config: pytest.Config) -> None:
-    """``--ecg-manifest PATH``: a user's datasets, registered before the profile names them."""
+    """``--ecg-manifest PATH`` and ``--ecg-checkpoint PATH``: a user's datasets and checkpoints, registered
+    before the profile names them."""
     from ecgbench.data import register_manifest_file
 
     for path in config.getoption("--ecg-manifest"):
@@ -317,6 +321,13 @@ def _register_manifests(config: pytest.Config) -> None:
             register_manifest_file(path)
         except ValueError as e:
             raise pytest.UsageError(f"--ecg-manifest {path}: {e}") from None
+    from ecgbench.checkpoints import register_checkpoint_file
+
+    for path in config.getoption("--ecg-checkpoint"):  # after the datasets: a checkpoint must not shadow one
+        try:
+            register_checkpoint_file(path)
+        except ValueError as e:
+            raise pytest.UsageError(f"--ecg-checkpoint {path}: {e}") from None
 
 
 def _check_data_root(config: pytest.Config, profile: Profile) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ecgbench import codeid
+from ecgbench.checkpoints import CHECKPOINTS, get_checkpoint, given_checkpoint
 from ecgbench.data import PreparedDataset, open_dataset
 from ecgbench.data.splits import check_every_split
 from ecgbench.engine.checkpoint import cached_checkpoint
@@ -138,6 +139,10 @@ class CellRunner:
 
     def checkpoint_id(self, upstream: str, model: str, seed: int, code_digest: str | None = None) -> str:
         """The id of an upstream checkpoint; ``code_digest`` defaults to this process's code (``ecgbench.codeid``)."""
+        if upstream in CHECKPOINTS:  # given weights: the same for every seed; changed weights, a new id
+            given = get_checkpoint(upstream)
+            return identity_hash({"upstream": upstream, "model": given.model, "sha256": given.sha256,
+                                  "input": given.input.to_dict()})
         if upstream == RANDOM_UPSTREAM:  # the model's own initialisation: its code, seed and input
             return identity_hash({"upstream": upstream, "model": model, "seed": seed,
                                   "input": model_input(model).to_dict(),
@@ -165,6 +170,8 @@ class CellRunner:
             "checkpoint_id": (self.checkpoint_id(cell.upstream, cell.model, cell.seed, code_digest)
                               if cell.upstream else None),
             codeid.IDENTITY_KEY: code_digest, "schema_version": SCHEMA_VERSION,
+            **({"upstream_weights_sha256": get_checkpoint(cell.upstream).sha256} if cell.upstream in CHECKPOINTS
+               else {}),
         }
 
     def made_by_other_code(self, cell: Cell, record: dict) -> bool:
@@ -193,6 +200,11 @@ class CellRunner:
         ``random``'s is the model's initialisation, built here (as cheap as reading it)."""
         if upstream == RANDOM_UPSTREAM:
             return self._random_init(model, seed), False
+        if upstream in CHECKPOINTS:
+            given = given_checkpoint(upstream)
+            if given["model"] != model:
+                raise ValueError(f"checkpoint {upstream} holds weights of model {given['model']!r}, not {model!r}")
+            return given, False
         ckpt_id = self.checkpoint_id(upstream, model, seed)
         path = checkpoint_file(self.options.results_dir, Pretraining(upstream, model, seed))
         return cached_checkpoint(path, ckpt_id, lambda: self._pretrain(upstream, model, seed))

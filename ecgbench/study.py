@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
 
+from ecgbench.checkpoints import CHECKPOINTS, get_checkpoint
 from ecgbench.data.classes import DATASET_CLASSES, UPSTREAMS
 from ecgbench.data.registry import DATASETS, get_manifest, has_standin
 from ecgbench.engine.config import TrainConfig
@@ -25,8 +26,22 @@ RANDOM_REGIMES = ("linear",)
 
 
 def is_dataset_upstream(upstream: str | None) -> bool:
-    """Whether ``upstream`` is pre-trained by the grid itself (a dataset), not given (``random``)."""
-    return upstream is not None and upstream != RANDOM_UPSTREAM
+    """Whether ``upstream`` is pre-trained by the grid itself (a dataset), not given (``random``, a checkpoint)."""
+    return upstream is not None and upstream != RANDOM_UPSTREAM and upstream not in CHECKPOINTS
+
+
+def _fits(upstream: str, model: str, checkpoint_models: dict[str, str]) -> bool:
+    """A given checkpoint is the weights of one model: only that model's cells start from it."""
+    return upstream not in checkpoint_models or checkpoint_models[upstream] == model
+
+
+def _checkpoint_models(upstreams: tuple[str, ...]) -> dict[str, str]:
+    return {u: get_checkpoint(u).model for u in upstreams if u in CHECKPOINTS}
+
+
+def upstream_fits(upstream: str, model: str) -> bool:
+    """Whether ``model``'s cells can start from ``upstream`` (a checkpoint only fits its own model)."""
+    return _fits(upstream, model, _checkpoint_models((upstream,)))
 
 
 @dataclass(frozen=True)
@@ -146,9 +161,11 @@ def _validate(p: Profile, where: str) -> None:
                 "with --ecg-manifest or an ecgbench.datasets entry point; the built-in upstream "
                 f"{RANDOM_UPSTREAM!r} is each model's own frozen initialisation)"
                 for d in dict.fromkeys((*p.upstreams, *p.downstreams)) if d not in DATASETS
-                and not (d == RANDOM_UPSTREAM and d in p.upstreams)]
-    if RANDOM_UPSTREAM in p.downstreams:
-        problems.append(f"downstreams: {RANDOM_UPSTREAM!r} is an upstream (random features), not a dataset")
+                and not (d in p.upstreams and (d == RANDOM_UPSTREAM or d in CHECKPOINTS))]
+    problems += [f"downstreams: {d!r} is an upstream ({'random features' if d == RANDOM_UPSTREAM else 'a checkpoint'}"
+                 "), not a dataset" for d in p.downstreams if d == RANDOM_UPSTREAM or d in CHECKPOINTS]
+    problems += [f"upstreams: checkpoint {u!r} holds weights of model {m!r}, which models does not name"
+                 for u, m in _checkpoint_models(p.upstreams).items() if m not in p.models]
     if RANDOM_UPSTREAM in p.upstreams and not set(RANDOM_REGIMES) & set(p.regimes):
         problems.append(f"upstreams: {RANDOM_UPSTREAM!r} has linear-probe cells only (its fine-tune cells would "
                         "equal scratch): add \"linear\" to regimes or drop it")
@@ -319,6 +336,7 @@ def enumerate_cells(profile: Profile) -> list[Cell]:
     Scratch cells are not repeated per upstream; a downstream never fine-tunes from itself.
     """
     cells = []
+    given = _checkpoint_models(profile.upstreams)
     for seed in range(profile.seeds):
         for downstream in profile.downstreams:
             for model in profile.models:
@@ -329,7 +347,8 @@ def enumerate_cells(profile: Profile) -> list[Cell]:
                             continue
                         cells += [Cell(downstream, model, fraction, regime, seed, upstream)
                                   for upstream in profile.upstreams if upstream != downstream
-                                  and (upstream != RANDOM_UPSTREAM or regime in RANDOM_REGIMES)]
+                                  and (upstream != RANDOM_UPSTREAM or regime in RANDOM_REGIMES)
+                                  and _fits(upstream, model, given)]
     unknown = sorted({c.model for c in cells} - set(MODELS.names()))
     if unknown:
         raise KeyError(f"profile {profile.name!r} names unregistered models {unknown}")
