@@ -149,7 +149,8 @@ class CellRunner:
                                   codeid.IDENTITY_KEY: code_digest or codeid.code_identity().digest})
         ds = self.model_data(upstream, model)
         return identity_hash({"upstream": upstream, "model": model, "seed": seed, "classes": ds.classes,
-                              "data_digest": ds.digest, "input": ds.input.to_dict(), "pretrain": self.profile.hyperparameters()["pretrain"],
+                              "data_digest": ds.digest, "input": ds.input.to_dict(),
+                              "pretrain": self.profile.hyperparameters()["pretrain"],
                               codeid.IDENTITY_KEY: code_digest or codeid.code_identity().digest})
 
     def identity(self, cell: Cell, code_digest: str | None = None) -> dict:
@@ -217,7 +218,8 @@ class CellRunner:
                      seed=stable_seed("pretrain-fit", upstream, model_name, seed), device=self.device)
         return {"state_dict": result.best_state, "classes": list(ds.classes), "model": model_name,
                 "upstream": upstream, "seed": seed, "config": self.profile.hyperparameters()["pretrain"],
-                "data_digest": ds.digest, "input": ds.input.to_dict(), "best_epoch": result.best_epoch, "history": result.history,
+                "data_digest": ds.digest, "input": ds.input.to_dict(), "best_epoch": result.best_epoch,
+                "history": result.history,
                 "train_seconds": result.train_seconds}
 
     def _random_init(self, model_name: str, seed: int) -> dict:

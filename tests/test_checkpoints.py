@@ -10,7 +10,8 @@ from ecgbench import cli
 from ecgbench.checkpoints import (CHECKPOINTS, CheckpointError, get_checkpoint, given_checkpoint, load_manifest,
                                   register_checkpoint_file)
 from ecgbench.models import build_model
-from ecgbench.study import Cell, ProfileError, _validate, enumerate_cells, enumerate_transferability, iter_upstream_needs
+from ecgbench.study import (Cell, ProfileError, _validate, enumerate_cells, enumerate_transferability,
+                            iter_upstream_needs)
 
 import tiny_model  # noqa: F401  registers tinycnn (or the demo package does)
 
@@ -76,8 +77,9 @@ class Payload:
 @pytest.mark.parametrize("content, message", [
     (lambda p: torch.save([torch.zeros(2)], p), r"bad.pt: not a state dict \(a mapping of parameter names to "
                                                 r"tensors\), got list"),
-    (lambda p: torch.save({"model": Payload()}, p), r"bad.pt: holds Python objects other than tensors \(test_checkpoints.Payload\), which "
-                                                    r"weights_only loading refuses to run"),
+    (lambda p: torch.save({"model": Payload()}, p), r"bad.pt: holds Python objects other than tensors "
+                                                    r"\(test_checkpoints.Payload\), which weights_only loading "
+                                                    r"refuses to run"),
     (lambda p: p.write_bytes(b"not a torch file at all"), r"bad.pt: not a torch weights file"),
     (lambda p: _weights(p, "resnet1d18"), r"bad.pt: does not fit model 'tinycnn' \(fits another model\?\)|"
                                           r"bad.pt: does not fit model 'tinycnn': no 2-D head.weight"),
@@ -125,7 +127,8 @@ def test_another_class_count_or_changed_weights_are_refused_when_used(tmp_path, 
     (("name = \"m\"", "name = \"random\""), r"checkpoint name 'random' is already an upstream \(the built-in random"),
     (("name = \"m\"", "name = \"a->b\""), r"name 'a->b': letters, digits"),
     (("rate_hz = 100", "rate_hz = 500"), r"input 500 Hz x 10 s, 12 leads differs from model 'tinycnn''s 100 Hz"),
-    (("pretrained_on = [\"unknown\"]", "pretrained_on = [\"unknown\", \"ptbxl\"]"), "names datasets and \"unknown\""),
+    (("pretrained_on = [\"unknown\"]", "pretrained_on = [\"unknown\", \"ptbxl\"]"),
+     "names datasets and \"unknown\""),
     (("pretrained_on = [\"unknown\"]", "pretrained_on = []"), "pretrained_on must be a non-empty list"),
     (("licence = \"\"", "licence = \"\"\nlicense = \"MIT\""), r"unknown keys \['license'\]"),
     (("model = \"tinycnn\"", "model = \"nosuch\""), "model 'nosuch' is not registered"),

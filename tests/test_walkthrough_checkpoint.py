@@ -51,7 +51,8 @@ def test_a_given_checkpoint_meets_ptbxl_and_random_in_the_grid_report_and_rankin
         ids = [line.split("::")[-1] for line in collected.outlines if "::" in line]
         assert ids == ["test_pretrain[pretrain-ptbxl-tiny200-s0]",  # myssl and random are given, never trained
                        "test_cell[ptb-tiny200-f1.0-scratch-s0]",
-                       "test_cell[myssl->ptb-tiny200-f1.0-finetune-s0]", "test_cell[ptbxl->ptb-tiny200-f1.0-finetune-s0]",
+                       "test_cell[myssl->ptb-tiny200-f1.0-finetune-s0]",
+                       "test_cell[ptbxl->ptb-tiny200-f1.0-finetune-s0]",
                        "test_cell[myssl->ptb-tiny200-f1.0-linear-s0]", "test_cell[ptbxl->ptb-tiny200-f1.0-linear-s0]",
                        "test_cell[random->ptb-tiny200-f1.0-linear-s0]",
                        "test_transferability[myssl->ptb-tiny200-f1.0-s0]",
