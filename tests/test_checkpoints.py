@@ -180,3 +180,11 @@ def test_a_checkpoint_cell_starts_from_its_weights_and_its_id_follows_them(make_
     _new(tmp_path, "given", tmp_path / "w.pt")  # the manifest accepts the new weights: a new sha256
     from ecgbench.study import identity_hash
     assert identity_hash(study.identity(cell)) != old_id
+
+
+def test_ecgbench_checkpoints_lists_what_is_registered(tmp_path, registered, capsys):
+    registered(_new(tmp_path, "listed", _weights(tmp_path / "w.pt"), "--pretrained-on", "ptbxl"))
+    capsys.readouterr()
+    assert cli.main(["checkpoints"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| listed "))
+    assert [c.strip() for c in row.strip("|").split("|")][:4] == ["listed", TINY, "100 Hz x 10 s, 12 leads", "ptbxl"]

@@ -117,3 +117,12 @@ def test_signals_of_another_shape_than_their_spec_are_refused():
                                          r"\(10, 1000, 12\)"):
         dataclasses.replace(ds, input=InputSpec(200, 10))
     assert array_digest(ds.signals) == array_digest(np.array(ds.signals))
+
+
+def test_ecgbench_models_lists_each_models_input(capsys):
+    from ecgbench import cli
+
+    assert cli.main(["models"]) == 0
+    rows = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and "---" not in line}
+    assert rows["resnet1d18"] == "100 Hz x 10 s, 12 leads" and rows[FAST] == "200 Hz x 5 s, 12 leads"
