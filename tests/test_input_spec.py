@@ -9,7 +9,7 @@ from ecgbench.data import open_dataset
 from ecgbench.data.dataset import array_digest
 from ecgbench.data.prepare_spec import prepare_at
 from ecgbench.data.synthetic import generate, load_synthetic
-from ecgbench.inputs import DEFAULT_INPUT, STANDARD_LEADS, InputSpec, InputSpecError
+from ecgbench.inputs import DEFAULT_INPUT, STANDARD_LEADS, InputSpec
 from ecgbench.models import MODELS, ModelSpec, model_input, register_model
 from ecgbench.runner import check_same_input
 from ecgbench.study import Cell
