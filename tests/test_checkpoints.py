@@ -4,16 +4,21 @@ import dataclasses
 import tomllib
 
 import pytest
+import tiny_model  # noqa: F401  registers tinycnn (or the demo package does)
 import torch
 
 from ecgbench import cli
-from ecgbench.checkpoints import (CHECKPOINTS, CheckpointError, get_checkpoint, given_checkpoint, load_manifest,
-                                  register_checkpoint_file)
+from ecgbench.checkpoints import (
+    CHECKPOINTS,
+    CheckpointError,
+    get_checkpoint,
+    given_checkpoint,
+    load_manifest,
+    register_checkpoint_file,
+)
 from ecgbench.models import build_model
-from ecgbench.study import (Cell, ProfileError, _validate, enumerate_cells, enumerate_transferability,
-                            iter_upstream_needs)
-
-import tiny_model  # noqa: F401  registers tinycnn (or the demo package does)
+from ecgbench.profiles import _validate
+from ecgbench.study import Cell, ProfileError, enumerate_cells, enumerate_transferability, pretrainings_of
 
 TINY = tiny_model.NAME
 
@@ -153,7 +158,7 @@ def test_a_checkpoint_upstream_has_its_models_cells_and_is_never_trained(given_p
     cells = enumerate_cells(given_profile)
     given = [c.key for c in cells if c.upstream == "given"]
     assert given == ["given->ptb-tinycnn-f1.0-finetune-s0", "given->ptb-tinycnn-f1.0-linear-s0"]
-    assert list(iter_upstream_needs(cells)) == []
+    assert list(pretrainings_of(cells)) == []
     assert [t.key for t in enumerate_transferability(given_profile) if t.upstream == "given"] == \
         ["given->ptb-tinycnn-f1.0-s0"]
     with pytest.raises(ProfileError, match="checkpoint 'given' holds weights of model 'tinycnn', which models does "

@@ -4,6 +4,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from data_fixtures import write_ptb
+from tiny_model import build_tiny
 
 from ecgbench.data import open_dataset
 from ecgbench.data.dataset import array_digest
@@ -13,9 +15,6 @@ from ecgbench.inputs import DEFAULT_INPUT, STANDARD_LEADS, InputSpec
 from ecgbench.models import MODELS, ModelSpec, model_input, register_model
 from ecgbench.runner import check_same_input
 from ecgbench.study import Cell
-
-from data_fixtures import write_ptb
-from tiny_model import build_tiny
 
 FAST = "tinycnn_200hz"  # tinycnn reading 200 Hz x 5 s: its global pool takes any length
 if FAST not in MODELS.names():

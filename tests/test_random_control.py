@@ -3,14 +3,13 @@ and the leaderboard sets every upstream's linear probe beside it with a paired i
 import dataclasses
 
 import pytest
+import tiny_model  # noqa: F401  registers tinycnn
 import torch
 
+from ecgbench.profiles import _validate
 from ecgbench.results.random_control import random_control_pairs
 from ecgbench.results.report import build_report
-from ecgbench.study import (Cell, ProfileError, _validate, enumerate_cells, enumerate_transferability,
-                            iter_upstream_needs)
-
-import tiny_model  # noqa: F401  registers tinycnn
+from ecgbench.study import Cell, ProfileError, enumerate_cells, enumerate_transferability, pretrainings_of
 
 TINY = tiny_model.NAME
 
@@ -26,7 +25,7 @@ def test_random_has_linear_cells_only_and_nothing_to_pretrain(control_profile):
     random_cells = [c for c in cells if c.upstream == "random"]
     assert {c.regime for c in random_cells} == {"linear"} and len(random_cells) == 2
     assert [c.key for c in random_cells] == ["random->ptb-tinycnn-f1.0-linear-s0", "random->ptb-tinycnn-f1.0-linear-s1"]
-    assert {n.upstream for n in iter_upstream_needs(cells)} == {"ptbxl"}
+    assert {n.upstream for n in pretrainings_of(cells)} == {"ptbxl"}
     assert {t.upstream for t in enumerate_transferability(control_profile)} == {"ptbxl", "random"}
 
 

@@ -2,12 +2,11 @@
 its own input (200 Hz x 5 s), its pre-trained weights through ``ecgbench checkpoint new``, a profile with that
 checkpoint, PTB-XL and ``random`` as upstreams, the pytest grid, the leaderboard and ``ecgbench transferability``."""
 import torch
+from tiny_model import TINY_MODEL_CONFTEST, build_tiny, import_what_training_imports
 
 from ecgbench import cli
 from ecgbench.checkpoints import CHECKPOINTS
 from ecgbench.models import MODELS, build_model, register_model
-
-from tiny_model import TINY_MODEL_CONFTEST, build_tiny, import_what_training_imports
 
 MODEL = "tiny200"
 CONFTEST = TINY_MODEL_CONFTEST + f"""
