@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from ecgbench.checkpoints.commands import add_checkpoint_commands
 from ecgbench.cluster.capacity import add_capacity_commands
 from ecgbench.cluster.commands import add_cluster_commands
 from ecgbench.cluster.phases import PHASES, phase_tasks
@@ -114,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ecg-manifest", type=Path, action="append", default=[], metavar="PATH",
                         help="register the dataset of this manifest TOML (repeatable; anywhere on the command line, "
                              "with any command)")
+    parser.add_argument("--ecg-checkpoint", type=Path, action="append", default=[], metavar="PATH",
+                        help="register the checkpoint of this manifest TOML as an upstream (repeatable; see "
+                             "ecgbench checkpoint new)")
     sub = parser.add_subparsers(dest="command", required=True)
     grid = sub.add_parser("grid", help="list the cells and settings of a profile")
     add_profile_options(grid.add_argument, "--")
@@ -136,15 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_perf_commands(sub)
     add_transferability_commands(sub)
     add_registry_commands(sub)
+    add_checkpoint_commands(sub)
     return parser
 
 
-def _manifest_options(argv: list[str] | None) -> tuple[list[Path], list[str]]:
-    """``--ecg-manifest PATH`` anywhere on the command line (as for pytest), and the other arguments."""
+def _manifest_options(argv: list[str] | None) -> tuple[list[Path], list[Path], list[str]]:
+    """``--ecg-manifest PATH`` and ``--ecg-checkpoint PATH`` anywhere on the command line (as for pytest), and the
+    other arguments."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--ecg-manifest", type=Path, action="append", default=[])
+    parser.add_argument("--ecg-checkpoint", type=Path, action="append", default=[])
     known, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return known.ecg_manifest, rest
+    return known.ecg_manifest, known.ecg_checkpoint, rest
 
 
 def _stdout_closed() -> int:
@@ -156,13 +163,16 @@ def _stdout_closed() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    manifests, argv = _manifest_options(argv)
+    manifests, checkpoints, argv = _manifest_options(argv)
     args = build_parser().parse_args(argv)
     try:
+        from ecgbench.checkpoints import register_checkpoint_file
         from ecgbench.data import register_manifest_file
 
         for path in manifests:
             register_manifest_file(path)
+        for path in checkpoints:  # after the datasets: a checkpoint's name must not shadow one
+            register_checkpoint_file(path)
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
         return code

@@ -33,6 +33,8 @@ RESULT_SOURCES: tuple[str, ...] = (
     "runner.py",       # the module that runs one cell
     "metrics.py",      # the test metrics a record stores
     "transfer/*.py",   # transferability scores
+    "inputs.py",       # a model's input spec: what its data are prepared at
+    "checkpoints/weights.py",  # how a given checkpoint's weights are read into its model
 )
 # Matched above but cannot change a result: the CLI of ``ecgbench data`` and the checksum-verified download.
 RESULT_SOURCES_EXCLUDED: tuple[str, ...] = ("data/commands.py", "data/fetch.py")

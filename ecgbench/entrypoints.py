@@ -1,4 +1,5 @@
-"""Entry points of other distributions (``ecgbench.models``, ``ecgbench.datasets``, ``ecgbench.formats``),
+"""Entry points of other distributions (``ecgbench.models``, ``ecgbench.datasets``, ``ecgbench.formats``,
+``ecgbench.checkpoints``),
 read with ``importlib.metadata``.
 
 Strict on purpose: one name declared by two distributions is an error naming both (which one wins would depend
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-GROUPS = ("ecgbench.models", "ecgbench.datasets", "ecgbench.formats")
+GROUPS = ("ecgbench.models", "ecgbench.datasets", "ecgbench.formats", "ecgbench.checkpoints")
 
 
 class EntryPointError(ValueError):

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ecgbench.checkpoints import CHECKPOINTS, get_checkpoint
 from ecgbench.data.classes import DATASET_CLASSES, UPSTREAMS
 from ecgbench.data.registry import DATASETS, has_standin
 from ecgbench.engine.config import TrainConfig
@@ -18,6 +19,25 @@ from ecgbench.models import HEAD_POLICIES, MODELS, PAPER_HEAD_POLICY
 
 REGIMES = ("scratch", "finetune", "linear")
 DEFAULT_PROFILE = "default"
+# The control any claim about pre-trained features needs: each model's own initialisation, frozen. Its
+# fine-tune cells would be scratch cells under another name, so only its linear probes exist.
+RANDOM_UPSTREAM = "random"
+RANDOM_REGIMES = ("linear",)
+
+
+def is_dataset_upstream(upstream: str | None) -> bool:
+    """Whether ``upstream`` is pre-trained by the grid itself (a dataset), not given (``random``, a checkpoint)."""
+    return upstream is not None and upstream != RANDOM_UPSTREAM and upstream not in CHECKPOINTS
+
+
+def checkpoint_models(upstreams: tuple[str, ...]) -> dict[str, str]:
+    """The model of each given checkpoint among ``upstreams``: only that model's cells start from it."""
+    return {u: get_checkpoint(u).model for u in upstreams if u in CHECKPOINTS}
+
+
+def upstream_fits(upstream: str, model: str) -> bool:
+    """Whether ``model``'s cells can start from ``upstream`` (a checkpoint only fits its own model)."""
+    return checkpoint_models((upstream,)).get(upstream, model) == model
 
 
 @dataclass(frozen=True)
@@ -149,8 +169,17 @@ def _parse_profile(name: str, table: Any, where: str) -> Profile:
 def _validate(p: Profile, where: str) -> None:
     at = f"{where} [{p.name}]"
     problems = [f"upstreams/downstreams: unknown dataset {d!r} (registered: {', '.join(DATASETS)}; register yours "
-                "with --ecg-manifest or an ecgbench.datasets entry point)"
-                for d in dict.fromkeys((*p.upstreams, *p.downstreams)) if d not in DATASETS]
+                "with --ecg-manifest or an ecgbench.datasets entry point; the built-in upstream "
+                f"{RANDOM_UPSTREAM!r} is each model's own frozen initialisation)"
+                for d in dict.fromkeys((*p.upstreams, *p.downstreams)) if d not in DATASETS
+                and not (d in p.upstreams and (d == RANDOM_UPSTREAM or d in CHECKPOINTS))]
+    problems += [f"downstreams: {d!r} is an upstream ({'random features' if d == RANDOM_UPSTREAM else 'a checkpoint'}"
+                 "), not a dataset" for d in p.downstreams if d == RANDOM_UPSTREAM or d in CHECKPOINTS]
+    problems += [f"upstreams: checkpoint {u!r} holds weights of model {m!r}, which models does not name"
+                 for u, m in checkpoint_models(p.upstreams).items() if m not in p.models]
+    if RANDOM_UPSTREAM in p.upstreams and not set(RANDOM_REGIMES) & set(p.regimes):
+        problems.append(f"upstreams: {RANDOM_UPSTREAM!r} has linear-probe cells only (its fine-tune cells would "
+                        "equal scratch): add \"linear\" to regimes or drop it")
     problems += [f"upstreams: {u!r} is no upstream dataset of the study (its upstreams: {', '.join(UPSTREAMS)})"
                  for u in p.upstreams if u in DATASET_CLASSES and u not in UPSTREAMS]
     problems += [f"models: unknown model {m!r} (registered: {', '.join(MODELS)})" for m in p.models if m not in MODELS]
@@ -159,7 +188,7 @@ def _validate(p: Profile, where: str) -> None:
     if len(set(p.fractions)) != len(p.fractions):
         problems.append(f"fractions: names a value twice: {list(p.fractions)}")
     problems += [f"synthetic_records: unknown dataset {d!r}" for d in p.synthetic_records if d not in DATASETS]
-    used = set(p.upstreams) | set(p.downstreams)
+    used = (set(p.upstreams) | set(p.downstreams)) & set(DATASETS)
     lacking = sorted(d for d in used if has_standin(d) and d not in p.synthetic_records)
     if lacking:
         problems.append(f"synthetic_records lacks {lacking}")

@@ -8,10 +8,10 @@ from tabulate import tabulate
 
 
 def _models(args: argparse.Namespace) -> int:
-    from ecgbench.models import MODELS, model_family
+    from ecgbench.models import MODELS, model_family, model_input
 
-    rows = [(name, model_family(name), MODELS.origin(name)) for name in MODELS.names()]
-    print(tabulate(rows, headers=["model", "family", "registered by"], tablefmt="github"))
+    rows = [(name, model_family(name), model_input(name).describe(), MODELS.origin(name)) for name in MODELS.names()]
+    print(tabulate(rows, headers=["model", "family", "input", "registered by"], tablefmt="github"))
     return 0
 
 

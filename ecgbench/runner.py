@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ecgbench import codeid
+from ecgbench.checkpoints import CHECKPOINTS, get_checkpoint, given_checkpoint
 from ecgbench.data import PreparedDataset, open_dataset
 from ecgbench.data.splits import check_every_split
 from ecgbench.engine.checkpoint import cached_checkpoint
@@ -23,9 +24,10 @@ from ecgbench.engine.config import TrainConfig
 from ecgbench.engine.device import default_device, seed_everything
 from ecgbench.engine.precision import cpu_has_native_bf16, resolve_precision
 from ecgbench.engine.train import ArraySplit, fit, predict
+from ecgbench.inputs import DEFAULT_INPUT, InputSpec
 from ecgbench.locks import build_once
 from ecgbench.metrics import classification_metrics
-from ecgbench.models import MODELS, Classifier, build_model
+from ecgbench.models import MODELS, Classifier, build_model, model_input
 from ecgbench.provenance import environment, utc_now
 from ecgbench.results.schema import SCHEMA_VERSION, ResultRecordError
 from ecgbench.results.score_records import (
@@ -37,11 +39,22 @@ from ecgbench.results.score_records import (
     write_score_record,
 )
 from ecgbench.results.store import RecordWriteError, read_record, record_path, write_record
-from ecgbench.study import Cell, Pretraining, Profile, Transferability, identity_hash, stable_seed, subset_size
+from ecgbench.study import (
+    RANDOM_UPSTREAM,
+    Cell,
+    Pretraining,
+    Profile,
+    Transferability,
+    identity_hash,
+    is_dataset_upstream,
+    stable_seed,
+    subset_size,
+)
 from ecgbench.transfer.forward import classifier_forward, device_gram, source_outputs
 from ecgbench.transfer.scores import all_scores, higher_is_better
 
 RERUN_MODES = ("none", "failed", "all")
+RANDOM_OUTPUTS = 5  # outputs of the random control's own head: what transferability scores read as its labels
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,16 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}\n\n" + "".join(traceback.format_exception(error)[-6:])
 
 
+def check_same_input(checkpoint: dict, spec: InputSpec, what: str) -> None:
+    """A checkpoint's weights were trained on one input; a cell feeding it another (a 250 Hz x 4 s downstream
+    into a 100 Hz x 10 s upstream) would run and mean nothing: refused, naming both."""
+    trained_on = InputSpec.from_dict(checkpoint["input"]) if "input" in checkpoint else None
+    if trained_on != spec:
+        raise ValueError(f"{what} was trained on input "
+                         f"{trained_on.describe() if trained_on else 'of unknown rate, length and leads'}, but "
+                         f"this cell's model receives {spec.describe()}")
+
+
 def _reuse_or_run(path: Path, stored: Callable[[], dict | None], run: Callable[[], dict],
                   save: Callable[..., dict]) -> tuple[dict, bool]:
     """The stored record at ``path`` if reusable, else ``run``'s outcome saved (its failure saved as one).
@@ -127,7 +150,7 @@ class CellRunner:
         self.profile = profile
         self.options = options
         self.update_record = update_record
-        self._datasets: dict[str, PreparedDataset] = {}
+        self._datasets: dict[tuple[str, InputSpec], PreparedDataset] = {}
 
     @cached_property
     def device(self) -> torch.device:
@@ -145,27 +168,44 @@ class CellRunner:
     def _config(self, config: TrainConfig, model: str) -> TrainConfig:
         return replace(config, precision=self.precision(model))
 
-    def dataset(self, name: str) -> PreparedDataset:
-        """The prepared dataset ``name``, refused when a split is empty (its cells could not be evaluated)."""
-        if name not in self._datasets:
+    def dataset(self, name: str, spec: InputSpec = DEFAULT_INPUT) -> PreparedDataset:
+        """The prepared dataset ``name`` at input ``spec``, refused when a split is empty (its cells could not
+        be evaluated) or when its signals are not at ``spec``."""
+        if (name, spec) not in self._datasets:
             ds = open_dataset(name, synthetic_records=self.profile.synthetic_records.get(name),
-                              cache_dir=self.options.cache_dir, data_root=self.options.data_root)
+                              cache_dir=self.options.cache_dir, data_root=self.options.data_root, spec=spec)
             check_every_split(ds.split, f"dataset {name} ({ds.source}, {len(ds.split)} records)")
-            self._datasets[name] = ds
-        return self._datasets[name]
+            if ds.input != spec:
+                raise ValueError(f"dataset {name} was prepared at {ds.input.describe()}, not the {spec.describe()} "
+                                 "its model reads")
+            self._datasets[name, spec] = ds
+        return self._datasets[name, spec]
+
+    def model_data(self, name: str, model: str) -> PreparedDataset:
+        """Dataset ``name`` as ``model`` reads it (its declared input spec)."""
+        return self.dataset(name, model_input(model))
 
     # -- identity ---------------------------------------------------------------------------------------
     def train_subset(self, cell: Cell) -> np.ndarray:
         """A random, nested subset of the training split: the 5 % subset lies inside the 25 % one (per seed)."""
-        train = self.dataset(cell.downstream).indices("train")
+        train = self.model_data(cell.downstream, cell.model).indices("train")
         order = np.random.default_rng(stable_seed("subset", cell.downstream, cell.seed)).permutation(train)
         return np.sort(order[:subset_size(len(train), cell.fraction)])
 
     def checkpoint_id(self, upstream: str, model: str, seed: int, code_digest: str | None = None) -> str:
         """The id of an upstream checkpoint; ``code_digest`` defaults to this process's code (``ecgbench.codeid``)."""
-        ds = self.dataset(upstream)
+        if upstream in CHECKPOINTS:  # given weights: the same for every seed; changed weights, a new id
+            given = get_checkpoint(upstream)
+            return identity_hash({"upstream": upstream, "model": given.model, "sha256": given.sha256,
+                                  "input": given.input.to_dict()})
+        if upstream == RANDOM_UPSTREAM:  # the model's own initialisation: its code, seed and input
+            return identity_hash({"upstream": upstream, "model": model, "seed": seed,
+                                  "input": model_input(model).to_dict(),
+                                  codeid.IDENTITY_KEY: code_digest or codeid.code_identity().digest})
+        ds = self.model_data(upstream, model)
         return identity_hash({"upstream": upstream, "model": model, "seed": seed, "classes": ds.classes,
-                              "data_digest": ds.digest, "pretrain": self.profile.hyperparameters()["pretrain"],
+                              "data_digest": ds.digest, "input": ds.input.to_dict(),
+                              "pretrain": self.profile.hyperparameters()["pretrain"],
                               "precision": self.precision(model),
                               codeid.IDENTITY_KEY: code_digest or codeid.code_identity().digest})
 
@@ -176,18 +216,20 @@ class CellRunner:
         under that code (how a stale record is recognised, see ``made_by_other_code``).
         """
         code_digest = code_digest or codeid.code_identity().digest
-        ds = self.dataset(cell.downstream)
+        ds = self.model_data(cell.downstream, cell.model)
         record_ids = ds.record_ids[np.concatenate([self.train_subset(cell), ds.indices("val"), ds.indices("test")])]
         hyper = self.profile.hyperparameters()
         return {
             "cell": cell.key, "profile": self.profile.name, "classes": list(ds.classes),
             "hyperparameters": hyper if cell.upstream else {"train": hyper["train"]},  # head policy: transfer only
-            "data_source": ds.source, "downstream_digest": ds.digest,
+            "data_source": ds.source, "downstream_digest": ds.digest, "input": ds.input.to_dict(),
             "split_digest": identity_hash({"ids": record_ids.tolist()}),
             "checkpoint_id": (self.checkpoint_id(cell.upstream, cell.model, cell.seed, code_digest)
                               if cell.upstream else None),
             "precision": self.precision(cell.model),
             codeid.IDENTITY_KEY: code_digest, "schema_version": SCHEMA_VERSION,
+            **({"upstream_weights_sha256": get_checkpoint(cell.upstream).sha256} if cell.upstream in CHECKPOINTS
+               else {}),
         }
 
     def made_by_other_code(self, cell: Cell, record: dict) -> bool:
@@ -201,9 +243,10 @@ class CellRunner:
 
     def mixed_sources(self, cell: Cell) -> str | None:
         """Why ``cell`` cannot run without mixing real and synthetic data, or None when it can."""
-        if cell.upstream is None:
+        if not is_dataset_upstream(cell.upstream):
             return None
-        up, down = self.dataset(cell.upstream).source, self.dataset(cell.downstream).source
+        up = self.model_data(cell.upstream, cell.model).source
+        down = self.model_data(cell.downstream, cell.model).source
         if up == down:
             return None
         return (f"{cell.key}: upstream {cell.upstream} is {up} data but downstream {cell.downstream} is {down}; "
@@ -211,13 +254,21 @@ class CellRunner:
 
     # -- pre-training -----------------------------------------------------------------------------------
     def upstream_checkpoint(self, upstream: str, model: str, seed: int) -> tuple[dict, bool]:
-        """The pre-trained checkpoint of (upstream, model, seed): trained once, shared by every cell and worker."""
+        """The pre-trained checkpoint of (upstream, model, seed): trained once, shared by every cell and worker;
+        ``random``'s is the model's initialisation, built here (as cheap as reading it)."""
+        if upstream == RANDOM_UPSTREAM:
+            return self._random_init(model, seed), False
+        if upstream in CHECKPOINTS:
+            given = given_checkpoint(upstream)
+            if given["model"] != model:
+                raise ValueError(f"checkpoint {upstream} holds weights of model {given['model']!r}, not {model!r}")
+            return given, False
         ckpt_id = self.checkpoint_id(upstream, model, seed)
         path = checkpoint_file(self.options.results_dir, Pretraining(upstream, model, seed))
         return cached_checkpoint(path, ckpt_id, lambda: self._pretrain(upstream, model, seed))
 
     def _pretrain(self, upstream: str, model_name: str, seed: int) -> dict:
-        ds = self.dataset(upstream)
+        ds = self.model_data(upstream, model_name)
         seed_everything(stable_seed("pretrain-init", upstream, model_name, seed))
         model = build_model(model_name, len(ds.classes))
         config = self._config(self.profile.pretrain, model_name)
@@ -226,16 +277,28 @@ class CellRunner:
         return {"state_dict": result.best_state, "classes": list(ds.classes), "model": model_name,
                 "upstream": upstream, "seed": seed, "config": self.profile.hyperparameters()["pretrain"],
                 "precision": config.precision,
-                "data_digest": ds.digest, "best_epoch": result.best_epoch, "history": result.history,
+                "data_digest": ds.digest, "input": ds.input.to_dict(), "best_epoch": result.best_epoch,
+                "history": result.history,
                 "train_seconds": result.train_seconds}
+
+    def _random_init(self, model_name: str, seed: int) -> dict:
+        """The random-feature control: the weights a pre-training of this model and seed would start from."""
+        seed_everything(stable_seed("pretrain-init", RANDOM_UPSTREAM, model_name, seed))
+        classes = [f"{RANDOM_UPSTREAM}{i}" for i in range(RANDOM_OUTPUTS)]
+        model = build_model(model_name, len(classes))
+        return {"state_dict": model.state_dict(), "classes": classes, "model": model_name,
+                "upstream": RANDOM_UPSTREAM, "seed": seed, "input": model_input(model_name).to_dict(),
+                "train_seconds": 0.0}
 
     def initial_model(self, cell: Cell) -> tuple[Classifier, dict]:
         """The model a regime starts from, and the cost of its upstream checkpoint (seconds, trained here?)."""
-        n_classes = len(self.dataset(cell.downstream).classes)
+        downstream = self.model_data(cell.downstream, cell.model)
+        n_classes = len(downstream.classes)
         seed_everything(stable_seed("init", cell.key))
         if cell.regime == "scratch":
             return build_model(cell.model, n_classes), {"pretrain_s": 0.0, "pretrain_built_here": False}
         ckpt, built_here = self.upstream_checkpoint(cell.upstream, cell.model, cell.seed)
+        check_same_input(ckpt, downstream.input, f"{cell.key}: the upstream checkpoint")
         model = build_model(cell.model, len(ckpt["classes"]))
         model.load_state_dict(ckpt["state_dict"])
         seed_everything(stable_seed("head", cell.key))
@@ -295,7 +358,7 @@ class CellRunner:
     def _train_and_test(self, cell: Cell, identity: dict) -> dict:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)  # the record's peak_gpu_mb is this cell's alone
-        ds = self.dataset(cell.downstream)
+        ds = self.model_data(cell.downstream, cell.model)
         model, pretrain_cost = self.initial_model(cell)
         train_idx, val_idx, test_idx = self.train_subset(cell), ds.indices("val"), ds.indices("test")
         config = self._config(self.profile.train, cell.model)
@@ -336,10 +399,10 @@ class CellRunner:
     # -- transferability scores -------------------------------------------------------------------------
     def score_identity(self, task: Transferability) -> dict:
         """Everything that changes a score task's result; its hash is the score id used for resume."""
-        ds = self.dataset(task.downstream)
+        ds = self.model_data(task.downstream, task.model)
         subset_ids = ds.record_ids[self.train_subset(task.finetune_cell)]
         return {"task": task.key, "profile": self.profile.name, "classes": list(ds.classes),
-                "data_source": ds.source, "downstream_digest": ds.digest,
+                "data_source": ds.source, "downstream_digest": ds.digest, "input": ds.input.to_dict(),
                 "subset_digest": identity_hash({"ids": subset_ids.tolist()}),
                 "checkpoint_id": self.checkpoint_id(task.upstream, task.model, task.seed),
                 codeid.IDENTITY_KEY: codeid.code_identity().digest, "schema_version": SCORE_SCHEMA_VERSION}
@@ -367,10 +430,11 @@ class CellRunner:
     def _score(self, task: Transferability) -> dict:
         """One forward pass of the upstream checkpoint over the fine-tune cell's training subset, then scores."""
         ckpt, built_here = self.upstream_checkpoint(task.upstream, task.model, task.seed)
+        ds = self.model_data(task.downstream, task.model)
+        check_same_input(ckpt, ds.input, f"{task.key}: the upstream checkpoint")
         model = build_model(task.model, len(ckpt["classes"]))
         model.load_state_dict(ckpt["state_dict"])
         model.to(self.device)
-        ds = self.dataset(task.downstream)
         subset = self.train_subset(task.finetune_cell)
         forward_started = time.perf_counter()
         probabilities, features = source_outputs(classifier_forward(model), ds.signals[subset],

@@ -15,18 +15,23 @@ from ecgbench.profiles import (
     DEFAULT_PROFILE,
     MAX_CELLS,
     MAX_SEEDS,
+    RANDOM_REGIMES,
+    RANDOM_UPSTREAM,
     REGIMES,
     Profile,
     ProfileError,
     check_grid_size,
+    checkpoint_models,
     get_profile,
+    is_dataset_upstream,
     load_profiles,
+    upstream_fits,
 )
 
-__all__ = ["DEFAULT_PROFILE", "MAX_CELLS", "MAX_SEEDS", "REGIMES", "Cell", "Pretraining", "Profile", "ProfileError",
-           "Task", "Transferability", "check_grid_size", "dataset_records", "default_results_dir", "enumerate_cells",
-           "enumerate_transferability", "get_profile", "identity_hash", "pretrainings_of", "load_profiles",
-           "stable_seed", "subset_size"]
+__all__ = ["DEFAULT_PROFILE", "MAX_CELLS", "MAX_SEEDS", "RANDOM_REGIMES", "RANDOM_UPSTREAM", "REGIMES", "Cell",
+           "Pretraining", "Profile", "ProfileError", "Task", "Transferability", "check_grid_size", "dataset_records",
+           "default_results_dir", "enumerate_cells", "enumerate_transferability", "get_profile", "identity_hash",
+           "is_dataset_upstream", "pretrainings_of", "load_profiles", "stable_seed", "subset_size", "upstream_fits"]
 
 
 def dataset_records(profile: Profile, name: str) -> int:
@@ -72,6 +77,11 @@ class Cell(_FileNamed):
     def pretraining(self) -> "Pretraining | None":
         """The upstream checkpoint this cell starts from (None for scratch)."""
         return Pretraining(self.upstream, self.model, self.seed) if self.upstream else None
+
+    @property
+    def trained_upstream(self) -> "Pretraining | None":
+        """The checkpoint the grid must pre-train before this cell (None for scratch and a given upstream)."""
+        return self.pretraining if is_dataset_upstream(self.upstream) else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,6 +129,10 @@ class Transferability(_FileNamed):
         return Pretraining(self.upstream, self.model, self.seed)
 
     @property
+    def trained_upstream(self) -> Pretraining | None:
+        return self.pretraining if is_dataset_upstream(self.upstream) else None
+
+    @property
     def finetune_cell(self) -> Cell:
         """The fine-tune cell whose outcome the scores predict (and whose training subset they read)."""
         return Cell(self.downstream, self.model, self.fraction, "finetune", self.seed, self.upstream)
@@ -133,6 +147,7 @@ def enumerate_cells(profile: Profile) -> list[Cell]:
     Scratch cells are not repeated per upstream; a downstream never fine-tunes from itself.
     """
     cells = []
+    given = checkpoint_models(profile.upstreams)
     for seed in range(profile.seeds):
         for downstream in profile.downstreams:
             for model in profile.models:
@@ -142,7 +157,9 @@ def enumerate_cells(profile: Profile) -> list[Cell]:
                             cells.append(Cell(downstream, model, fraction, regime, seed))
                             continue
                         cells += [Cell(downstream, model, fraction, regime, seed, upstream)
-                                  for upstream in profile.upstreams if upstream != downstream]
+                                  for upstream in profile.upstreams if upstream != downstream
+                                  and (upstream != RANDOM_UPSTREAM or regime in RANDOM_REGIMES)
+                                  and given.get(upstream, model) == model]
     unknown = sorted({c.model for c in cells} - set(MODELS.names()))
     if unknown:
         raise KeyError(f"profile {profile.name!r} names unregistered models {unknown}")
@@ -158,7 +175,7 @@ def enumerate_transferability(profile: Profile) -> list[Transferability]:
     if not set(profile.regimes) & {"finetune", "linear"}:
         return []
     return [Transferability(cell.upstream, cell.downstream, cell.model, cell.fraction, cell.seed)
-            for cell in enumerate_cells(replace(profile, regimes=("finetune",)))]
+            for cell in enumerate_cells(replace(profile, regimes=("linear",)))]
 
 
 def subset_size(n_train: int, fraction: float) -> int:
@@ -177,9 +194,10 @@ def identity_hash(payload: dict[str, Any]) -> str:
 
 
 def pretrainings_of(cells: list[Cell] | list[Transferability]) -> Iterator[Pretraining]:
-    """The distinct upstream checkpoints a selection of cells (or score tasks) needs, in first-use order."""
+    """The distinct upstream checkpoints a selection of cells (or score tasks) needs the grid to pre-train, in
+    first-use order (a given upstream, ``random`` or a checkpoint, has none)."""
     seen = set()
     for c in cells:
-        if (pretraining := c.pretraining) is not None and pretraining not in seen:
+        if (pretraining := c.trained_upstream) is not None and pretraining not in seen:
             seen.add(pretraining)
             yield pretraining

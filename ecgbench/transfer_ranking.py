@@ -26,7 +26,7 @@ from ecgbench.results.score_records import load_score_records
 from ecgbench.results.store import load_records
 from ecgbench.results.transferability import KNOWN_SCORES, analyse_transferability
 from ecgbench.runner import CellRunner, checkpoint_file
-from ecgbench.study import Pretraining, Profile, Transferability, identity_hash
+from ecgbench.study import Pretraining, Profile, Transferability, identity_hash, is_dataset_upstream, upstream_fits
 
 CAVEAT_RESAMPLES = 200  # bootstrap resamples behind the caveat's intervals: a quick answer, not the report's 1000
 NO_OUTCOMES = "no stored outcomes yet"
@@ -44,16 +44,20 @@ class Scored:
 
 def downstream_tasks(profile: Profile, downstream: str, fraction: float) -> list[Transferability]:
     """One score task per upstream (other than ``downstream``), model and seed of the profile."""
-    if downstream not in profile.synthetic_records:
+    if downstream not in (*profile.downstreams, *profile.synthetic_records):
+        known = dict.fromkeys((*profile.downstreams, *profile.synthetic_records))
         raise ValueError(f"profile {profile.name!r} has no dataset {downstream!r} (its datasets: "
-                         f"{', '.join(profile.synthetic_records)}); give a profiles file with --profiles")
+                         f"{', '.join(known)}); give a profiles file with --profiles")
     if not 0 < fraction <= 1:
         raise ValueError(f"--fraction {fraction} not in (0, 1]")
     return [Transferability(upstream, downstream, model, fraction, seed) for seed in range(profile.seeds)
-            for model in profile.models for upstream in profile.upstreams if upstream != downstream]
+            for model in profile.models for upstream in profile.upstreams
+            if upstream != downstream and upstream_fits(upstream, model)]
 
 
 def _checkpoint_ready(runner: CellRunner, pretraining: Pretraining) -> bool:
+    if not is_dataset_upstream(pretraining.upstream):
+        return True  # given, never trained
     path = checkpoint_file(runner.options.results_dir, pretraining)
     checkpoint_id = runner.checkpoint_id(pretraining.upstream, pretraining.model, pretraining.seed)
     return load_checkpoint(path, checkpoint_id) is not None

@@ -71,7 +71,7 @@ def test_nan_data_fails_its_cell_and_the_grid_goes_on(make_runner):
     ds = study.dataset("ptb")
     signals = np.array(ds.signals)
     signals[ds.indices("train"), 10, 0] = np.nan
-    study._datasets["ptb"] = dataclasses.replace(ds, signals=signals)
+    study._datasets["ptb", ds.input] = dataclasses.replace(ds, signals=signals)
     failed = study.run(SCRATCH)
     assert failed["status"] == "failed"
     assert failed["error"].startswith("NonFiniteLossError: loss became nan at epoch 0")

@@ -142,7 +142,8 @@ def test_test_predictions_are_stored_in_test_split_order(make_runner):
 def test_a_cell_never_mixes_real_and_synthetic_data(make_runner):
     study = make_runner()
     assert study.mixed_sources(FINETUNE) is None and study.mixed_sources(SCRATCH) is None
-    study._datasets["cpsc2018"] = dataclasses.replace(study.dataset("cpsc2018"), source="real")
+    ds = study.dataset("cpsc2018")
+    study._datasets["cpsc2018", ds.input] = dataclasses.replace(ds, source="real")
     reason = study.mixed_sources(FINETUNE)
     assert reason.startswith("cpsc2018->ptb-resnet1d18-f0.25-finetune-s0: upstream cpsc2018 is real data but "
                              "downstream ptb is synthetic")

@@ -65,7 +65,7 @@ def critical_path(profile: Profile, seconds: dict[str, float]) -> float:
     """The longest pre-training plus its longest dependent cell or score task, or the longest scratch cell if
     longer."""
     tasks = [*enumerate_cells(profile), *enumerate_transferability(profile)]
-    chains = [seconds[t.key] + (seconds[t.pretraining.key] if t.pretraining else 0.0) for t in tasks]
+    chains = [seconds[t.key] + (seconds[t.trained_upstream.key] if t.trained_upstream else 0.0) for t in tasks]
     return max(chains)
 
 

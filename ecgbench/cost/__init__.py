@@ -96,11 +96,13 @@ def _model_facts(model: str) -> tuple[float, int]:
     import torch
 
     from ecgbench.cost.flops import flops_per_sample
-    from ecgbench.models import build_model
+    from ecgbench.models import build_model, model_input
 
+    spec = model_input(model)  # a 500 Hz model costs five times the samples of a 100 Hz one
     with torch.random.fork_rng():
         built = build_model(model, 5)
-        return flops_per_sample(built, backward=False, batch=1), built.last_linear.in_features
+        return (flops_per_sample(built, backward=False, batch=1, seq_len=spec.n_samples, leads=len(spec.leads)),
+                built.last_linear.in_features)
 
 
 def model_flops(model: str) -> tuple[float, float]:

@@ -9,18 +9,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ecgbench.inputs import DEFAULT_INPUT, STANDARD_LEADS, InputSpec
+
 SPLITS = ("train", "val", "test")
-N_SAMPLES = 1000  # 10 s at 100 Hz
-N_LEADS = 12
-LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+N_SAMPLES = DEFAULT_INPUT.n_samples  # 10 s at 100 Hz: the study's input
+N_LEADS = len(STANDARD_LEADS)
+LEADS = STANDARD_LEADS
 
 
 @dataclass(frozen=True)
 class PreparedDataset:
     """Signals, labels and split of one dataset, ready for training.
 
-    signals: float32 [n, 1000, 12] (may be a read-only memory map); labels: uint8 multi-hot [n, C];
-    split: per record one of ``SPLITS``; ``source`` is "synthetic" or "real".
+    signals: float32 [n, samples, leads] at ``input`` (the study's 100 Hz x 10 s x 12 leads unless a model asks
+    for another; may be a read-only memory map); labels: uint8 multi-hot [n, C]; split: per record one of
+    ``SPLITS``; ``source`` is "synthetic" or "real".
     """
 
     name: str
@@ -32,11 +35,14 @@ class PreparedDataset:
     split: np.ndarray
     source: str
     digest: str
+    input: InputSpec = DEFAULT_INPUT
 
     def __post_init__(self) -> None:
         n = len(self.signals)
-        if self.signals.ndim != 3 or self.signals.shape[1:] != (N_SAMPLES, N_LEADS):
-            raise ValueError(f"{self.name}: signals must be [n, {N_SAMPLES}, {N_LEADS}], got {self.signals.shape}")
+        shape = (self.input.n_samples, len(self.input.leads))
+        if self.signals.ndim != 3 or self.signals.shape[1:] != shape:
+            raise ValueError(f"{self.name}: signals at {self.input.describe()} must be [n, {shape[0]}, {shape[1]}], "
+                             f"got {self.signals.shape}")
         if self.signals.dtype != np.float32:
             raise ValueError(f"{self.name}: signals must be float32, got {self.signals.dtype}")
         if self.labels.shape != (n, len(self.classes)):

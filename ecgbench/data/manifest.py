@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES
+from ecgbench.inputs import STANDARD_LEADS, InputSpec
 
 
 def _manifest_dir() -> Path:
@@ -163,6 +164,12 @@ class Manifest:
     split: FoldSplit | StratifiedSplit
     preprocess: Preprocess
     quality: Quality
+
+    @property
+    def input(self) -> InputSpec:
+        """The input ``preprocess`` gives (all 12 standard leads): what ``prepare`` caches before any model asks
+        for another (``prepare_spec``)."""
+        return InputSpec(self.preprocess.rate_hz, self.preprocess.window_s, STANDARD_LEADS)
 
     def digest(self) -> str:
         """sha256 of the parsed manifest: a change of any rule changes the prepared cache's key."""

@@ -43,6 +43,7 @@ from ecgbench.data.preprocess import SignalError, model_input, standard_leads
 from ecgbench.data.quality import QualityReport, quality_flags
 from ecgbench.data.registry import get_manifest
 from ecgbench.data.splits import assign_splits
+from ecgbench.inputs import DEFAULT_INPUT, InputSpec
 from ecgbench.locks import build_once
 
 PREPARE_VERSION = "3"  # 2: info.json holds the quality flags; 3: and the signals' sha256, verified on open
@@ -102,20 +103,24 @@ class CacheError(DataError):
     pass
 
 
-def read_prepared(folder: Path, name: str) -> Prepared:
-    """A prepared cache entry, fully checked; raises ``CacheError`` saying what is wrong with it."""
+def read_prepared(folder: Path, name: str, spec: InputSpec | None = None) -> Prepared:
+    """A prepared cache entry, fully checked; raises ``CacheError`` saying what is wrong with it.
+
+    ``spec``: the input its signals are at (None: the study's 100 Hz x 10 s, what the manifest prepares)."""
+    spec = spec or DEFAULT_INPUT
     try:
         info = json.loads((folder / "info.json").read_text())
         signals = np.load(folder / "signals.npy", mmap_mode="r")
         with np.load(folder / "meta.npz", allow_pickle=False) as meta:
             fields = {key: meta[key] for key in _META}
-        if signals.shape != (info["records"], N_SAMPLES, N_LEADS):
-            raise ValueError(f"signals.npy has shape {signals.shape}, info.json says {info['records']} records")
+        if signals.shape != (info["records"], spec.n_samples, len(spec.leads)):
+            raise ValueError(f"signals.npy has shape {signals.shape}, info.json says {info['records']} records "
+                             f"at {spec.describe()}")
         _verify(signals, fields, info)
         dataset = PreparedDataset(name=name, signals=signals, labels=fields["labels"],
                                   classes=tuple(fields["classes"].tolist()), record_ids=fields["record_ids"],
                                   patient_ids=fields["patient_ids"], split=fields["split"], source="real",
-                                  digest=info["digest"])
+                                  digest=info["digest"], input=spec)
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
         raise CacheError(f"{folder}: {type(e).__name__}: {e}") from None
     return Prepared(dataset, folder, info, built=False)
@@ -139,11 +144,11 @@ def _verify(signals: np.ndarray, fields: dict[str, np.ndarray], info: dict) -> N
         raise ValueError("meta.npz does not match the digest in info.json: it changed after it was prepared")
 
 
-def _cached(folder: Path, name: str, report: bool) -> Prepared | None:
+def _cached(folder: Path, name: str, spec: InputSpec, report: bool) -> Prepared | None:
     if not folder.exists():
         return None
     try:
-        return read_prepared(folder, name)
+        return read_prepared(folder, name, spec)
     except CacheError as e:
         if report:
             warnings.warn(f"prepared cache is unusable, rebuilding it: {e}", stacklevel=3)
@@ -386,13 +391,13 @@ def prepare(name: str, root: Path, *, cache_dir: Path | None = None, limit: int 
     def build_and_read() -> Prepared:
         _build(manifest, loader_type, source, out, key, limit, workers or default_workers(), allow_missing,
                progress)
-        built = read_prepared(out, name)
+        built = read_prepared(out, name, manifest.input)
         return Prepared(built.dataset, built.folder, built.info, built=True)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     # One builder per entry across processes (pytest-xdist workers); only the check under the lock reports.
-    return build_once(out, lambda: _cached(out, name, report=False), build_and_read,
-                      find_again=lambda: _cached(out, name, report=True))[0]
+    return build_once(out, lambda: _cached(out, name, manifest.input, report=False), build_and_read,
+                      find_again=lambda: _cached(out, name, manifest.input, report=True))[0]
 
 
 def load(name: str, root: Path, *, cache_dir: Path | None = None, **options) -> PreparedDataset:

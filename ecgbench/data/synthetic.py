@@ -8,7 +8,8 @@ law, and each condition shows in the leads where it shows clinically (RBBB: R' i
 II, III, aVF). The underlying conditions are shared; each stand-in maps them onto its own class list, has its
 own prevalences and its own recording chain (noise, baseline wander, mains residue, gain): the domain shift.
 
-Signals are float32 millivolts [n, 1000, 12], 10 s at 100 Hz, leads in ``LEADS`` order.
+Signals are float32 millivolts [n, 1000, 12], 10 s at 100 Hz, leads in ``LEADS`` order; a model that reads
+another input gets the same records resampled (``load_synthetic``).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import hashlib
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,12 @@ import numpy as np
 from ecgbench.atomic import naming_write_errors, replace_folder
 from ecgbench.data.classes import DATASET_CLASSES
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
+from ecgbench.data.respec import signals_at
 from ecgbench.data.splits import stratified_split
 from ecgbench.data.synthetic_heart import draw_heart
 from ecgbench.data.synthetic_render import clean_record, recorded
 from ecgbench.data.synthetic_standins import CLASS_CONDITIONS, CONDITIONS, EXCLUSIONS, STANDINS
+from ecgbench.inputs import DEFAULT_INPUT, InputSpec
 from ecgbench.locks import build_once
 
 GENERATOR_VERSION = "2"  # 2: splits by the same patient-grouped stratified split as real data
@@ -120,29 +123,42 @@ def generate(name: str, n_records: int, seed: int) -> PreparedDataset:
     )
 
 
-def load_synthetic(name: str, n_records: int, seed: int, cache_dir: Path) -> PreparedDataset:
+def load_synthetic(name: str, n_records: int, seed: int, cache_dir: Path, spec: InputSpec = DEFAULT_INPUT
+                   ) -> PreparedDataset:
     """``generate`` once per (name, n_records, seed, version), cached as files that later calls memory-map.
 
     Safe under pytest-xdist: one process generates under a file lock, the others wait and load. The cache
     entry is a folder renamed into place atomically, so a reader sees all of it or none; an entry that
-    fails to load (e.g. truncated) is generated again rather than trusted.
+    fails to load (e.g. truncated) is generated again rather than trusted. Another input ``spec`` is the same
+    records resampled from the generated 100 Hz x 10 s (the stand-ins' source), cached beside them: the same
+    record ids, labels and split, so every model's subsets are the same records.
     """
     folder = Path(cache_dir) / "synthetic" / f"{name}-n{n_records}-seed{seed}-v{GENERATOR_VERSION}"
+    if spec != DEFAULT_INPUT:
+        folder = folder.with_name(f"{folder.name}-{spec.tag}")
+
     def generate_and_read() -> PreparedDataset | None:
-        _write_cache(folder, generate(name, n_records, seed))
-        return _read_cache(folder, name)
+        _write_cache(folder, generate(name, n_records, seed) if spec == DEFAULT_INPUT else
+                     _at_spec(load_synthetic(name, n_records, seed, cache_dir), spec))
+        return _read_cache(folder, name, spec)
 
     folder.parent.mkdir(parents=True, exist_ok=True)  # the host lock is named after the folder's resolved path
-    dataset, _ = build_once(folder, lambda: _read_cache(folder, name), generate_and_read)
+    dataset, _ = build_once(folder, lambda: _read_cache(folder, name, spec), generate_and_read)
     if dataset is None:
         raise RuntimeError(f"synthetic cache {folder} cannot be read back after writing it")
     return dataset
 
 
+def _at_spec(base: PreparedDataset, spec: InputSpec) -> PreparedDataset:
+    signals = signals_at(base.signals, base.input, spec)
+    return replace(base, signals=signals, input=spec, digest=array_digest(
+        signals, base.labels, base.split, np.array(GENERATOR_VERSION), np.array(spec.tag)))
+
+
 _META_FIELDS = ("labels", "classes", "record_ids", "patient_ids", "split", "digest")
 
 
-def _read_cache(folder: Path, name: str) -> PreparedDataset | None:
+def _read_cache(folder: Path, name: str, spec: InputSpec) -> PreparedDataset | None:
     """The cached dataset, or None when the entry is missing or does not load in full."""
     try:
         signals = np.load(folder / "signals.npy", mmap_mode="r")
@@ -160,6 +176,7 @@ def _read_cache(folder: Path, name: str) -> PreparedDataset | None:
             split=fields["split"],
             source="synthetic",
             digest=str(fields["digest"]),
+            input=spec,
         )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
+from typing import Callable, Sequence
 
 from torch import nn
 
+from ecgbench.inputs import DEFAULT_INPUT, STANDARD_LEADS, InputSpec, InputSpecError
 from ecgbench.models.base import HEAD_POLICIES, PAPER_HEAD_POLICY, Classifier
 from ecgbench.models.checks import ModelError, check_model_name, checked_model
 from ecgbench.models.resnet1d import BasicBlock, Bottleneck, resnet1d
@@ -20,7 +21,8 @@ FAMILIES = ("cnn", "rnn", "other")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model: ``factory(n_classes)`` returns a ``Classifier``; ``family`` groups it in the findings.
+    """A registered model: ``factory(n_classes)`` returns a ``Classifier``; ``family`` groups it in the findings;
+    ``input`` is what it reads (its data are prepared at that rate, length and lead order).
 
     ``bf16_faster_on_cpu``: its training step was measured faster under bf16 autocast than in float32 on a CPU
     with native bf16 (the ``bf16`` rows of ``reports/performance.md``); only then does the ``auto`` precision
@@ -30,11 +32,20 @@ class ModelSpec:
 
     factory: ModelFactory
     family: str
+    input: InputSpec = field(default=DEFAULT_INPUT)
     bf16_faster_on_cpu: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"model family {self.family!r} is not one of {FAMILIES}")
+        if not isinstance(self.input, InputSpec):
+            raise ValueError(f"model input must be an ecgbench.inputs.InputSpec, got {self.input!r}")
+
+
+def _declared_input(factory: object) -> InputSpec:
+    """The input a factory declares by attributes ``rate_hz``, ``seconds``, ``leads`` (each optional)."""
+    return InputSpec(getattr(factory, "rate_hz", DEFAULT_INPUT.rate_hz), getattr(factory, "seconds",
+                     DEFAULT_INPUT.seconds), tuple(getattr(factory, "leads", STANDARD_LEADS)))
 
 
 def _discover(registry: Registry[ModelSpec]) -> None:
@@ -51,7 +62,7 @@ def _discover(registry: Registry[ModelSpec]) -> None:
                                   "function with a `family` attribute ('cnn', 'rnn' or 'other'), got "
                                   f"{type(value).__name__}")
             try:
-                value = ModelSpec(value, family)
+                value = ModelSpec(value, family, _declared_input(value))
             except ValueError as e:
                 raise entry.error(str(e)) from None
         specs.append((entry, value))
@@ -66,12 +77,18 @@ def _discover(registry: Registry[ModelSpec]) -> None:
 MODELS: Registry[ModelSpec] = Registry("model", discover=_discover)
 
 
-def register_model(name: str, factory: ModelFactory, family: str = "other", *, bf16_faster_on_cpu: bool = False
-                   ) -> None:
-    """Add a model: ``factory(n_classes)`` returns a ``Classifier`` (which names its last layer); it joins the grid."""
+def register_model(name: str, factory: ModelFactory, family: str = "other", *, rate_hz: float = 100.0,
+                   seconds: float = 10.0, leads: Sequence[str] = STANDARD_LEADS,
+                   bf16_faster_on_cpu: bool = False) -> None:
+    """Add a model: ``factory(n_classes)`` returns a ``Classifier`` (which names its last layer) reading
+    [batch, rate_hz x seconds, len(leads)]; it joins the grid, its data prepared at that input."""
     caller = sys._getframe(1).f_globals.get("__name__", "?")  # listed by `ecgbench models`
     origin = BUILT_IN if caller == __name__ else f"module {caller}"
-    MODELS.register(check_model_name(name), ModelSpec(factory, family, bf16_faster_on_cpu), origin)
+    try:
+        spec = ModelSpec(factory, family, InputSpec(rate_hz, seconds, tuple(leads)), bf16_faster_on_cpu)
+    except InputSpecError as e:
+        raise ValueError(f"model {name!r}: {e}") from None
+    MODELS.register(check_model_name(name), spec, origin)
 
 
 _DRY_RUN_DONE: set[str] = set()  # models whose first build in this process passed a dry forward pass
@@ -80,7 +97,9 @@ _DRY_RUN_DONE: set[str] = set()  # models whose first build in this process pass
 def build_model(name: str, n_classes: int) -> Classifier:
     """A freshly initialised model from the registry (seed torch first for a reproducible init), checked
     (``checked_model``) so that a broken user model fails by name, not deep inside torch."""
-    model = checked_model(name, MODELS.get(name).factory, n_classes, dry_run=name not in _DRY_RUN_DONE)
+    spec = MODELS.get(name)
+    model = checked_model(name, spec.factory, n_classes, dry_run=name not in _DRY_RUN_DONE,
+                          input_shape=(spec.input.n_samples, len(spec.input.leads)))
     _DRY_RUN_DONE.add(name)
     return model
 
@@ -88,6 +107,11 @@ def build_model(name: str, n_classes: int) -> Classifier:
 def model_family(name: str) -> str:
     """"cnn", "rnn" or "other", as the model was registered."""
     return MODELS.get(name).family
+
+
+def model_input(name: str) -> InputSpec:
+    """The input the model reads, as it was registered."""
+    return MODELS.get(name).input
 
 
 # bf16_faster_on_cpu: the train steps of reports/performance.md (fp32 vs bf16 autocast on an AMX CPU).
@@ -99,4 +123,4 @@ register_model("bilstm", partial(rnn, nn.LSTM, True), "rnn", bf16_faster_on_cpu=
 register_model("gru", partial(rnn, nn.GRU, False), "rnn")  # its bf16 step was measured slower
 
 __all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelError", "ModelSpec", "PAPER_HEAD_POLICY",
-           "build_model", "model_family", "register_model"]
+           "build_model", "model_family", "model_input", "register_model"]

@@ -11,7 +11,7 @@ import torch
 from ecgbench.models.base import Classifier
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-DRY_INPUT = (2, 1000, 12)  # [batch, samples, leads]: the study's input (10 s at 100 Hz, 12 leads)
+DRY_BATCH = 2
 
 
 class ModelError(ValueError):
@@ -26,10 +26,12 @@ def check_model_name(name: object) -> str:
     return name
 
 
-def checked_model(name: str, factory: Callable[[int], object], n_classes: int, dry_run: bool) -> Classifier:
+def checked_model(name: str, factory: Callable[[int], object], n_classes: int, dry_run: bool,
+                  input_shape: tuple[int, int] = (1000, 12)) -> Classifier:
     """``factory(n_classes)``, checked: a ``Classifier`` whose last layer has ``n_classes`` outputs (a factory
     that ignores ``n_classes`` fails here) and, with ``dry_run``, whose forward pass on a batch of two zero
-    records gives one logit per class. The dry run costs one forward (about 0.2 s for ResNet1d101 on a CPU
+    records of ``input_shape`` (samples, leads: the model's declared input) gives one logit per class. The dry
+    run costs one forward (about 0.2 s for ResNet1d101 on a CPU
     core), so ``build_model`` does it at a model's first build in a process only."""
     try:
         model = factory(n_classes)
@@ -49,14 +51,15 @@ def checked_model(name: str, factory: Callable[[int], object], n_classes: int, d
     model.eval()
     try:
         with torch.no_grad():
-            out = model(torch.zeros(DRY_INPUT))
+            out = model(torch.zeros((DRY_BATCH, *input_shape)))
     except Exception as e:  # a shape or type fault of the user's layers
-        raise ModelError(f"model {name!r}: a forward pass on a {list(DRY_INPUT)} input (batch, samples, leads) "
+        raise ModelError(f"model {name!r}: a forward pass on a {[DRY_BATCH, *input_shape]} input (batch, samples, "
+                         f"leads) "
                          f"fails: {type(e).__name__}: {e}") from e
     finally:
         model.train(training)
-    if tuple(out.shape) != (DRY_INPUT[0], n_classes):
+    if tuple(out.shape) != (DRY_BATCH, n_classes):
         raise ModelError(f"model {name!r}: built for {n_classes} classes, it outputs shape {list(out.shape)} on a "
-                         f"batch of {DRY_INPUT[0]}, expected [{DRY_INPUT[0]}, {n_classes}] (does the factory use "
+                         f"batch of {DRY_BATCH}, expected [{DRY_BATCH}, {n_classes}] (does the factory use "
                          "its n_classes argument for the last layer?)")
     return model

@@ -66,6 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_saved_run_options(group)
     group.addoption("--ecg-manifest", type=Path, action="append", default=[], metavar="PATH",
                     help="register the dataset of this manifest TOML (repeatable; see ecgbench data new)")
+    group.addoption("--ecg-checkpoint", type=Path, action="append", default=[], metavar="PATH",
+                    help="register the checkpoint of this manifest TOML as an upstream (repeatable; see ecgbench "
+                         "checkpoint new)")
 
 
 def _shard_option(text: str) -> ShardSpec:
@@ -132,7 +135,9 @@ def _check_cells_per_gpu(config: pytest.Config) -> None:
 
 
 def _register_manifests(config: pytest.Config) -> None:
-    """``--ecg-manifest PATH``: a user's datasets, registered before the profile names them."""
+    """``--ecg-manifest PATH`` and ``--ecg-checkpoint PATH``: a user's datasets and checkpoints, registered
+    before the profile names them."""
+    from ecgbench.checkpoints import register_checkpoint_file
     from ecgbench.data import register_manifest_file
 
     for path in config.getoption("--ecg-manifest"):
@@ -140,6 +145,11 @@ def _register_manifests(config: pytest.Config) -> None:
             register_manifest_file(path)
         except ValueError as e:
             raise pytest.UsageError(f"--ecg-manifest {path}: {e}") from None
+    for path in config.getoption("--ecg-checkpoint"):  # after the datasets: a checkpoint must not shadow one
+        try:
+            register_checkpoint_file(path)
+        except ValueError as e:
+            raise pytest.UsageError(f"--ecg-checkpoint {path}: {e}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -212,9 +222,9 @@ def _skip_unrunnable(runner: CellRunner, cell: Cell, request: pytest.FixtureRequ
 
 def _skip_without_files(runner: CellRunner, *datasets: str | None) -> None:
     """Skip (never fail) a task on a dataset that has neither files nor a synthetic stand-in, naming the folder."""
-    from ecgbench.data import missing_files
+    from ecgbench.data import DATASETS, missing_files
 
-    for name in filter(None, datasets):
+    for name in (d for d in datasets if d in DATASETS):  # an upstream that is no dataset has no files
         if (reason := missing_files(name, runner.options.data_root)) is not None:
             pytest.skip(reason)
 

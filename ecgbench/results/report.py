@@ -17,6 +17,7 @@ from tabulate import tabulate
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.codeid import code_digest_counts
 from ecgbench.data.classes import DOWNSTREAMS
+from ecgbench.inputs import InputSpec
 from ecgbench.results.figures import render_figures
 from ecgbench.results.findings import (
     Pair,
@@ -28,6 +29,7 @@ from ecgbench.results.findings import (
     seed_mean_scores,
 )
 from ecgbench.results.markdown import first_line, markdown_table
+from ecgbench.results.random_control import random_control_section
 from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
 from ecgbench.results.transferability import transferability_section
 
@@ -102,6 +104,16 @@ def _distinct(records: list[dict], *path: str) -> str:
     return ", ".join(sorted(found)) if found else "unknown"
 
 
+def _model_inputs(records: list[dict]) -> str:
+    """``resnet1d18: 100 Hz x 10 s, 12 leads; mynet: 500 Hz x 10 s, 12 leads`` from the records' identities."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        spec = (record.get("identity") or {}).get("input")
+        if spec:
+            seen[record["cell"]["model"]].add(InputSpec.from_dict(spec).describe())
+    return "; ".join(f"{m}: {' + '.join(sorted(seen[m]))}" for m in canonical_order(seen)) or "unknown"
+
+
 def _provenance(records: list[dict], n_resamples: int, notes: Iterable[str] = ()) -> list[str]:
     ok = sum(r["status"] == "ok" for r in records)
     created = sorted(r["created"] for r in records if r.get("created"))
@@ -117,6 +129,8 @@ def _provenance(records: list[dict], n_resamples: int, notes: Iterable[str] = ()
         f"- transfer head policy: {_distinct(records, 'identity', 'hyperparameters', 'head_policy')} "
         "(last_layer: the paper's, only the last layer is new; head: the whole head is new)",
         f"- data source per downstream: {sources or 'unknown'}",
+        f"- model input (what each model's cells received, checked against its upstream checkpoint's): "
+        f"{_model_inputs(records)}",
         f"- commit: {_distinct(records, 'environment', 'commit')}",
         "- code digest (cells it made): "
         + ", ".join(f"{digest} ({n})" for digest, n in code_digest_counts(records).items()),
@@ -255,6 +269,7 @@ def build_report(records: list[dict], out_dir: Path, title: str | None = None, *
         lines += [f"## Downstream: {downstream}", "", *_downstream_tables(scores, groups, downstream),
                   *_difference_table(scores, groups, [p for p in pairs if p.cell["downstream"] == downstream],
                                      downstream)]
+    lines += random_control_section(records, scores, tuple((m, label) for m, _, label in TABLE_METRICS), DOWNSTREAMS)
     if score_records:
         section, section_paths = transferability_section(list(score_records), records, out_dir,
                                                          n_resamples=n_resamples)
