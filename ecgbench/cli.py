@@ -19,7 +19,7 @@ from ecgbench.results.commands import add_results_commands
 from ecgbench.registered import add_registry_commands
 from ecgbench.study import (DEFAULT_PROFILE, enumerate_cells, enumerate_transferability, get_profile,
                             iter_upstream_needs)
-from ecgbench.transfer_ranking import add_transferability_command
+from ecgbench.transfer_ranking import add_transferability_command, ranking_profiles_hint
 
 
 def _grid(args: argparse.Namespace) -> int:
@@ -103,7 +103,7 @@ def _report(args: argparse.Namespace) -> int:
     for problem in scored.problems:
         print(f"skipped unreadable score record: {problem}", file=sys.stderr)
     for path in build_report(records, args.out, notes=[stale_note] if stale_note else (),
-                             score_records=scored.records):
+                             score_records=scored.records, profile_hint=ranking_profiles_hint(profiles[0])):
         print(f"wrote {path}")
     return 0
 

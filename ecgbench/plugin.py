@@ -132,6 +132,7 @@ class EcgSession:
             return
         from ecgbench.codeid import leaderboard_records
         from ecgbench.results.report import build_report, terminal_summary
+        from ecgbench.transfer_ranking import ranking_profiles_hint
 
         try:
             records, scores = self._records(), self._score_records()
@@ -142,7 +143,8 @@ class EcgSession:
             if ran or scored:
                 shown, self.stale_note = leaderboard_records(records, self.options.keep_stale, "--ecg-keep-stale")
                 notes = [self.stale_note] * bool(self.stale_note) + [f"this run: {line}" for line in self.tally.lines()]
-                self.written = build_report(shown, self.report_dir, notes=notes, score_records=scores)
+                self.written = build_report(shown, self.report_dir, notes=notes, score_records=scores,
+                                            profile_hint=ranking_profiles_hint(self.profile.name))
         except Exception as error:  # reported in the summary section instead of a traceback that hides it
             self.errors.append(f"the leaderboard was not written: {type(error).__name__}: {error}")
             if session.exitstatus == pytest.ExitCode.OK:

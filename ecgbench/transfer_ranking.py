@@ -174,3 +174,15 @@ def add_transferability_command(sub) -> None:
                                                                    "~/.cache/ecgbench)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     parser.set_defaults(func=_run)
+
+
+def ranking_profiles_hint(current: str) -> str:
+    """For a leaderboard that cannot rank upstreams: which packaged profiles pre-train on enough of them."""
+    from ecgbench.results.transferability import MIN_UPSTREAMS
+    from ecgbench.study import load_profiles
+
+    names = [name for name, p in load_profiles().items() if len(p.upstreams) >= MIN_UPSTREAMS]
+    if current in names or not names:
+        return ""
+    return (f"profile {current} pre-trains on fewer; the packaged profiles {', '.join(names)} pre-train on "
+            f"{MIN_UPSTREAMS} or more and rank them")
