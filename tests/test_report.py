@@ -129,9 +129,9 @@ def test_figures_the_records_cannot_support_are_skipped_and_said_so(tmp_path):
     assert "inconclusive (too few cells: 0)" in markdown
 
 
-def test_provenance_header_names_sources_commits_devices_and_counts(report):
+def test_provenance_section_names_sources_commits_devices_and_counts(report):
     _, markdown = report
-    header = markdown[:markdown.index("## Findings")]
+    header = markdown[markdown.index("## Provenance"):]
     for expected in ("profile: test", "ptb: synthetic", "abc123def456", "cpu (x86_64)", "torch: 2.3.0",
                      "2024-05-01T12:00:00+00:00 to 2024-05-02T12:00:00+00:00", "cells: 22 ok, 1 failed"):
         assert expected in header
@@ -144,7 +144,7 @@ def test_provenance_names_the_transfer_head_policy_of_the_records(study, tmp_pat
 
     def header(records: list[dict]) -> str:
         markdown = build_report(records, tmp_path, n_resamples=RESAMPLES)[0].read_text()
-        return markdown[:markdown.index("## Findings")]
+        return markdown[markdown.index("## Provenance"):]
 
     assert "- transfer head policy: head (last_layer: the paper's" in header([with_policy(r, "head") for r in study])
     mixed = [with_policy(r, "head" if i % 2 else "last_layer") for i, r in enumerate(study)]
@@ -175,3 +175,14 @@ def test_terminal_summary_is_a_short_table_with_dashes_for_missing_regimes(study
     resnet50 = next(line for line in lines if "resnet1d50" in line)
     assert resnet50.split()[2:] == ["-", "-", "-"]
     assert len(lines) == 3 + 3  # title, header, rule, three models
+
+
+def test_the_leaderboard_leads_with_findings_and_headlines_and_folds_the_cell_lists_at_the_end(report):
+    _, markdown = report
+    order = [markdown.index(heading) for heading in (
+        "## Findings", "## When does fine-tuning beat scratch?", "## Figures", "## Downstream: ptb",
+        "## How the findings were decided", "## Provenance")]
+    assert order == sorted(order)
+    first_screen = markdown[:markdown.index("## Summary over models")]
+    assert "<details>" not in first_screen and "-finetune-s0" not in first_screen
+    assert "**ptbxl → ptb, resnet1d18**: fine-tuning beats scratch at fraction" in first_screen

@@ -34,7 +34,7 @@ REGIME_COLOURS = {"scratch": SCRATCH_COLOUR, "linear": LINEAR_COLOUR, "finetune"
 REGIME_NAMES = {"scratch": "scratch", "linear": "linear probe", "finetune": "fine-tune"}
 FAMILY_STYLE = {"CNN": ("#CC79A7", "o"), "RNN": ("#009E73", "^"), None: ("#000000", "s")}
 MODEL_MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*")
-MODEL_LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (1, 3)))
+MODEL_LINESTYLES = ("-", "--", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (8, 2)))  # ":" marks fewer runs
 VALIDATION_LABELS = {"val_f1_weighted": "validation weighted F1", "val_auroc_macro": "validation macro AUROC",
                      "val_loss": "validation loss"}
 
