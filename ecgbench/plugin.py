@@ -31,6 +31,7 @@ SCORE_PROPERTY = "ecg_transferability"
 Task = Cell | Pretraining | Transferability
 OUTCOME_PROPERTY = "ecg_outcome"  # "trained ok", "reused failed", ...: where the cell's record came from
 SKIP_PROPERTY = "ecg_skip"  # why a study cell was skipped
+CHECKPOINT_PROPERTY = "ecg_checkpoint"  # "trained", "reused" or "skipped": what a pre-training case did
 
 
 class EcgSession:
@@ -460,11 +461,23 @@ def _skip_without_files(runner: CellRunner, *datasets: str | None) -> None:
 
 
 @pytest.fixture
-def ecg_pretrain(ecg_runner: CellRunner) -> Callable[[Pretraining], dict]:
-    """Train (or load) an upstream checkpoint: the pre-training phase of a cluster run."""
+def ecg_pretrain(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callable[[Pretraining], dict]:
+    """Train (or load) an upstream checkpoint ahead of the cells that share it.
+
+    Outside the pre-training phase it is skipped when selected tasks start from it and every one reuses its
+    stored record: a fresh clone's committed records need no checkpoint (a cell that does trains it on demand).
+    Selected alone (``-k pretrain``), it is built.
+    """
     def pretrain(need: Pretraining) -> dict:
         _skip_without_files(ecg_runner, need.upstream)
-        return ecg_runner.upstream_checkpoint(*need)[0]
+        state = request.config.stash[STATE_KEY]
+        users = [t for t in state.selected_tasks if not isinstance(t, Pretraining) and t.pretraining == need]
+        if state.phase == "all" and users and not any(ecg_runner.will_train(task) for task in users):
+            request.node.user_properties.append((CHECKPOINT_PROPERTY, "skipped"))
+            pytest.skip(f"{need.key}: no selected task needs it (each reuses its stored record)")
+        checkpoint, built_here = ecg_runner.upstream_checkpoint(*need)
+        request.node.user_properties.append((CHECKPOINT_PROPERTY, "trained" if built_here else "reused"))
+        return checkpoint
     return pretrain
 
 

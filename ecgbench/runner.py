@@ -161,6 +161,16 @@ class CellRunner:
         return (f"{cell.key}: upstream {cell.upstream} is {up} data but downstream {cell.downstream} is {down}; "
                 "a cell never mixes real and synthetic data (put both under --ecg-data, or neither)")
 
+    def will_train(self, task: Cell | Transferability) -> bool:
+        """Whether running ``task`` would compute it (no reusable stored record): only such a task needs its
+        upstream checkpoint. A task whose identity cannot be computed counts as one that runs."""
+        try:
+            if isinstance(task, Transferability):
+                return self.stored_scores(task, identity_hash(self.score_identity(task))) is None
+            return self.stored(task, identity_hash(self.identity(task))) is None
+        except Exception:
+            return True
+
     # -- pre-training -----------------------------------------------------------------------------------
     def upstream_checkpoint(self, upstream: str, model: str, seed: int) -> tuple[dict, bool]:
         """The pre-trained checkpoint of (upstream, model, seed): trained once, shared by every cell and worker."""

@@ -209,3 +209,21 @@ def test_device(ecg_runner, worker_id, i):
     refused = pytester.runpytest_subprocess("-n", "5", "--ecg-cells-per-gpu", "2", "-p", "no:cacheprovider")
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["*-n 5 puts 3 cells on one GPU*use -n 4*"])
+
+
+def test_a_checkpoint_is_built_only_when_a_selected_task_that_needs_it_runs(pytester, grid):
+    """A fresh clone's records are reused: its main job must not pre-train checkpoints no cell uses."""
+    results, args = grid
+    selection = ["-k", "resnet1d18 and cpsc2018 and (pretrain or (ptb and not ptbxl and f0.25 and finetune "
+                       "and not transferability))"]
+    first = pytester.runpytest(*selection, *args)
+    first.assert_outcomes(passed=2)
+    for path in (results / "checkpoints").iterdir():  # a clone: the records, no checkpoint
+        path.unlink()
+    again = pytester.runpytest("-rs", *selection, *args)
+    again.assert_outcomes(passed=1, skipped=1)
+    again.stdout.fnmatch_lines(["*pretrain-cpsc2018-resnet1d18-s0: no selected task needs it*"])
+    assert not list((results / "checkpoints").glob("*.pt"))
+    rerun = pytester.runpytest(*selection, *args, "--ecg-rerun", "all")  # now the cell trains: so does its upstream
+    rerun.assert_outcomes(passed=2)
+    assert len(list((results / "checkpoints").glob("*.pt"))) == 1
