@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 import pytest
 
+from ecgbench import progress
 from ecgbench.cluster.gpus import cells_per_gpu, check_workers, worker_device
 from ecgbench.cluster.phases import PHASES
 from ecgbench.data.prepare import default_cache_dir
@@ -32,6 +33,7 @@ Task = Cell | Pretraining | Transferability
 OUTCOME_PROPERTY = "ecg_outcome"  # "trained ok", "reused failed", ...: where the cell's record came from
 SKIP_PROPERTY = "ecg_skip"  # why a study cell was skipped
 CHECKPOINT_PROPERTY = "ecg_checkpoint"  # "trained", "reused" or "skipped": what a pre-training case did
+SCORE_OUTCOME_PROPERTY = "ecg_score_outcome"  # "trained ok", "reused failed", ...: as OUTCOME_PROPERTY
 
 
 class EcgSession:
@@ -52,6 +54,7 @@ class EcgSession:
         self.written: list[Path] = []
         self.problems: list[str] = []
         self.summary: str | None = None
+        self.findings: list[str] = []  # one line per finding of the leaderboard just written
         self.scores_summary: str | None = None
         self.stale_note: str | None = None  # how many stale records the leaderboard left out
         self.errors: list[str] = []  # what went wrong at session end (shown in the ecgbench section, exit non-zero)
@@ -132,6 +135,7 @@ class EcgSession:
         if self.is_worker or not (self.tally.seen or self.scores_run):
             return
         from ecgbench.codeid import leaderboard_records
+        from ecgbench.results.findings import evaluate_findings
         from ecgbench.results.report import build_report, terminal_summary
         from ecgbench.transfer_ranking import ranking_profiles_hint
 
@@ -146,6 +150,7 @@ class EcgSession:
                 notes = [self.stale_note] * bool(self.stale_note) + [f"this run: {line}" for line in self.tally.lines()]
                 self.written = build_report(shown, self.report_dir, notes=notes, score_records=scores,
                                             profile_hint=ranking_profiles_hint(self.profile.name))
+                self.findings = [f"finding {f.number}: {f.claim} {f.verdict_text}" for f in evaluate_findings(shown)]
         except Exception as error:  # reported in the summary section instead of a traceback that hides it
             self.errors.append(f"the leaderboard was not written: {type(error).__name__}: {error}")
             if session.exitstatus == pytest.ExitCode.OK:
@@ -157,6 +162,9 @@ class EcgSession:
         terminalreporter.section("ecgbench")
         if self.summary:
             terminalreporter.write_line(self.summary)
+        for line in self.findings:
+            terminalreporter.write_line(line, bold=True)
+        terminalreporter.write_line(f"records: {self.options.results_dir}")
         for line in self.tally.lines():
             terminalreporter.write_line(line)
         if self.scores_summary:
@@ -181,6 +189,23 @@ def _undo_deselection(config: pytest.Config, items: list[pytest.Item]) -> None:
     if reporter is not None and "deselected" in reporter.stats:
         back = {id(item) for item in items}
         reporter.stats["deselected"] = [item for item in reporter.stats["deselected"] if id(item) not in back]
+
+
+TASK_KINDS = {"test_pretrain[": ("checkpoint", CHECKPOINT_PROPERTY), "test_cell[": ("cell", OUTCOME_PROPERTY),
+              "test_transferability[": ("score", SCORE_OUTCOME_PROPERTY)}
+
+
+def _task_outcome(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    """(kind, outcome, nodeid) of a study task's report that decides its outcome (the call, or a skipped or
+    failed setup), for the progress lines; None for other reports and other tests."""
+    if report.when != "call" and report.passed:
+        return None
+    found = next((kind for prefix, kind in TASK_KINDS.items() if prefix in report.nodeid), None)
+    if found is None:
+        return None
+    kind, outcome_property = found
+    outcome = dict(report.user_properties).get(outcome_property)
+    return kind, outcome or ("skipped" if report.skipped else "failed" if report.failed else "ok"), report.nodeid
 
 
 def task_of(item: pytest.Item) -> Task | None:
@@ -369,6 +394,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _check_cells_per_gpu(config)
     _register_axis_markers(config, profile)
     config.pluginmanager.register(session, SESSION_PLUGIN)
+    progress.register(config, profile, _task_outcome)
     if not session.is_worker:
         config.pluginmanager.register(SavedRunSession.from_options(config, session), SAVED_RUN_PLUGIN)
 
@@ -415,7 +441,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def ecg_runner(pytestconfig: pytest.Config) -> CellRunner:
     """The study of this session: the selected profile bound to the results, cache and data options."""
     state = pytestconfig.stash[STATE_KEY]
-    return CellRunner(state.profile, state.options)
+    return CellRunner(state.profile, state.options, on_epoch=progress.epoch_reporter(pytestconfig))
 
 
 @pytest.fixture
@@ -490,7 +516,10 @@ def ecg_score(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callabl
     def score(task: Transferability) -> dict:
         _skip_unrunnable(ecg_runner, task.finetune_cell, request)
         request.node.user_properties.append((SCORE_PROPERTY, task.key))
-        return ecg_runner.transferability(task)
+        origin = "trained" if ecg_runner.will_train(task) else "reused"
+        record = ecg_runner.transferability(task)
+        request.node.user_properties.append((SCORE_OUTCOME_PROPERTY, f"{origin} {record['status']}"))
+        return record
     return score
 
 

@@ -90,10 +90,18 @@ def _utc_now() -> str:
 class CellRunner:
     """A profile bound to run options: loads datasets once per process and runs cells."""
 
-    def __init__(self, profile: Profile, options: RunOptions) -> None:
+    def __init__(self, profile: Profile, options: RunOptions,
+                 on_epoch: Callable[[str, int, int], None] | None = None) -> None:
+        """``on_epoch(task key, epoch, max epochs)`` is told each finished epoch (the terminal's progress)."""
         self.profile = profile
         self.options = options
+        self.on_epoch = on_epoch
         self._datasets: dict[str, PreparedDataset] = {}
+
+    def _epoch_callback(self, key: str, config: TrainConfig) -> Callable[[dict], None] | None:
+        if self.on_epoch is None:
+            return None
+        return lambda log: self.on_epoch(key, log["epoch"] + 1, config.epochs)
 
     @cached_property
     def device(self) -> torch.device:
@@ -179,11 +187,12 @@ class CellRunner:
         return cached_checkpoint(path, ckpt_id, lambda: self._pretrain(upstream, model, seed))
 
     def _pretrain(self, upstream: str, model_name: str, seed: int) -> dict:
-        ds = self.dataset(upstream)
+        ds, key = self.dataset(upstream), Pretraining(upstream, model_name, seed).key
         seed_everything(stable_seed("pretrain-init", upstream, model_name, seed))
         model = build_model(model_name, len(ds.classes))
         result = fit(model, _split(ds, ds.indices("train")), _split(ds, ds.indices("val")), self.profile.pretrain,
-                     seed=stable_seed("pretrain-fit", upstream, model_name, seed), device=self.device)
+                     seed=stable_seed("pretrain-fit", upstream, model_name, seed), device=self.device,
+                     on_epoch=self._epoch_callback(key, self.profile.pretrain))
         return {"state_dict": result.best_state, "classes": list(ds.classes), "model": model_name,
                 "upstream": upstream, "seed": seed, "config": self.profile.hyperparameters()["pretrain"],
                 "data_digest": ds.digest, "best_epoch": result.best_epoch, "history": result.history,
@@ -268,7 +277,8 @@ class CellRunner:
         train_idx, val_idx, test_idx = self.train_subset(cell), ds.indices("val"), ds.indices("test")
         config: TrainConfig = self.profile.train
         result = fit(model, _split(ds, train_idx), _split(ds, val_idx), config,
-                     seed=stable_seed("fit", cell.key), device=self.device)
+                     seed=stable_seed("fit", cell.key), device=self.device,
+                     on_epoch=self._epoch_callback(cell.key, config))
         model.load_state_dict(result.best_state)
         y_prob = stored_probabilities(predict(model, ds.signals[test_idx], config.batch_size, self.device))
         y_true = np.asarray(ds.labels[test_idx])
