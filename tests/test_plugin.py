@@ -44,17 +44,21 @@ def test_cell_ids_read_as_the_user_means_them(pytester, grid):
 
 def test_tiny_grid_writes_records_leaderboard_and_summary(pytester, grid):
     results, args = grid
-    result = pytester.runpytest("-k", SELECTION, *args)
+    result = pytester.runpytest("-q", "-k", SELECTION, *args)
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*ecgbench*", "*wrote*leaderboard.md*"])
+    result.stdout.fnmatch_lines(["ecgbench [[]0/3 done, 3 left, ETA after the first trained task]: *: epoch 1/*",
+                                 "ecgbench [[]1/3 done, 2 left, ETA * s]: *-s0: trained ok in *",  # without -v
+                                 "*ecgbench*", "finding 1: Fine-tuning helps *", f"records: {results}",
+                                 "*wrote*leaderboard.md*", "*ecgbench run*", "cells: 3 trained ok", "slowest cells: *"])
     _check_outputs(results)
 
 
 def test_tiny_grid_under_xdist_is_reported_by_the_controller(pytester, grid):
     results, args = grid
-    result = pytester.runpytest_subprocess("-n", "2", "-k", SELECTION, *args)
+    result = pytester.runpytest_subprocess("-n", "2", "-q", "-k", SELECTION, *args)
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*wrote*leaderboard.md*"])
+    result.stdout.fnmatch_lines(["ecgbench [[]*/3 done, * left, ETA *]: *trained ok in *",  # from the controller
+                                 "*wrote*leaderboard.md*", "cells: 3 trained ok"])
     _check_outputs(results)
     assert len(list((results / "checkpoints").glob("*.pt"))) == 1  # one upstream, trained once
 
