@@ -4,8 +4,10 @@ left with an ETA, checkpoints built or waited for; at the end what each kind of 
 It reads only what the controller sees anyway: the start and the report of every test (xdist forwards both).
 The epoch of a cell in flight on an xdist worker comes through a small file per worker in a folder the
 controller hands to its workers (``ecg_progress`` in ``workerinput``), read at the next event; in a plain run
-the runner's epoch callback reaches the reporter directly. The ETA prices the tasks left with the cost model
-(FLOPs per task) at this run's own seconds per FLOP so far, since reused tasks cost nothing.
+the runner's epoch callback reaches the reporter directly. The ETA prices the tasks left with the cost model's
+work per task (samples trained and inferred, ``ecgbench.cost.task_work``) at each model's seconds per unit of
+work measured on this run's trained tasks, divided by the tasks seen running at once. Not FLOPs: counting a
+model's FLOPs costs seconds of CPU that the run itself needs.
 """
 from __future__ import annotations
 
@@ -13,15 +15,14 @@ import contextlib
 import json
 import shutil
 import tempfile
-import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from ecgbench.atomic import atomic_write_bytes
-from ecgbench.cost import CostModel, grid_tasks
+from ecgbench.cost import TRAIN_OVER_FORWARD, grid_tasks, task_work
 from ecgbench.study import Pretraining, Profile
 
 WORKER_INPUT = "ecg_progress"
@@ -59,17 +60,15 @@ class EpochFile:
 class RunProgress:
     """The controller's view of a run: planned tasks, tasks in flight, finished ones and their outcomes."""
 
-    def __init__(self, profile: Profile, write: Callable[[str], None], classify: Classify,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.profile, self.write, self.classify, self.clock = profile, write, classify, clock
+    def __init__(self, profile: Profile, write: Callable[[str], None], classify: Classify) -> None:
+        self.profile, self.write, self.classify = profile, write, classify
         self.planned: list[str] = []
         self.running: list[str] = []  # keys of the tasks in flight, in start order
         self.epochs: dict[str, tuple[int, int]] = {}  # key -> (epoch, max epochs)
         self.finished: dict[str, tuple[str, str, float]] = {}  # key -> (kind, outcome, seconds)
-        self.began: float | None = None
         self.epoch_folder: Path | None = None
-        self._cost: CostModel | None = None
-        self._costs: dict[str, float] = {}
+        self.parallel = 1  # the most tasks seen running at once
+        self._tasks: dict | None = None
         self._quiet_reuses = 0
 
     # -- events -------------------------------------------------------------------------------------------
@@ -81,8 +80,8 @@ class RunProgress:
         key = task_key(nodeid)
         if key is None:
             return
-        self.began = self.clock() if self.began is None else self.began
         self.running.append(key)
+        self.parallel = max(self.parallel, len(self.running))
         need = self._pretraining_of(key)
         if isinstance(self._task(key), Pretraining):
             self.write(f"ecgbench {self._status()}: checkpoint {key}: built now if a selected task needs it; "
@@ -122,8 +121,7 @@ class RunProgress:
 
     # -- status -----------------------------------------------------------------------------------------
     def _task(self, key: str):
-        if self._cost is None:  # built on first use: counting FLOPs builds each model once
-            self._cost = CostModel(self.profile)
+        if self._tasks is None:
             self._tasks = {task.key: task for task in grid_tasks(self.profile)}
         return self._tasks.get(key)
 
@@ -131,23 +129,28 @@ class RunProgress:
         task = self._task(key)
         return None if task is None or isinstance(task, Pretraining) else task.pretraining
 
-    def _cost_of(self, key: str) -> float:
-        if key not in self._costs:
-            task = self._task(key)
-            try:
-                self._costs[key] = self._cost.cost(task) if task is not None else 0.0
-            except Exception:  # a model whose FLOPs cannot be counted: its task is left out of the ETA
-                self._costs[key] = 0.0
-        return self._costs[key]
+    def work(self, key: str) -> float:
+        """The task's work in forward passes of one sample (a training step counts ``TRAIN_OVER_FORWARD``)."""
+        task = self._task(key)
+        if task is None:
+            return 0.0
+        work = task_work(self.profile, task)
+        return work.train_samples * TRAIN_OVER_FORWARD + work.infer_samples
 
     def eta(self) -> float | None:
-        """Seconds left: the cost of unfinished tasks at this run's wall seconds per unit of trained cost."""
-        trained = sum(self._cost_of(k) for k, (_, outcome, _) in self.finished.items()
-                      if outcome.startswith(("trained", "built")))
-        if not trained or self.began is None:
+        """Seconds left: each unfinished task's work at its model's measured seconds per unit of work (the mean
+        rate for a model not trained yet), over the tasks that run at once; None before any task trained."""
+        spent, done = defaultdict(float), defaultdict(float)
+        for key, (_, outcome, seconds) in self.finished.items():
+            if outcome.startswith("trained") and (task := self._task(key)) is not None and self.work(key):
+                spent[task.model] += seconds
+                done[task.model] += self.work(key)
+        if not done:
             return None
-        left = sum(self._cost_of(k) for k in self.planned if k not in self.finished)
-        return left * (self.clock() - self.began) / trained
+        rates = {model: spent[model] / done[model] for model in done}
+        fallback = sum(spent.values()) / sum(done.values())
+        left = [key for key in self.planned if key not in self.finished and self._task(key) is not None]
+        return sum(self.work(k) * rates.get(self._task(k).model, fallback) for k in left) / self.parallel
 
     def _status(self) -> str:
         total = len(self.planned) or len(self.finished)

@@ -5,6 +5,7 @@ The package is ``tests/thirdparty`` (``pip install ./tests/thirdparty``, done by
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,23 @@ def test_data_new_writes_a_manifest_that_loads_and_prepares(own_data, tmp_path, 
     assert main(["data", "info", "mine", "--root", str(tmp_path), "--cache", str(tmp_path / "cache"),
                  "--ecg-manifest", str(out)]) == 0
     assert "40 records kept of 40 indexed" in capsys.readouterr().out
+
+
+def test_data_new_prints_a_run_command_and_a_profile_that_work_as_printed(own_data, tmp_path, capsys):
+    shutil.copytree(own_data / "demo_down", tmp_path / "my data" / "mine")
+    root, out = tmp_path / "my data", tmp_path / "my data" / "mine.toml"
+    assert main(["data", "new", "mine", "--root", str(root), "--labels", str(root / "mine" / "labels.csv"),
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    (command,) = [line.strip() for line in printed.splitlines() if line.strip().startswith("pytest ")]
+    assert "--ecg-profile mine" in command
+    profile = printed[printed.index("\n[mine]\n") + 1:printed.index("To share the dataset")]
+    (tmp_path / "my_profiles.toml").write_text(profile)
+    args = shlex.split(command)[1:]  # a folder with a space in its name: quoted as printed
+    result = _pytest([*args, "--collect-only"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_cell[mine-resnet1d18-f0.25-scratch-s0]" in result.stdout
+    assert result.stdout.count("::test_cell[") == 6  # 2 fractions x 3 seeds, scratch only
 
 
 def test_a_record_path_with_a_leading_dot_slash_names_the_same_record(own_data, tmp_path, capsys):

@@ -12,7 +12,7 @@ from ecgbench.cluster.status import grid_status, render_status
 from ecgbench.cluster.submit import (EXECUTORS, ClusterSettings, parse_only, plan_submission, render_plan,
                                      selected_shards, submit)
 from ecgbench.results.store import load_records
-from ecgbench.study import DEFAULT_PROFILE, get_profile
+from ecgbench.study import DEFAULT_PROFILE, default_results_dir, get_profile
 
 
 def _sbatch_flag(text: str) -> tuple[str, str]:
@@ -85,10 +85,11 @@ def _status(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile, args.profiles)
     if args.seeds is not None:
         profile = profile.with_seeds(args.seeds)
-    if not args.results.is_dir():
-        print(f"error: {args.results}: no such results folder", file=sys.stderr)
+    results = args.results or default_results_dir(Path.cwd(), profile.name)
+    if not results.is_dir():
+        print(f"error: {results}: no such results folder", file=sys.stderr)
         return 1
-    status = grid_status(args.results, profile)
+    status = grid_status(results, profile)
     print(render_status(status, profile))
     return 1 if status.holds_other_profiles_only(profile) else 0
 
@@ -119,9 +120,10 @@ def add_cluster_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then the pytest selection")
     s.set_defaults(func=_submit)
     st = sub.add_parser("status", help="done / failed / missing cells of a grid and the estimated remaining cost")
-    st.add_argument("--results", type=Path, required=True)
-    st.add_argument("--profile", default=DEFAULT_PROFILE)
+    st.add_argument("--results", type=Path, default=None,
+                    help="the grid's results folder (default: reports/results, or reports/<profile>/results)")
+    st.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose grid to count (default: %(default)s)")
     st.add_argument("--profiles", type=Path, default=None, metavar="FILE",
                     help="a TOML file of your own profiles instead of the packaged profiles.toml")
-    st.add_argument("--seeds", type=int, default=None)
+    st.add_argument("--seeds", type=int, default=None, help="override the profile's number of seeds")
     st.set_defaults(func=_status)

@@ -7,6 +7,7 @@ records without labels), and writes a manifest that ``checked_manifest`` accepts
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,10 +158,34 @@ cropped = "keep"
 """
 
 
+EXAMPLE_PROFILE = "mine"
+
+
+def example_profile(name: str) -> str:
+    """A profile that runs as printed on the new dataset alone (scratch training): the start of one's own."""
+    return f"""[{EXAMPLE_PROFILE}]
+description = "my dataset {name}, trained from scratch"
+upstreams = []
+downstreams = ["{name}"]
+models = ["resnet1d18"]
+fractions = [0.25, 1.0]
+regimes = ["scratch"]
+seeds = 3
+synthetic_records = {{}}
+pretrain = {{ epochs = 10, batch_size = 64, lr = 0.001 }}
+train = {{ epochs = 20, batch_size = 64, lr = 0.001, patience = 5 }}
+"""
+
+
 def usage(name: str, root: Path, out: Path) -> str:
+    """What to run next, each command complete as printed (paths quoted for the shell)."""
+    q_out, q_root = shlex.quote(str(out)), shlex.quote(str(root))
     return f"""wrote {out}. Use it:
-  ecgbench data info {name} --root {root} --ecg-manifest {out}      # counts per class and split
-  pytest --pyargs ecgbench.grid --ecg-manifest {out} --ecg-data {root} --ecg-profiles my_profiles.toml
-with my_profiles.toml naming {name} as a downstream (or upstream), e.g. downstreams = ["{name}"]. To share it,
-ship the manifest in your package and declare it: [project.entry-points."ecgbench.datasets"] {name} = "pkg.module:MANIFEST"
-(MANIFEST: the manifest's path)."""
+  ecgbench data info {name} --root {q_root} --ecg-manifest {q_out}      # counts per class and split
+  pytest --pyargs ecgbench.grid --ecg-manifest {q_out} --ecg-data {q_root} --ecg-profiles my_profiles.toml --ecg-profile {EXAMPLE_PROFILE}
+with my_profiles.toml holding the profile [{EXAMPLE_PROFILE}], for example this one (to test transfer, add "ptbxl" to
+upstreams and "finetune", "linear" to regimes once PTB-XL's files are in {root}/ptbxl):
+
+{example_profile(name)}
+To share the dataset, ship the manifest in your package and declare it:
+[project.entry-points."ecgbench.datasets"] {name} = "pkg.module:MANIFEST" (MANIFEST: the manifest's path)."""
