@@ -22,6 +22,12 @@ from ecgbench.study import (DEFAULT_PROFILE, enumerate_cells, enumerate_transfer
 from ecgbench.transfer_ranking import add_transferability_command, ranking_profiles_hint
 
 
+DESCRIPTION = ("Transfer learning for 12-lead ECG diagnosis, as a benchmark. The study itself runs under pytest "
+               "(pytest benchmarks/test_grid.py, or pytest --pyargs ecgbench.grid when installed); these commands "
+               "list a profile's grid, rebuild reports from stored records, prepare data, compare saved runs and "
+               "run the grid on a cluster.")
+
+
 def _grid(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile, args.profiles)
     if args.seeds is not None:
@@ -109,13 +115,13 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ecgbench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ecgbench", description=DESCRIPTION)
     parser.add_argument("--ecg-manifest", type=Path, action="append", default=[], metavar="PATH",
                         help="register the dataset of this manifest TOML (repeatable; anywhere on the command line, "
                              "with any command)")
     sub = parser.add_subparsers(dest="command", required=True)
     grid = sub.add_parser("grid", help="list the cells and settings of a profile")
-    grid.add_argument("--profile", default=DEFAULT_PROFILE)
+    grid.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile to list (default: %(default)s)")
     grid.add_argument("--profiles", type=Path, default=None, metavar="FILE",
                       help="a TOML file of your own profiles instead of the packaged profiles.toml")
     grid.add_argument("--seeds", type=int, default=None, help="override the profile's number of seeds")

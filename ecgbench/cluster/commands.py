@@ -98,14 +98,15 @@ def add_cluster_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("submit", help="run a selection of the grid as job arrays (Slurm or local), pre-training first",
                        description="Example: ecgbench submit --executor slurm --shards 8 --partition gpu "
                                    "--gpus-per-task 1 -- --ecg-profile paper -k resnet")
-    s.add_argument("--executor", choices=EXECUTORS, default="slurm")
+    s.add_argument("--executor", choices=EXECUTORS, default="slurm",
+                   help="slurm (sbatch job arrays) or local (the same jobs as processes here; default: %(default)s)")
     s.add_argument("--shards", type=int, default=1, help="jobs for the cells (pre-training gets one per checkpoint)")
     s.add_argument("--config", type=Path, help="TOML file of cluster settings (keys as the options below)")
-    s.add_argument("--partition")
-    s.add_argument("--account")
+    s.add_argument("--partition", help="Slurm partition of the jobs")
+    s.add_argument("--account", help="Slurm account charged for the jobs")
     s.add_argument("--gpus-per-task", type=int, help="GPUs per job; more than 1 runs pytest -n GPUS in it")
-    s.add_argument("--cpus-per-task", type=int)
-    s.add_argument("--mem-gb", type=float)
+    s.add_argument("--cpus-per-task", type=int, help="CPU cores per job")
+    s.add_argument("--mem-gb", type=float, help="memory per job in GB")
     s.add_argument("--time-min", type=int, help="time limit per job in minutes (default 720)")
     s.add_argument("--array-parallelism", type=int, help="most jobs of one array running at once")
     s.add_argument("--sbatch", type=_sbatch_flag, action="append", metavar="KEY=VALUE",
