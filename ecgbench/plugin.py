@@ -147,7 +147,8 @@ class EcgSession:
             self.scores_summary = f"transferability scores: {len(scored) - failed} ok, {failed} failed" if scored else None
             if ran or scored:
                 shown, self.stale_note = leaderboard_records(records, self.options.keep_stale, "--ecg-keep-stale")
-                notes = [self.stale_note] * bool(self.stale_note) + [f"this run: {line}" for line in self.tally.lines()]
+                notes = [self.stale_note] * bool(self.stale_note) + [
+                    f"this run: {line}" for line in self.tally.lines(relative_to=self.report_dir)]
                 self.written = build_report(shown, self.report_dir, notes=notes, score_records=scores,
                                             profile_hint=ranking_profiles_hint(self.profile.name))
                 self.findings = [f"finding {f.number}: {f.claim} {f.verdict_text}" for f in evaluate_findings(shown)]

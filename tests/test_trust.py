@@ -204,6 +204,13 @@ def test_the_tally_counts_skipped_cells_with_their_reasons_and_cells_without_a_r
         "no record: 1 cells stopped before their record was written (see their failures above): c"]
 
 
+def test_the_tally_for_a_committed_leaderboard_names_the_results_folder_relative_to_it(tmp_path):
+    tally = RunTally(tmp_path / "reports" / "results")
+    tally.outcomes["a"] = ("reused", "ok")
+    (reused,) = [line for line in tally.lines(relative_to=tmp_path / "reports") if line.startswith("reused")]
+    assert reused.startswith("reused from stored records in results: 1 cells") and str(tmp_path) not in reused
+
+
 # -- 6 and 13 on a small real run: reuse, re-run of an untrusted record, exact recomputation ---------------------
 
 def _sklearn_metrics(y_true: np.ndarray, y_prob: np.ndarray) -> dict:

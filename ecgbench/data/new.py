@@ -15,6 +15,7 @@ from pathlib import Path
 from ecgbench.data.dataset import LEADS
 from ecgbench.data.loaders.array_file import check_row_count, close_signal_array, open_signal_array
 from ecgbench.data.loaders.labelled import check_rows_match_records, read_label_table
+from ecgbench.data.loaders.wfdb_format import import_wfdb
 from ecgbench.data.manifest import DataError
 
 STANDARD = {lead.lower(): lead for lead in LEADS}
@@ -44,7 +45,7 @@ def _leads(names: list[str], where: str) -> tuple[str, ...]:
 
 def survey_wfdb(folder: Path, labels_file: Path) -> Survey:
     """What the records and the labels CSV hold; the first problem found is an error naming its file or row."""
-    import wfdb
+    wfdb = import_wfdb()
 
     rows, _ = read_label_table(labels_file)
     check_rows_match_records(folder, rows, labels_file)
