@@ -6,8 +6,9 @@ import pytest
 from scipy.stats import kendalltau, spearmanr
 
 from ecgbench.results.findings import record_score
+from ecgbench.results.rank_correlation import kendall_rows, spearman_rows
 from ecgbench.results.transferability import (
-    POOLED, TOO_FEW, ScoreRecordError, analyse_transferability, kendall_rows, spearman_rows, transferability_section,
+    POOLED, TOO_FEW, ScoreRecordError, analyse_transferability, transferability_section,
     validate_score_record,
 )
 from record_factory import make_record

@@ -27,11 +27,12 @@ from statistics import mean
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from scipy.stats import ConstantInputWarning, kendalltau, rankdata, spearmanr
+from scipy.stats import rankdata
 from tabulate import tabulate
 
 from ecgbench.data.classes import DOWNSTREAMS
 from ecgbench.results.bootstrap import Interval, percentile_interval
+from ecgbench.results.rank_correlation import CORRELATIONS, correlation_point
 from ecgbench.results.figures import PALETTE, FigureOutcome, legend_below, new_figure, save_figure
 from ecgbench.results.findings import TEST_METRIC, canonical_order, record_score
 from ecgbench.results.record_intervals import BootstrapScores, format_interval
@@ -42,47 +43,10 @@ POOLED = "pooled ranks"
 KNOWN_SCORES = ("melep", "leep", "logme")  # the display order; other scores follow alphabetically
 OUTCOMES = {"f1": "fine-tune weighted F1", "gain": "gain over scratch"}
 FIGURE_NAME = "transferability.png"
-MAX_PAIR_CELLS = 4_000_000  # resamples x point pairs per Kendall block: bounds memory on the pooled rows
 TOO_FEW = f"fewer than {MIN_UPSTREAMS} upstreams: no ranking"
 NO_SHARED_SEED = "no seed shared by every upstream"
 
 CellKey = tuple  # (downstream, model, fraction)
-
-
-# --- rank correlations of many resamples at once ----------------------------------------------------------------
-
-def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman rho of each row pair of x, y [B, k] (average ranks for ties); NaN where a row is constant."""
-    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
-    rx, ry = rx - rx.mean(axis=1, keepdims=True), ry - ry.mean(axis=1, keepdims=True)
-    denominator = np.sqrt((rx ** 2).sum(axis=1) * (ry ** 2).sum(axis=1))
-    return np.divide((rx * ry).sum(axis=1), denominator, out=np.full(len(x), np.nan), where=denominator > 0)
-
-
-def kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Kendall tau-b of each row pair of x, y [B, k]: (concordant - discordant) / sqrt(untied in x * untied in y)."""
-    first, second = np.triu_indices(x.shape[1], 1)
-    rows_per_block = max(1, MAX_PAIR_CELLS // max(1, len(first)))
-    taus = np.full(len(x), np.nan)
-    for start in range(0, len(x), rows_per_block):
-        block = slice(start, start + rows_per_block)
-        sx = np.sign(x[block, first] - x[block, second])
-        sy = np.sign(y[block, first] - y[block, second])
-        untied = (sx != 0).sum(axis=1) * (sy != 0).sum(axis=1)
-        taus[block] = np.divide((sx * sy).sum(axis=1), np.sqrt(untied), out=np.full(len(sx), np.nan),
-                                where=untied > 0)
-    return taus
-
-
-def _point(correlation, x: np.ndarray, y: np.ndarray) -> float | None:
-    """scipy's correlation of the point estimates; None where it is undefined (a constant side)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConstantInputWarning)
-        value = correlation(x, y).statistic
-    return None if np.isnan(value) else float(value)
-
-
-CORRELATIONS = {"kendall": (kendalltau, kendall_rows), "spearman": (spearmanr, spearman_rows)}
 
 
 # --- per-cell data ------------------------------------------------------------------------------------------
@@ -210,7 +174,7 @@ def _resampled_outcomes(cell, outcome, upstreams, seeds, tuned, scratch, resampl
 def _intervals(x_points, y_points, x_resampled, y_resampled) -> dict[str, Interval | None]:
     out = {}
     for name, (point_fn, rows_fn) in CORRELATIONS.items():
-        point = _point(point_fn, x_points, y_points)
+        point = correlation_point(point_fn, x_points, y_points)
         if x_resampled is None:
             out[name] = Interval(point, None, None, 0)
         else:
@@ -261,7 +225,7 @@ def _mean_over_cells(cells: list[CellData], score: str, outcome: str) -> Correla
                            f"no cell has {MIN_UPSTREAMS} or more upstreams")
     found = {}
     for name, (point_fn, rows_fn) in CORRELATIONS.items():
-        points = [p for c in ranked if (p := _point(point_fn, c.scores[score], c.outcomes)) is not None]
+        points = [p for c in ranked if (p := correlation_point(point_fn, c.scores[score], c.outcomes)) is not None]
         point = mean(points) if points else None
         if any(c.resampled_outcomes is None for c in ranked):
             found[name] = Interval(point, None, None, 0)
@@ -433,7 +397,7 @@ def transferability_figure(analysis: TransferabilityAnalysis) -> Figure | str:
     models = canonical_order({p.cell[1] for p in points})
     cells = _ordered({p.cell for p in points})
     colours = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(dict.fromkeys((c[0], c[2]) for c in cells))}
-    figure = new_figure(max(6.4, 3.2 * len(models)), 2.9 * len(names) + 1.0)
+    figure = new_figure(max(8.0, 3.4 * len(models)), 2.9 * len(names) + 1.0)
     grid = figure.subplots(len(names), len(models), squeeze=False, sharey=True)
     for row, name in enumerate(names):
         for column, model in enumerate(models):
@@ -451,7 +415,7 @@ def transferability_figure(analysis: TransferabilityAnalysis) -> Figure | str:
     handles = [Line2D([], [], color=colour, marker="o", label=f"to {d}, fraction {f:g}")
                for (d, f), colour in colours.items()]
     legend_below(figure, handles)
-    figure.suptitle("Transferability score vs measured gain: one line per cell through its upstreams")
+    figure.suptitle("Score vs measured gain: one line per cell, through its upstreams", fontsize=10)
     return figure
 
 
