@@ -26,6 +26,7 @@ from ecgbench.cost import TRAIN_OVER_FORWARD, grid_tasks, task_work
 from ecgbench.study import Pretraining, Profile
 
 WORKER_INPUT = "ecg_progress"
+STUDY_TESTS = ("test_pretrain", "test_cell", "test_transferability")  # the grid's test functions
 SLOWEST = 3
 # (kind, outcome, key) of a finished study task from its report: kind "cell", "checkpoint" or "score"; outcome
 # "trained ok", "reused failed", "skipped", ... (the plugin knows its report properties, this module does not).
@@ -33,10 +34,9 @@ Classify = Callable[[pytest.TestReport], "tuple[str, str, str] | None"]
 
 
 def task_key(nodeid: str) -> str | None:
-    """The study task key in a test id, ``...::test_cell[KEY]`` -> ``KEY``; None for other tests."""
-    if not nodeid.endswith("]") or "[" not in nodeid:
-        return None
-    return nodeid[nodeid.index("[") + 1:-1]
+    """The study task key in a test id, ``...::test_cell[KEY]`` -> ``KEY``; None for any other test."""
+    name, bracket, rest = nodeid.rpartition("::")[2].partition("[")
+    return rest[:-1] if bracket and rest.endswith("]") and name in STUDY_TESTS else None
 
 
 def format_seconds(seconds: float) -> str:

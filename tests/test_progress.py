@@ -48,6 +48,7 @@ def test_task_keys_come_from_the_test_ids():
     assert task_key("benchmarks/test_grid.py::test_cell[ptbxl->ptb-lstm-f0.05-finetune-s0]") == \
         "ptbxl->ptb-lstm-f0.05-finetune-s0"
     assert task_key("tests/test_x.py::test_plain") is None
+    assert task_key("tests/test_x.py::test_other[ptb-lstm]") is None  # a parametrized test of another suite
     assert (format_seconds(42.4), format_seconds(185)) == ("42 s", "3 min 05 s")
 
 
