@@ -16,6 +16,40 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _disk_full(path: Path, error: OSError) -> bool:
+    """Whether ``error`` writing ``path`` means the disk (or the user's quota) is full."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if error.errno is None:  # numpy's short write ("720000 requested and 262112 written") has no errno
+        folder = next((p for p in Path(path).parents if p.exists()), Path("."))
+        try:
+            return shutil.disk_usage(folder).free < 1 << 20
+        except OSError:
+            return False
+    return False
+
+
+def describe_write_error(path: Path, error: OSError) -> str:
+    """``path: No space left on device (ENOSPC, the disk is full)``: the file meant, not the temp file, the
+    errno's name, and in plain words when the disk is full."""
+    name = errno.errorcode.get(error.errno, "") if error.errno else ""
+    notes = [name] if name else []
+    if _disk_full(path, error):
+        notes.append("the disk is full")
+    return f"{path}: {error.strerror or error}" + (f" ({', '.join(notes)})" if notes else "")
+
+
+@contextmanager
+def naming_write_errors(path: Path, what: str) -> Iterator[None]:
+    """Re-raise an ``OSError`` of the block as one naming ``what`` and ``path`` (the file meant, where the
+    library's message names a temp file or nothing: torch's "unexpected pos", numpy's "N requested")."""
+    try:
+        yield
+    except OSError as e:
+        message = f"cannot write {what} {describe_write_error(path, e)}"
+        raise (OSError(e.errno, message) if e.errno is not None else OSError(message)) from e
+
+
 def _create_temp_beside(path: Path) -> Path:
     """A new empty file in ``path``'s folder with a unique name; its mode follows the umask."""
     while True:

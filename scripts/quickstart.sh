@@ -28,6 +28,7 @@ case "$task" in
     demo="$(mktemp -d)"; trap 'rm -rf "$demo"' EXIT
     .venv/bin/python -m pip install -q --no-deps --target "$demo" ./tests/thirdparty
     .venv/bin/lint-imports  # the layer contracts of pyproject.toml: a broken one fails the tests
+    .venv/bin/ruff check .  # style and import order, configured in pyproject.toml
     PYTHONPATH="$demo${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m pytest tests -n 2 -q "$@" ;;
   *) echo "usage: bash scripts/quickstart.sh main|test [pytest args]" >&2; exit 2 ;;
 esac

@@ -4,13 +4,12 @@ import os
 
 import numpy as np
 import pytest
+from data_fixtures import PtbxlRow, ecg_like, write_cinc, write_ptbxl
 
 import ecgbench.data.prepare as prepare_module
 from ecgbench.cli import main
 from ecgbench.data import load, open_dataset
 from ecgbench.data.prepare import prepare
-
-from data_fixtures import PtbxlRow, ecg_like, write_cinc, write_ptbxl
 
 pytestmark = [pytest.mark.filterwarnings("ignore::ecgbench.data.prepare.IncompleteCopyWarning"),
               pytest.mark.filterwarnings("ignore:The inplace keyword")]
@@ -45,19 +44,33 @@ def test_the_cache_key_follows_limit_manifest_and_source_files(tmp_path, data_ro
     assert changed.built and changed.folder != full.folder and changed.dataset.digest != full.dataset.digest
 
 
-@pytest.mark.parametrize("damage", ["truncate signals", "delete meta", "garbage info"])
+@pytest.mark.parametrize("damage", ["truncate signals", "delete meta", "garbage info", "alter signals in place",
+                                    "alter labels in place"])
 def test_a_broken_cache_entry_is_reported_and_rebuilt(tmp_path, data_root, damage):
     first = prepare("ptbxl", data_root, cache_dir=tmp_path / "cache", progress=False)
-    if damage == "truncate signals":
+    if damage == "alter signals in place":  # same shape, one value changed: only the sha256 can tell
+        signals = np.load(first.folder / "signals.npy", mmap_mode="r+")
+        signals[3, 500, 2] += 0.25
+        signals.flush()
+        del signals
+    elif damage == "alter labels in place":
+        with np.load(first.folder / "meta.npz") as meta:
+            fields = dict(meta)
+        fields["labels"] = 1 - fields["labels"]
+        np.savez(first.folder / "meta.npz", **fields)
+    elif damage == "truncate signals":
         with open(first.folder / "signals.npy", "r+b") as f:
             f.truncate(1000)
     elif damage == "delete meta":
         os.remove(first.folder / "meta.npz")
     else:
         (first.folder / "info.json").write_text("{")
-    with pytest.warns(UserWarning, match=f"unusable, rebuilding it: {first.folder}"):
+    with pytest.warns(UserWarning, match=f"unusable, rebuilding it: {first.folder}") as caught:
         again = prepare("ptbxl", data_root, cache_dir=tmp_path / "cache", progress=False)
     assert again.built and again.dataset.digest == first.dataset.digest
+    if "in place" in damage:
+        what = "signals.npy" if "signals" in damage else "meta.npz"
+        assert f"{what} does not match" in str(caught[0].message)
 
 
 def test_worker_processes_give_the_same_arrays_in_the_same_order(tmp_path, monkeypatch):

@@ -4,10 +4,17 @@ from __future__ import annotations
 from record_factory import make_record, paired_records
 
 from ecgbench.models import build_model, register_model
-
 from ecgbench.results.findings import (
-    INCONCLUSIVE, MIN_UNITS, NOT_SUPPORTED, RULES_HEADING, SUPPORTED, epochs_to_converge, evaluate_findings,
-    findings_markdown, findings_rules_markdown, paired_cells,
+    INCONCLUSIVE,
+    MIN_UNITS,
+    NOT_SUPPORTED,
+    RULES_HEADING,
+    SUPPORTED,
+    epochs_to_converge,
+    evaluate_findings,
+    findings_markdown,
+    findings_rules_markdown,
+    paired_cells,
 )
 
 SMALL, LARGE = 0.05, 1.0

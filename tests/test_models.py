@@ -6,6 +6,7 @@ from torch import nn
 
 from ecgbench.models import MODELS, Classifier, build_model, register_model
 from ecgbench.models.rnn import RNNBackbone
+from ecgbench.transfer.forward import classifier_forward, source_outputs
 
 # Parameter counts for 5 classes quoted for the paper's architectures.
 EXPECTED_MILLIONS = {"resnet1d18": 4.11, "resnet1d50": 17.0, "resnet1d101": 29.3,
@@ -53,8 +54,9 @@ def test_the_resnet_head_is_the_papers_fc1_relu_fc2_and_fc2_is_its_last_layer():
     model = build_model("resnet1d50", 5)
     assert (model.head.fc1.in_features, model.head.fc1.out_features) == (2048, 512)
     assert (model.head.fc2.in_features, model.head.fc2.out_features) == (512, 5)
-    assert model.last_layer_inputs(torch.randn(2, 1000, 12)).shape == (2, 512)
-    assert build_model("lstm", 5).last_layer_inputs(torch.randn(2, 1000, 12)).shape == (2, 100_000)
+    x = torch.randn(2, 1000, 12).numpy()
+    assert source_outputs(classifier_forward(model), x)[1].shape == (2, 512)  # what fc2 reads
+    assert source_outputs(classifier_forward(build_model("lstm", 5)), x)[1].shape == (2, 100_000)
 
 
 @pytest.mark.parametrize("name", ["resnet1d18", "lstm"])
@@ -91,3 +93,78 @@ def test_registry_rejects_duplicates_and_names_unknown_models():
         register_model("resnet1d18", lambda n: build_model("gru", n), "rnn")
     with pytest.raises(KeyError, match="unknown model 'nope'.*resnet1d18"):
         build_model("nope", 2)
+
+
+class _Backbone(nn.Module):
+    """8 features from a [batch, 1000, 12] record: a user's model in miniature."""
+
+    out_features = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(12, 8, 9, stride=4)
+
+    def forward(self, x):
+        return self.conv(x.transpose(1, 2)).mean(-1)
+
+
+def _scratch_registry(monkeypatch):
+    from ecgbench.models import MODELS as registered
+    from ecgbench.registry import Registry
+
+    fresh = Registry("model")
+    for name in registered.names():
+        fresh.register(name, registered.get(name), registered.origin(name))
+    monkeypatch.setattr("ecgbench.models.MODELS", fresh)
+    monkeypatch.setattr("ecgbench.models._DRY_RUN_DONE", set())
+    return fresh
+
+
+@pytest.mark.parametrize("name", ["my/net", "../net", "", "net one", ".hidden", "net\\x"])
+def test_a_model_name_unsafe_in_a_file_name_is_refused_at_registration(monkeypatch, name):
+    registry = _scratch_registry(monkeypatch)
+    with pytest.raises(ValueError, match=r"model name .*: use letters, digits, '_', '.' and '-' only"):
+        register_model(name, lambda n: build_model("gru", n), "rnn")
+    assert name not in registry.names()
+
+
+@pytest.mark.parametrize("factory, message", [
+    (lambda n: Classifier(_Backbone(), nn.Linear(8, 3), nn.Linear),
+     r"model 'user': built for 5 classes, its last layer 'head' has 3 outputs \(does the factory use its n_classes"),
+    (lambda n: Classifier(_Backbone(), nn.Sequential(OrderedDict(fc1=nn.Linear(8, 8), fc2=nn.Linear(8, n))),
+                          nn.Linear, last_layer="fc3"),
+     r"model 'user': its factory failed for n_classes=5: ValueError: last_layer 'fc3' names no module of the head "
+     r"\(its modules: fc1, fc2\)"),
+    (lambda n: Classifier(_Backbone(), nn.Sequential(nn.Linear(8, n), nn.Unflatten(1, (1, n))), nn.Linear,
+                          last_layer="0"),
+     r"model 'user': built for 5 classes, it outputs shape \[2, 1, 5\] on a batch of 2, expected \[2, 5\]"),
+    (lambda n: Classifier(_Backbone(), nn.Linear(9, n), nn.Linear),
+     r"model 'user': a forward pass on a \[2, 1000, 12\] input \(batch, samples, leads\) fails: RuntimeError"),
+    (lambda n: nn.Linear(12, n), r"model 'user': its factory must return an ecgbench.models.Classifier, got Linear"),
+])
+def test_a_broken_user_model_fails_by_name_at_its_first_build(monkeypatch, factory, message):
+    _scratch_registry(monkeypatch)
+    register_model("user", factory, "cnn")
+    with pytest.raises(ValueError, match=message):
+        build_model("user", 5)
+
+
+def test_a_factory_that_ignores_n_classes_fails_at_every_later_build_too(monkeypatch):
+    _scratch_registry(monkeypatch)
+    register_model("fixed3", lambda n: Classifier(_Backbone(), nn.Linear(8, 3), nn.Linear), "cnn")
+    assert build_model("fixed3", 3).last_linear.out_features == 3  # right by chance: the dry run passes
+    with pytest.raises(ValueError, match="model 'fixed3': built for 4 classes, its last layer 'head' has 3 outputs"):
+        build_model("fixed3", 4)
+
+
+def test_the_build_check_leaves_the_initialisation_and_the_mode_as_they_were(monkeypatch):
+    monkeypatch.setattr("ecgbench.models._DRY_RUN_DONE", set())  # the first build below runs the dry forward
+    torch.manual_seed(0)
+    first = build_model("resnet1d18", 5)
+    torch.manual_seed(0)
+    second = build_model("resnet1d18", 5)
+    assert first.training and all(torch.equal(a, b) for a, b in zip(first.state_dict().values(),
+                                                                      second.state_dict().values()))
+    torch.manual_seed(0)
+    unchecked = MODELS.get("resnet1d18").factory(5)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), unchecked.state_dict().values()))

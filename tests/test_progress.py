@@ -7,11 +7,11 @@ import pytest
 
 from ecgbench.cost import TRAIN_OVER_FORWARD, task_work
 from ecgbench.progress import EpochFile, RunProgress, format_seconds, task_key
-from ecgbench.study import enumerate_cells, get_profile, iter_upstream_needs
+from ecgbench.study import enumerate_cells, get_profile, pretrainings_of
 
 PROFILE = get_profile("smoke")
 CELLS = [c for c in enumerate_cells(PROFILE) if c.model == "resnet1d18" and c.downstream == "ptb"][:4]
-NEED = next(iter(iter_upstream_needs([c for c in CELLS if c.upstream])))
+NEED = next(iter(pretrainings_of([c for c in CELLS if c.upstream])))
 
 
 @dataclass

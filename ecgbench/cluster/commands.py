@@ -6,13 +6,21 @@ import shlex
 import sys
 from pathlib import Path
 
-from ecgbench.cost import load_measured, measured_seconds, save_measured
 from ecgbench.cluster.selection import GRID_FILE, collect_selection
 from ecgbench.cluster.status import grid_status, render_status
-from ecgbench.cluster.submit import (EXECUTORS, ClusterSettings, parse_only, plan_submission, render_plan,
-                                     selected_shards, submit)
+from ecgbench.cluster.submit import (
+    EXECUTORS,
+    ClusterSettings,
+    parse_only,
+    plan_submission,
+    render_plan,
+    selected_shards,
+    submit,
+)
+from ecgbench.cost import load_measured, measured_seconds, save_measured
+from ecgbench.options import add_profile_options, study_profile
 from ecgbench.results.store import load_records
-from ecgbench.study import DEFAULT_PROFILE, default_results_dir, get_profile
+from ecgbench.study import default_results_dir
 
 
 def _sbatch_flag(text: str) -> tuple[str, str]:
@@ -82,9 +90,7 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    profile = get_profile(args.profile, args.profiles)
-    if args.seeds is not None:
-        profile = profile.with_seeds(args.seeds)
+    profile = study_profile(lambda name: getattr(args, name), "--")
     results = args.results or default_results_dir(Path.cwd(), profile.name)
     if not results.is_dir():
         print(f"error: {results}: no such results folder", file=sys.stderr)
@@ -123,8 +129,5 @@ def add_cluster_commands(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="done / failed / missing cells of a grid and the estimated remaining cost")
     st.add_argument("--results", type=Path, default=None,
                     help="the grid's results folder (default: reports/results, or reports/<profile>/results)")
-    st.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose grid to count (default: %(default)s)")
-    st.add_argument("--profiles", type=Path, default=None, metavar="FILE",
-                    help="a TOML file of your own profiles instead of the packaged profiles.toml")
-    st.add_argument("--seeds", type=int, default=None, help="override the profile's number of seeds")
+    add_profile_options(st.add_argument, "--")
     st.set_defaults(func=_status)

@@ -122,7 +122,7 @@ def positive_number(text: str) -> float:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from ecgbench.data.new import manifest_text, survey_array, survey_wfdb, usage
+    from ecgbench.data.new import manifest_text, merged_spellings, survey_array, survey_wfdb, usage
     from ecgbench.data.registry import checked_manifest
 
     folder = args.root / args.name
@@ -160,6 +160,8 @@ def _new(args: argparse.Namespace) -> int:
     print(f"{args.name}: {survey.records} records, rates {list(survey.rates_hz)} Hz, "
           f"{survey.durations_s[0]:g}-{survey.durations_s[1]:g} s, leads {list(survey.leads)}")
     print("classes: " + ", ".join(f"{c} {n}" for c, n in survey.classes.items()))
+    for line in merged_spellings(survey):
+        print(f"note: {line}")
     print(usage(args.name, args.root, out))
     return 0
 
@@ -180,8 +182,6 @@ def _root_option(must_exist: bool):
 
 def add_data_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``ecgbench data ...`` on the top-level sub-parsers."""
-    from ecgbench.data.prepare import default_cache_dir
-
     data = sub.add_parser("data", help="fetch, verify, prepare and describe the real datasets")
     commands = data.add_subparsers(dest="data_command", required=True)
 
@@ -199,7 +199,7 @@ def add_data_commands(sub: argparse._SubParsersAction) -> None:
     for name, func, help_text in (("prepare", _prepare, "read every record once into the prepared cache"),
                                   ("info", _info, "counts per class and split, dropped and flagged records, digest")):
         parser = command(name, func, help_text)
-        parser.add_argument("--cache", type=Path, default=default_cache_dir(),
+        parser.add_argument("--cache", type=Path, default=None,
                             help="cache folder (default: $ECGBENCH_CACHE or ~/.cache/ecgbench)")
         parser.add_argument("--limit", type=int, default=None, help="only the first N usable records")
         parser.add_argument("--workers", type=int, default=None, help="reader processes (default: CPU count, <= 8)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ecgbench.data.dataset import LEADS
 from ecgbench.data.loaders.array_file import check_row_count, close_signal_array, open_signal_array
-from ecgbench.data.loaders.labelled import check_rows_match_records, read_label_table
+from ecgbench.data.loaders.labelled import check_rows_match_records, check_wfdb_header, read_label_table
 from ecgbench.data.loaders.wfdb_format import import_wfdb
 from ecgbench.data.manifest import DataError
 
@@ -28,6 +28,7 @@ class Survey:
     leads: tuple[str, ...]  # the records' own spelling of the 12 standard leads, in standard order
     durations_s: tuple[float, float]
     classes: dict[str, int]  # class -> records, most frequent first
+    spellings: dict[str, tuple[str, ...]]  # class -> the CSV labels it merges (case variants of one name)
     records: int
     has_patients: bool
     has_split: bool
@@ -56,14 +57,14 @@ def survey_wfdb(folder: Path, labels_file: Path) -> Survey:
             record = wfdb.rdheader(str(header))
         except Exception as e:  # wfdb raises many types for an unreadable header
             raise DataError(f"{header}.hea ({row.origin}): wfdb cannot read the header: {e}") from None
+        check_wfdb_header(record, header, row.record)
         spellings.add(_leads(list(record.sig_name or []), f"{header}.hea"))
         rates[float(record.fs)] += 1
         lengths.append(record.sig_len / record.fs)
     if len(spellings) > 1:
         raise DataError(f"{folder}: records spell the leads in different ways {sorted(spellings)}: rename them alike")
     return Survey(rates.most_common(1)[0][0], tuple(sorted(rates)), spellings.pop(), (min(lengths), max(lengths)),
-                  _classes(rows), len(rows),
-                  any(r.patient != r.record for r in rows), rows[0].fold is not None)
+                  *_classes(rows), len(rows), any(r.patient != r.record for r in rows), rows[0].fold is not None)
 
 
 def survey_array(folder: Path, labels_file: Path, signals_file: Path, hdf5_dataset: str, rate_hz: float) -> Survey:
@@ -72,15 +73,24 @@ def survey_array(folder: Path, labels_file: Path, signals_file: Path, hdf5_datas
     shape = array.shape
     close_signal_array(array)
     check_row_count(labels_file, len(rows), signals_file, shape[0])
-    return Survey(rate_hz, (rate_hz,), LEADS, (shape[1] / rate_hz,) * 2, _classes(rows), len(rows),
+    return Survey(rate_hz, (rate_hz,), LEADS, (shape[1] / rate_hz,) * 2, *_classes(rows), len(rows),
                   any(r.patient != r.record for r in rows), rows[0].fold is not None)
 
 
-def _classes(rows) -> dict[str, int]:
+def _classes(rows) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+    """Records per class, most frequent first, and the CSV labels of each class. Labels that differ only in
+    case (``RBBB``, ``rbbb``, ``Rbbb``) are one class, named by its most frequent spelling: three classes would
+    split one diagnosis three ways. The manifest's ``[labels.map]`` lists the merged spellings, so the merge is
+    visible and can be undone there."""
     counts = Counter(label for row in rows for label in set(row.labels))
     if not counts:
         raise DataError("the labels CSV names no class at all")
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    groups: dict[str, list[str]] = {}
+    for label, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        groups.setdefault(label.casefold(), []).append(label)
+    spellings = {group[0]: tuple(group) for group in groups.values()}
+    records = {name: sum(1 for row in rows if set(row.labels) & set(labels)) for name, labels in spellings.items()}
+    return dict(sorted(records.items(), key=lambda kv: (-kv[1], kv[0]))), spellings
 
 
 def _toml(value) -> str:
@@ -95,8 +105,8 @@ def manifest_text(name: str, survey: Survey, fmt: dict[str, object]) -> str:
         f'test = 0.15\ngroup_by_patient = {_toml(survey.has_patients)}  # records of one patient share a split')
     options = "\n".join(f"{k} = {_toml(v)}" for k, v in fmt["options"].items())
     classes = list(survey.classes)
-    label_map = "\n".join(f"{_toml(c) if not c.isidentifier() else c} = [{_toml(c)}]  # {n} records"
-                          for c, n in survey.classes.items())
+    label_map = "\n".join(f"{_toml(c) if not c.isidentifier() else c} = {_toml(list(survey.spellings[c]))}  "
+                          f"# {n} records" for c, n in survey.classes.items())
     low, high = survey.durations_s
     return f"""# {name}: written by `ecgbench data new`; edit freely (schema: ecgbench/data/manifest.py).
 name = {_toml(name)}
@@ -159,6 +169,13 @@ cropped = "keep"
 """
 
 
+def merged_spellings(survey: Survey) -> list[str]:
+    """One line per class that merges case variants: what ``data new`` tells the user it decided."""
+    return [f"labels {', '.join(map(repr, labels))} differ only in case: merged into class {name!r} (edit "
+            "[labels.map] of the manifest to keep them apart)" for name, labels in survey.spellings.items()
+            if len(labels) > 1]
+
+
 EXAMPLE_PROFILE = "mine"
 
 
@@ -189,4 +206,4 @@ upstreams and "finetune", "linear" to regimes once PTB-XL's files are in {root}/
 
 {example_profile(name)}
 To share the dataset, ship the manifest in your package and declare it:
-[project.entry-points."ecgbench.datasets"] {name} = "pkg.module:MANIFEST" (MANIFEST: the manifest's path)."""
+[project.entry-points."ecgbench.datasets"] {name} = "pkg.module:MANIFEST" (MANIFEST: the manifest's path)."""  # noqa: E501 (a command is copied as one line)

@@ -7,15 +7,17 @@ or whose bytes no longer match it is reported with its path and rebuilt, never u
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from ecgbench.atomic import atomic_path, atomic_write_bytes
+from ecgbench.atomic import atomic_write_bytes, naming_write_errors
 from ecgbench.digests import file_sha256
-from ecgbench.locks import host_lock
+from ecgbench.locks import build_once
 
 
 def checksum_path(path: Path) -> Path:
@@ -23,14 +25,15 @@ def checksum_path(path: Path) -> Path:
 
 
 def _save(obj: Any, path: Path) -> None:
-    """Publish ``obj`` and then its checksum; a failed write (full or read-only disk) names the checkpoint."""
-    try:
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
-            digest = file_sha256(tmp)
-        atomic_write_bytes(checksum_path(path), digest.encode())
-    except OSError as e:
-        raise OSError(e.errno, f"cannot write checkpoint {path}: {e.strerror or e}") from e
+    """Publish ``obj`` and then its checksum; a failed write (full or read-only disk) names the checkpoint.
+    torch.save writing to a file reports a full disk as a RuntimeError ("unexpected pos ..."), so it writes
+    into memory and the file is written here, where a full disk is an ``OSError`` with its errno."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    with naming_write_errors(path, "checkpoint"):
+        atomic_write_bytes(path, data)
+        atomic_write_bytes(checksum_path(path), hashlib.sha256(data).hexdigest().encode())
 
 
 def _integrity_problem(path: Path) -> str | None:
@@ -67,13 +70,9 @@ def cached_checkpoint(path: Path, checkpoint_id: str, build: Callable[[], dict])
     ``checkpoint_id`` is set here. Built once per host (a host-local lock); across hosts the atomic rename
     publishes whole files.
     """
-    found = load_checkpoint(path, checkpoint_id)
-    if found is not None:
-        return found, False
-    with host_lock(path):
-        found = load_checkpoint(path, checkpoint_id)
-        if found is not None:
-            return found, False
+    def build_and_save() -> dict:
         ckpt = {**build(), "checkpoint_id": checkpoint_id}
         _save(ckpt, path)
-        return ckpt, True
+        return ckpt
+
+    return build_once(path, lambda: load_checkpoint(path, checkpoint_id), build_and_save)

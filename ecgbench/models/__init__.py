@@ -9,6 +9,7 @@ from typing import Callable
 from torch import nn
 
 from ecgbench.models.base import HEAD_POLICIES, PAPER_HEAD_POLICY, Classifier
+from ecgbench.models.checks import ModelError, check_model_name, checked_model
 from ecgbench.models.resnet1d import BasicBlock, Bottleneck, resnet1d
 from ecgbench.models.rnn import rnn
 from ecgbench.registry import BUILT_IN, Registry
@@ -48,6 +49,10 @@ def _discover(registry: Registry[ModelSpec]) -> None:
                 raise entry.error(str(e)) from None
         specs.append((entry, value))
     for entry, spec in specs:
+        try:
+            check_model_name(entry.name)
+        except ModelError as e:
+            raise entry.error(str(e)) from None
         registry.register(entry.name, spec, entry.origin)
 
 
@@ -57,12 +62,19 @@ MODELS: Registry[ModelSpec] = Registry("model", discover=_discover)
 def register_model(name: str, factory: ModelFactory, family: str = "other") -> None:
     """Add a model: ``factory(n_classes)`` returns a ``Classifier`` (which names its last layer); it joins the grid."""
     caller = sys._getframe(1).f_globals.get("__name__", "?")  # listed by `ecgbench models`
-    MODELS.register(name, ModelSpec(factory, family), BUILT_IN if caller == __name__ else f"module {caller}")
+    origin = BUILT_IN if caller == __name__ else f"module {caller}"
+    MODELS.register(check_model_name(name), ModelSpec(factory, family), origin)
+
+
+_DRY_RUN_DONE: set[str] = set()  # models whose first build in this process passed a dry forward pass
 
 
 def build_model(name: str, n_classes: int) -> Classifier:
-    """A freshly initialised model from the registry (seed torch first for a reproducible init)."""
-    return MODELS.get(name).factory(n_classes)
+    """A freshly initialised model from the registry (seed torch first for a reproducible init), checked
+    (``checked_model``) so that a broken user model fails by name, not deep inside torch."""
+    model = checked_model(name, MODELS.get(name).factory, n_classes, dry_run=name not in _DRY_RUN_DONE)
+    _DRY_RUN_DONE.add(name)
+    return model
 
 
 def model_family(name: str) -> str:
@@ -77,5 +89,5 @@ register_model("lstm", partial(rnn, nn.LSTM, False), "rnn")
 register_model("bilstm", partial(rnn, nn.LSTM, True), "rnn")
 register_model("gru", partial(rnn, nn.GRU, False), "rnn")
 
-__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelSpec", "PAPER_HEAD_POLICY", "build_model", "model_family",
-           "register_model"]
+__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelError", "ModelSpec", "PAPER_HEAD_POLICY",
+           "build_model", "model_family", "register_model"]

@@ -35,8 +35,16 @@ class Classifier(nn.Module):
         self.head_factory = head_factory
         self.feature_dim = backbone.out_features
         self.last_layer = last_layer
-        if not isinstance(self.get_submodule(self.new_part_name(PAPER_HEAD_POLICY)), nn.Linear):
-            raise TypeError(f"the last layer {self.new_part_name(PAPER_HEAD_POLICY)!r} must be an nn.Linear")
+        part = self.new_part_name(PAPER_HEAD_POLICY)
+        try:
+            layer = self.get_submodule(part)
+        except AttributeError:
+            names = [name for name, _ in head.named_modules() if name] or ["none: the head is one layer, so "
+                                                                            "last_layer must be ''"]
+            raise ValueError(f"last_layer {last_layer!r} names no module of the head (its modules: "
+                             f"{', '.join(names)})") from None
+        if not isinstance(layer, nn.Linear):
+            raise TypeError(f"the last layer {part!r} must be an nn.Linear")
         self._trainable: str | None = None
 
     @property
@@ -80,14 +88,3 @@ class Classifier(nn.Module):
                 module.training = False
             self.get_submodule(self._trainable).train(mode)
         return self
-
-    def last_layer_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """What the last layer reads (the penultimate features), from one forward pass."""
-        seen: list[torch.Tensor] = []
-        layer = self.get_submodule(self.new_part_name(PAPER_HEAD_POLICY))
-        handle = layer.register_forward_pre_hook(lambda _module, args: seen.append(args[0]))
-        try:
-            self(x)
-        finally:
-            handle.remove()
-        return seen[0]

@@ -50,18 +50,19 @@ def _perf(args: argparse.Namespace) -> int:
 
 
 def _memory(args: argparse.Namespace) -> int:
+    from ecgbench.data.prepare import default_cache_dir
     from ecgbench.perf.memory import format_peak, run_smoke_cell
 
+    cache = args.cache or default_cache_dir()
     if args.results is not None:
-        print(format_peak(args.model, run_smoke_cell(args.model, args.cache, args.results, args.threads)))
+        print(format_peak(args.model, run_smoke_cell(args.model, cache, args.results, args.threads)))
         return 0
     with tempfile.TemporaryDirectory() as results:
-        print(format_peak(args.model, run_smoke_cell(args.model, args.cache, Path(results), args.threads)))
+        print(format_peak(args.model, run_smoke_cell(args.model, cache, Path(results), args.threads)))
     return 0
 
 
 def add_perf_commands(sub: argparse._SubParsersAction) -> None:
-    from ecgbench.data.prepare import default_cache_dir
     from ecgbench.models import MODELS
     from ecgbench.perf.report import BENCHMARKS
 
@@ -86,7 +87,7 @@ def add_perf_commands(sub: argparse._SubParsersAction) -> None:
                                    "1.0) in this fresh process and prints its peak RSS, as a pytest-xdist worker "
                                    "would reach it.")
     m.add_argument("model", choices=MODELS.names(), help="the registered model to measure")
-    m.add_argument("--cache", type=Path, default=default_cache_dir(),
+    m.add_argument("--cache", type=Path, default=None,
                    help="synthetic-data cache (default: $ECGBENCH_CACHE or ~/.cache/ecgbench)")
     m.add_argument("--results", type=Path, default=None, help="folder for the cell's record (default: a temporary one)")
     m.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads (default: all cores)")

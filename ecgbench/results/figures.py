@@ -21,8 +21,18 @@ from matplotlib.ticker import MaxNLocator
 from ecgbench.atomic import atomic_path
 from ecgbench.results.bootstrap import Interval, seed_mean_ci
 from ecgbench.results.findings import (
-    CONVERGENCE_SHARE, MIN_EPOCHS, TEST_METRIC, Pair, canonical_order, epochs_to_converge, mean_by, model_family,
-    paired_cells, record_score, shared_validation_metric, validation_curve,
+    CONVERGENCE_SHARE,
+    MIN_EPOCHS,
+    TEST_METRIC,
+    Pair,
+    canonical_order,
+    epochs_to_converge,
+    mean_by,
+    model_family,
+    paired_cells,
+    record_score,
+    shared_validation_metric,
+    validation_curve,
 )
 from ecgbench.results.record_intervals import BootstrapScores
 

@@ -6,12 +6,11 @@ rejected with its file named. One folder holds one record per cell: a second fil
 """
 from __future__ import annotations
 
-import errno
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecgbench.atomic import atomic_write_bytes
+from ecgbench.atomic import atomic_write_bytes, describe_write_error
 from ecgbench.results.schema import ResultRecordError, finite_or_none, sealed, validate_record
 
 __all__ = ["RECORD_SUFFIX", "RecordWriteError", "LoadedRecords", "finite_or_none", "record_path", "write_record",
@@ -30,12 +29,6 @@ class RecordWriteError(OSError):
 
 def record_path(results_dir: Path, file_stem: str) -> Path:
     return Path(results_dir) / f"{file_stem}{RECORD_SUFFIX}"
-
-
-def describe_write_error(path: Path, error: OSError) -> str:
-    """``path: No space left on device (ENOSPC)``: the file meant, not the temp file, and the errno's name."""
-    name = errno.errorcode.get(error.errno, "") if error.errno else ""
-    return f"{path}: {error.strerror or error}" + (f" ({name})" if name else "")
 
 
 def read_json(path: Path, what: str, error: type[Exception]) -> object:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ecgbench.data.folder_files import inside_path
 from ecgbench.data.manifest import DataError, Manifest, strict_build
 
 
@@ -121,10 +122,5 @@ class Loader(ABC):
         self.close()
 
     def path(self, relative: str) -> Path:
-        return self.root / relative
-
-    def require(self, entry: RecordEntry) -> None:
-        """Raise ``MissingFileError`` for the first file of ``entry`` that is not on disk."""
-        for relative in self.record_files(entry):
-            if not self.path(relative).is_file():
-                raise MissingFileError(entry.record_id, f"missing file {self.path(relative)}")
+        """``root / relative``; a name outside the folder or hidden is refused (its changes would not be seen)."""
+        return self.root / inside_path(relative, f"{self.manifest.name} ({self.root})")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, EcgRecordError
-from ecgbench.data.loaders.wfdb_format import (Header, check_checksums, clipped_channels, parse_header,
-                                               to_millivolts)
+from ecgbench.data.folder_files import visible_files
+from ecgbench.data.loaders.base import EcgRecordError, Index, Loader, MissingFileError, RawRecord, RecordEntry
+from ecgbench.data.loaders.wfdb_format import Header, check_checksums, clipped_channels, parse_header, to_millivolts
 from ecgbench.data.manifest import DataError
 
 
@@ -49,8 +49,7 @@ def read_cinc(header_path: Path, record_id: str, gain_override: float = 0.0) -> 
 
 def index_cinc(root: Path, pattern: str) -> Index:
     """Every ``pattern`` header below ``root``, sorted by record name; Dx codes are the source labels."""
-    headers = sorted((p for p in root.rglob(pattern) if not any(part.startswith(".") for part in p.parts)),
-                     key=lambda p: (p.stem, str(p)))
+    headers = sorted(visible_files(root, pattern), key=lambda p: (p.stem, str(p)))
     if not headers:
         raise DataError(f"{root}: no {pattern} headers found")
     index = Index(entries=[], notes=["the source identifies no patients: each record is split on its own"])

@@ -15,6 +15,20 @@ from ecgbench.data.loaders.base import Index, RawRecord, RecordEntry
 from ecgbench.data.manifest import DataError
 
 
+def _check_label_columns(table, path) -> None:
+    """Every column is a 0/1 label column: an index column (``to_csv`` without ``index=False`` writes one,
+    unnamed, holding 0, 1, 2, ...) would be read as a class, or as a table of values other than 0/1."""
+    for number, column in enumerate(table.columns, start=1):
+        values = table[column].to_numpy()
+        unnamed = str(column).startswith("Unnamed:") or not str(column).strip()
+        counting = len(values) > 2 and np.array_equal(values, np.arange(values[0], values[0] + len(values)))
+        if unnamed or counting:
+            name = "unnamed" if unnamed else f"{column!r}, counting rows"
+            raise DataError(f"{path}: column {number} ({name}: {values[:3].tolist()}, ...) is an index column, not "
+                            "a label; CODE-test's gold_standard.csv holds only the 0/1 label columns "
+                            "(drop the index column, or write the table with index=False)")
+
+
 @dataclass(frozen=True)
 class CodeTestOptions:
     tracings_file: str
@@ -38,6 +52,7 @@ class CodeTestLoader(ArrayFileLoader):
         if not path.is_file():
             raise DataError(f"{path}: missing; CODE-test's labels (row i = tracing i)")
         table = pd.read_csv(path)
+        _check_label_columns(table, path)
         values = table.to_numpy()
         if not np.isin(values, (0, 1)).all():
             bad_row = int(np.flatnonzero(~np.isin(values, (0, 1)).all(axis=1))[0])

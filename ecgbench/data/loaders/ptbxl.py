@@ -12,7 +12,8 @@ import ast
 from dataclasses import dataclass
 from typing import Literal
 
-from ecgbench.data.loaders.base import Index, Loader, RawRecord, RecordEntry, EcgRecordError
+from ecgbench.data.folder_files import inside_path
+from ecgbench.data.loaders.base import EcgRecordError, Index, Loader, RawRecord, RecordEntry
 from ecgbench.data.loaders.wfdb_format import read_wfdb
 from ecgbench.data.manifest import DataError
 
@@ -30,6 +31,16 @@ def _whole(value: object, column: str) -> int:
     return int(number)
 
 
+def _scp_codes(text: object) -> dict[str, float]:
+    """``scp_codes``: a dict of SCP code -> likelihood (0-100), as PTB-XL writes it (``{'NORM': 100.0}``)."""
+    codes = ast.literal_eval(text) if isinstance(text, str) else text
+    if not isinstance(codes, dict) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in codes.items()):
+        raise ValueError(f"scp_codes {text!r} is not a dict of SCP code -> likelihood number, such as "
+                         "{'NORM': 100.0}")
+    return codes
+
+
 @dataclass(frozen=True)
 class PtbxlOptions:
     rate_hz: Literal[100, 500]  # which copy of the records to read
@@ -41,31 +52,43 @@ class PtbxlLoader(Loader):
     version = "1"
     Options = PtbxlOptions
 
-    def _read_csv(self, name: str, **kwargs):
+    def _read_csv(self, name: str, columns: set[str], **kwargs):
+        """The table ``name`` with at least ``columns``; a missing, unreadable or ';'-separated file, or one
+        lacking a column, is an error naming it."""
         import pandas as pd
 
         path = self.path(name)
         if not path.is_file():
             raise DataError(f"{path}: missing; it is PTB-XL's index and comes with the dataset")
         try:
-            return pd.read_csv(path, **kwargs)
+            table = pd.read_csv(path, **kwargs)
         except Exception as e:  # pandas raises parser, unicode and value errors for one cause
             raise DataError(f"{path}: cannot read it as CSV: {e}") from None
+        missing = columns - set(table.columns) - {table.index.name}
+        if missing:
+            names = [str(table.index.name), *map(str, table.columns)]
+            hint = (" (the file is ';'-separated; PhysioNet's release separates columns with ',')"
+                    if len(table.columns) <= 1 and any(";" in name for name in names) else "")
+            raise DataError(f"{path}: lacks columns {sorted(missing)}{hint}")
+        return table
 
     def superclasses(self) -> dict[str, str]:
-        """Diagnostic SCP code -> superclass, from ``scp_statements.csv``; non-diagnostic codes -> ""."""
-        statements = self._read_csv(STATEMENTS, index_col=0)
-        missing = {"diagnostic", "diagnostic_class"} - set(statements.columns)
-        if missing:
-            raise DataError(f"{self.path(STATEMENTS)}: lacks columns {sorted(missing)}")
-        return {str(code): (str(row.diagnostic_class) if row.diagnostic == 1 else "")
-                for code, row in statements.iterrows()}
+        """Diagnostic SCP code -> superclass, from ``scp_statements.csv``; non-diagnostic codes -> "". A
+        diagnostic statement with a blank class is an error: its records would get a class named "nan"."""
+        statements = self._read_csv(STATEMENTS, {"diagnostic", "diagnostic_class"}, index_col=0)
+        classes = {}
+        for line, (code, row) in enumerate(statements.iterrows(), start=2):
+            if row.diagnostic != 1:
+                classes[str(code)] = ""
+                continue
+            if not (isinstance(row.diagnostic_class, str) and row.diagnostic_class.strip()):
+                raise DataError(f"{self.path(STATEMENTS)} line {line}: diagnostic statement {code!r} has a blank "
+                                "diagnostic_class (every statement with diagnostic = 1 needs its superclass)")
+            classes[str(code)] = row.diagnostic_class.strip()
+        return classes
 
     def index(self) -> Index:
-        database = self._read_csv(DATABASE)
-        missing = set(_COLUMNS) - set(database.columns)
-        if missing:
-            raise DataError(f"{self.path(DATABASE)}: lacks columns {sorted(missing)}")
+        database = self._read_csv(DATABASE, set(_COLUMNS))
         superclass = self.superclasses()
         column = "filename_hr" if self.options.rate_hz == 500 else "filename_lr"
         index = Index(entries=[])
@@ -74,7 +97,7 @@ class PtbxlLoader(Loader):
             record_id = str(row.ecg_id)
             try:
                 record_id = str(_whole(row.ecg_id, "ecg_id"))
-                codes = ast.literal_eval(row.scp_codes)
+                codes = _scp_codes(row.scp_codes)
                 labels = {superclass.get(code, code) for code, likelihood in codes.items()
                           if code not in superclass or likelihood >= self.options.min_likelihood}
                 patient = str(_whole(row.patient_id, "patient_id"))
@@ -82,8 +105,9 @@ class PtbxlLoader(Loader):
             except (ValueError, SyntaxError, AttributeError, TypeError) as e:
                 index.problems.append(EcgRecordError(record_id, f"{origin}: unreadable row ({e})"))
                 continue
-            index.entries.append(RecordEntry(record_id, patient, tuple(sorted(labels - {""})),
-                                             getattr(row, column), fold, origin))
+            location = inside_path(str(getattr(row, column)), f"{origin}: {column}")
+            index.entries.append(RecordEntry(record_id, patient, tuple(sorted(labels - {""})), location, fold,
+                                             origin))
         return index
 
     def record_files(self, entry: RecordEntry) -> tuple[str, ...]:

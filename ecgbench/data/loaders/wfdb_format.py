@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgbench.data.loaders.base import MissingFileError, RawRecord, EcgRecordError
+from ecgbench.data.folder_files import OutsideDatasetError, inside_path
+from ecgbench.data.loaders.base import EcgRecordError, MissingFileError, RawRecord
 
 _RECORD_LINE = re.compile(r"^(?P<name>\S+?)(?:\.mat)?\s+(?P<n_sig>\d+)\s+(?P<fs>[\d.]+)\S*\s+(?P<n>\d+)(\s|$)")
 _FORMAT = re.compile(r"^(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::\d+)?(?:\+(?P<offset>\d+))?$")
@@ -93,8 +94,12 @@ def _parse_signal_line(line: str, path: Path, record_id: str) -> SignalLine:
     bits = int(fields[3]) if len(fields) > 3 and fields[3].isdigit() else 0
     half = 2 ** ((bits or 16) - 1)  # header(5): ADC resolution 0 or absent means the format's 16 bits
     adc_range = (max(adc_zero - half, INVALID_SAMPLE + 1), min(adc_zero + half - 1, -INVALID_SAMPLE - 1))
+    try:
+        file = inside_path(fields[0], f"{path}: signal line {line!r}")
+    except OutsideDatasetError as e:
+        raise EcgRecordError(record_id, str(e)) from None
     return SignalLine(
-        file=fields[0], byte_offset=int(fmt["offset"] or 0), gain=_gain(gain["gain"], line, path, record_id),
+        file=file, byte_offset=int(fmt["offset"] or 0), gain=_gain(gain["gain"], line, path, record_id),
         baseline=int(gain["baseline"]) if gain["baseline"] is not None else adc_zero, adc_range=adc_range,
         to_mv=_TO_MV[units], checksum=int(fields[6]) if len(fields) > 6 else None,
         name=" ".join(fields[8:]) if len(fields) > 8 else "")
