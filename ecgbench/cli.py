@@ -20,7 +20,12 @@ from ecgbench.perf.commands import add_perf_commands
 from ecgbench.registered import add_registry_commands
 from ecgbench.results.commands import add_results_commands
 from ecgbench.study import enumerate_cells, enumerate_transferability, pretrainings_of
-from ecgbench.transfer_ranking import add_transferability_commands
+from ecgbench.transfer_ranking import add_transferability_commands, ranking_profiles_hint
+
+DESCRIPTION = ("Transfer learning for 12-lead ECG diagnosis, as a benchmark. The study itself runs under pytest "
+               "(pytest benchmarks/test_grid.py, or pytest --pyargs ecgbench.grid when installed); these commands "
+               "list a profile's grid, rebuild reports from stored records, prepare data, compare saved runs and "
+               "run the grid on a cluster.")
 
 
 def _grid(args: argparse.Namespace) -> int:
@@ -99,7 +104,8 @@ def _report(args: argparse.Namespace) -> int:
         print(f"skipped unreadable score record: {problem}", file=sys.stderr)
     try:
         written, stale_note = rebuild_leaderboard(loaded.records, scored.records, args.out, args.keep_stale,
-                                                  "--keep-stale", allow_empty=False)
+                                                  "--keep-stale", allow_empty=False,
+                                                  profile_hint=ranking_profiles_hint(profiles[0]))
     except AllStaleError:
         print(f"error: every record in {args.results} is stale; include them with --keep-stale", file=sys.stderr)
         return 1
@@ -111,7 +117,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ecgbench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ecgbench", description=DESCRIPTION)
     parser.add_argument("--ecg-manifest", type=Path, action="append", default=[], metavar="PATH",
                         help="register the dataset of this manifest TOML (repeatable; anywhere on the command line, "
                              "with any command)")

@@ -144,13 +144,21 @@ class CellRunner:
     """A profile bound to run options: loads datasets once per process and runs cells."""
 
     def __init__(self, profile: Profile, options: RunOptions,
-                 update_record: Callable[..., object] | None = None) -> None:
+                 update_record: Callable[..., object] | None = None,
+                 on_epoch: Callable[[str, int, int], None] | None = None) -> None:
         """``update_record(record=..., cell=...)`` may add to a cell record's ``environment`` before it is written
-        (the plugin's ``pytest_ecgbench_update_record`` hook)."""
+        (the plugin's ``pytest_ecgbench_update_record`` hook); ``on_epoch(task key, epoch, max epochs)`` is told
+        each finished epoch (the terminal's progress)."""
         self.profile = profile
         self.options = options
         self.update_record = update_record
+        self.on_epoch = on_epoch
         self._datasets: dict[tuple[str, InputSpec], PreparedDataset] = {}
+
+    def _epoch_callback(self, key: str, config: TrainConfig) -> Callable[[dict], None] | None:
+        if self.on_epoch is None:
+            return None
+        return lambda log: self.on_epoch(key, log["epoch"] + 1, config.epochs)
 
     @cached_property
     def device(self) -> torch.device:
@@ -252,6 +260,16 @@ class CellRunner:
         return (f"{cell.key}: upstream {cell.upstream} is {up} data but downstream {cell.downstream} is {down}; "
                 "a cell never mixes real and synthetic data (put both under --ecg-data, or neither)")
 
+    def will_train(self, task: Cell | Transferability) -> bool:
+        """Whether running ``task`` would compute it (no reusable stored record): only such a task needs its
+        upstream checkpoint. A task whose identity cannot be computed counts as one that runs."""
+        try:
+            if isinstance(task, Transferability):
+                return self.stored_scores(task, identity_hash(self.score_identity(task))) is None
+            return self.stored(task, identity_hash(self.identity(task))) is None
+        except Exception:
+            return True
+
     # -- pre-training -----------------------------------------------------------------------------------
     def upstream_checkpoint(self, upstream: str, model: str, seed: int) -> tuple[dict, bool]:
         """The pre-trained checkpoint of (upstream, model, seed): trained once, shared by every cell and worker;
@@ -268,12 +286,13 @@ class CellRunner:
         return cached_checkpoint(path, ckpt_id, lambda: self._pretrain(upstream, model, seed))
 
     def _pretrain(self, upstream: str, model_name: str, seed: int) -> dict:
-        ds = self.model_data(upstream, model_name)
+        ds, key = self.model_data(upstream, model_name), Pretraining(upstream, model_name, seed).key
         seed_everything(stable_seed("pretrain-init", upstream, model_name, seed))
         model = build_model(model_name, len(ds.classes))
         config = self._config(self.profile.pretrain, model_name)
         result = fit(model, _split(ds, ds.indices("train")), _split(ds, ds.indices("val")), config,
-                     seed=stable_seed("pretrain-fit", upstream, model_name, seed), device=self.device)
+                     seed=stable_seed("pretrain-fit", upstream, model_name, seed), device=self.device,
+                     on_epoch=self._epoch_callback(key, config))
         return {"state_dict": result.best_state, "classes": list(ds.classes), "model": model_name,
                 "upstream": upstream, "seed": seed, "config": self.profile.hyperparameters()["pretrain"],
                 "precision": config.precision,
@@ -363,7 +382,8 @@ class CellRunner:
         train_idx, val_idx, test_idx = self.train_subset(cell), ds.indices("val"), ds.indices("test")
         config = self._config(self.profile.train, cell.model)
         result = fit(model, _split(ds, train_idx), _split(ds, val_idx), config,
-                     seed=stable_seed("fit", cell.key), device=self.device)
+                     seed=stable_seed("fit", cell.key), device=self.device,
+                     on_epoch=self._epoch_callback(cell.key, config))
         model.load_state_dict(result.best_state)
         y_prob = stored_probabilities(predict(model, ds.signals[test_idx], config.batch_size, self.device,
                                                    precision=config.precision))

@@ -171,3 +171,15 @@ def add_transferability_commands(sub) -> None:
                         help="training subset to score on (default: the profile's largest fraction)")
     parser.add_argument("--train-missing", action="store_true", help="pre-train the checkpoints that are missing")
     parser.set_defaults(func=_run)
+
+
+def ranking_profiles_hint(current: str) -> str:
+    """For a leaderboard that cannot rank upstreams: which packaged profiles pre-train on enough of them."""
+    from ecgbench.results.transferability import MIN_UPSTREAMS
+    from ecgbench.study import load_profiles
+
+    names = [name for name, p in load_profiles().items() if len(p.upstreams) >= MIN_UPSTREAMS]
+    if current in names or not names:
+        return ""
+    return (f"profile {current} pre-trains on fewer; the packaged profiles {', '.join(names)} pre-train on "
+            f"{MIN_UPSTREAMS} or more and rank them")

@@ -174,6 +174,28 @@ def test_status_counts_done_failed_missing_and_the_remaining_cost(tmp_path):
     assert "3/7 cells done, 1 failed, 3 missing" in text and "checkpoints 0/3" in text
 
 
+def test_status_counts_only_the_checkpoints_pretrained_with_its_profile(tmp_path):
+    import torch
+
+    from ecgbench.engine.checkpoint import cached_checkpoint
+    from ecgbench.runner import checkpoint_file
+
+    profile = dataclasses.replace(SMOKE, name="test", models=("gru",), downstreams=("ptb",), fractions=(1.0,))
+    other = dataclasses.replace(profile, name="other", pretrain=dataclasses.replace(profile.pretrain, epochs=7))
+    needs = list(pretrainings_of(enumerate_cells(profile)))
+    for need, owner in zip(needs, (profile, other, profile)):  # same names: one folder, two profiles
+        cached_checkpoint(checkpoint_file(tmp_path, need), "id",
+                          lambda: {"state_dict": {"w": torch.zeros(1)}, "config": owner.hyperparameters()["pretrain"]})
+    assert grid_status(tmp_path, profile).checkpoints_present == 2
+    assert grid_status(tmp_path, other).checkpoints_present == 1
+
+
+def test_status_reads_the_profiles_default_results_folder_without_results():
+    status = _ecgbench("status", "--profile", "default")
+    assert status.returncode == 0 and "profile default: " in status.stdout  # reports/results, committed
+    assert "the folder holds records of profiles default" in status.stdout
+
+
 def test_format_cost_picks_a_readable_unit():
     assert format_cost(7200, "s") == "2.00 h" and format_cost(42, "s") == "42 s"
     assert format_cost(3e15, "FLOP") == "3.00 PFLOP" and format_cost(5e12, "FLOP") == "5.00 TFLOP"

@@ -8,10 +8,12 @@ from ecgbench.results.findings import (
     INCONCLUSIVE,
     MIN_UNITS,
     NOT_SUPPORTED,
+    RULES_HEADING,
     SUPPORTED,
     epochs_to_converge,
     evaluate_findings,
     findings_markdown,
+    findings_rules_markdown,
     paired_cells,
 )
 
@@ -143,11 +145,12 @@ def test_finding_4_needs_both_families():
     assert _finding(records, 4).verdict_text == "inconclusive (too few cells: 0)"
 
 
-def test_markdown_states_every_verdict_and_the_keys_it_rests_on():
+def test_markdown_states_every_verdict_first_and_folds_the_keys_it_rests_on_below():
     records = paired_records(_gains(lambda m, f, s: 0.2 + 0.01 * s))
     findings = evaluate_findings(records)
-    markdown = findings_markdown(findings)
+    table, rules = findings_markdown(findings), findings_rules_markdown(findings)
     for finding in findings:
-        assert finding.verdict_text in markdown
-        assert all(key in markdown for key in finding.cell_keys)
-    assert "ptbxl->ptb-resnet1d18-f0.05-finetune-s0" in markdown
+        assert finding.verdict_text in table and finding.rule in rules
+        assert all(key in rules for key in finding.cell_keys)
+    assert "ptbxl->ptb-resnet1d18-f0.05-finetune-s0" in rules and "finetune-s0" not in table
+    assert rules.count("<details>") == len(findings) and f"(#{RULES_HEADING.lower().replace(' ', '-')})" in table

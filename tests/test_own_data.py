@@ -1,10 +1,12 @@
 """A researcher's own datasets and models (issue 12): entry points of a third-party package, manifests written by
 ``ecgbench data new``, the wfdb/array formats, and the errors for each bad input of docs/bad-inputs.md.
 
-The package is ``tests/thirdparty`` (``pip install ./tests/thirdparty``, done by scripts/quickstart.sh)."""
+The package is ``tests/thirdparty``: scripts/quickstart.sh installs it into a throw-away folder on the tests'
+PYTHONPATH only (``pip install --target DIR ./tests/thirdparty``), never into the user's environment."""
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,7 +23,7 @@ from ecgbench.entrypoints import EntryPointError
 from ecgbench.registry import Registry
 
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")  # wfdb's own pandas calls
-demo = pytest.importorskip("ecgbench_demo_ext", reason="pip install ./tests/thirdparty (scripts/quickstart.sh does)")
+demo = pytest.importorskip("ecgbench_demo_ext", reason="pip install --target DIR ./tests/thirdparty; DIR on PYTHONPATH")
 
 PROFILE = """[own]
 description = "a user's model on a user's datasets"
@@ -98,6 +100,31 @@ def test_data_new_writes_a_manifest_that_loads_and_prepares(own_data, tmp_path, 
     assert main(["data", "info", "mine", "--root", str(tmp_path), "--cache", str(tmp_path / "cache"),
                  "--ecg-manifest", str(out)]) == 0
     assert "40 records kept of 40 indexed" in capsys.readouterr().out
+
+
+def test_data_new_prints_a_run_command_and_a_profile_that_work_as_printed(own_data, tmp_path, capsys):
+    shutil.copytree(own_data / "demo_down", tmp_path / "my data" / "mine")
+    root, out = tmp_path / "my data", tmp_path / "my data" / "mine.toml"
+    assert main(["data", "new", "mine", "--root", str(root), "--labels", str(root / "mine" / "labels.csv"),
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    (command,) = [line.strip() for line in printed.splitlines() if line.strip().startswith("pytest ")]
+    assert "--ecg-profile mine" in command
+    profile = printed[printed.index("\n[mine]\n") + 1:printed.index("To share the dataset")]
+    (tmp_path / "my_profiles.toml").write_text(profile)
+    args = shlex.split(command)[1:]  # a folder with a space in its name: quoted as printed
+    result = _pytest([*args, "--collect-only"], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_cell[mine-resnet1d18-f0.25-scratch-s0]" in result.stdout
+    assert result.stdout.count("::test_cell[") == 6  # 2 fractions x 3 seeds, scratch only
+
+
+def test_data_info_on_wfdb_records_prints_no_deprecation_warning_of_wfdb(own_data, tmp_path):
+    info = subprocess.run([sys.executable, "-W", "always", "-m", "ecgbench", "data", "info", "demo_down", "--root",
+                           str(own_data), "--cache", str(tmp_path / "cache")],
+                          capture_output=True, text=True, timeout=300)
+    assert info.returncode == 0, info.stderr
+    assert "records kept" in info.stdout and "Warning" not in info.stderr, info.stderr
 
 
 def test_a_record_path_with_a_leading_dot_slash_names_the_same_record(own_data, tmp_path, capsys):

@@ -44,17 +44,21 @@ def test_cell_ids_read_as_the_user_means_them(pytester, grid):
 
 def test_tiny_grid_writes_records_leaderboard_and_summary(pytester, grid):
     results, args = grid
-    result = pytester.runpytest("-k", SELECTION, *args)
+    result = pytester.runpytest("-q", "-k", SELECTION, *args)
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*ecgbench*", "*wrote*leaderboard.md*"])
+    result.stdout.fnmatch_lines(["ecgbench [[]0/3 done, 3 left, ETA after the first trained task]: *: epoch 1/*",
+                                 "ecgbench [[]1/3 done, 2 left, ETA * s]: *-s0: trained ok in *",  # without -v
+                                 "*ecgbench*", "finding 1: Fine-tuning helps *", f"records: {results}",
+                                 "*wrote*leaderboard.md*", "*ecgbench run*", "cells: 3 trained ok", "slowest cells: *"])
     _check_outputs(results)
 
 
 def test_tiny_grid_under_xdist_is_reported_by_the_controller(pytester, grid):
     results, args = grid
-    result = pytester.runpytest_subprocess("-n", "2", "-k", SELECTION, *args)
+    result = pytester.runpytest_subprocess("-n", "2", "-q", "-k", SELECTION, *args)
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*wrote*leaderboard.md*"])
+    result.stdout.fnmatch_lines(["ecgbench [[]*/3 done, * left, ETA *]: *trained ok in *",  # from the controller
+                                 "*wrote*leaderboard.md*", "cells: 3 trained ok"])
     _check_outputs(results)
     assert len(list((results / "checkpoints").glob("*.pt"))) == 1  # one upstream, trained once
 
@@ -209,3 +213,21 @@ def test_device(ecg_runner, worker_id, i):
     refused = pytester.runpytest_subprocess("-n", "5", "--ecg-cells-per-gpu", "2", "-p", "no:cacheprovider")
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["*-n 5 puts 3 cells on one GPU*use -n 4*"])
+
+
+def test_a_checkpoint_is_built_only_when_a_selected_task_that_needs_it_runs(pytester, grid):
+    """A fresh clone's records are reused: its main job must not pre-train checkpoints no cell uses."""
+    results, args = grid
+    selection = ["-k", "resnet1d18 and cpsc2018 and (pretrain or (ptb and not ptbxl and f0.25 and finetune "
+                       "and not transferability))"]
+    first = pytester.runpytest(*selection, *args)
+    first.assert_outcomes(passed=2)
+    for path in (results / "checkpoints").iterdir():  # a clone: the records, no checkpoint
+        path.unlink()
+    again = pytester.runpytest("-rs", *selection, *args)
+    again.assert_outcomes(passed=1, skipped=1)
+    again.stdout.fnmatch_lines(["*pretrain-cpsc2018-resnet1d18-s0: no selected task needs it*"])
+    assert not list((results / "checkpoints").glob("*.pt"))
+    rerun = pytester.runpytest(*selection, *args, "--ecg-rerun", "all")  # now the cell trains: so does its upstream
+    rerun.assert_outcomes(passed=2)
+    assert len(list((results / "checkpoints").glob("*.pt"))) == 1

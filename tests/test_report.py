@@ -129,9 +129,9 @@ def test_figures_the_records_cannot_support_are_skipped_and_said_so(tmp_path):
     assert "inconclusive (too few cells: 0)" in markdown
 
 
-def test_provenance_header_names_sources_commits_devices_and_counts(report):
+def test_provenance_section_names_sources_commits_devices_and_counts(report):
     _, markdown = report
-    header = markdown[:markdown.index("## Findings")]
+    header = markdown[markdown.index("## Provenance"):]
     for expected in ("profile: test", "ptb: synthetic", "abc123def456", "cpu (x86_64)", "torch: 2.3.0",
                      "2024-05-01T12:00:00+00:00 to 2024-05-02T12:00:00+00:00", "cells: 22 ok, 1 failed"):
         assert expected in header
@@ -144,7 +144,7 @@ def test_provenance_names_the_transfer_head_policy_of_the_records(study, tmp_pat
 
     def header(records: list[dict]) -> str:
         markdown = build_report(records, tmp_path, n_resamples=RESAMPLES)[0].read_text()
-        return markdown[:markdown.index("## Findings")]
+        return markdown[markdown.index("## Provenance"):]
 
     assert "- transfer head policy: head (last_layer: the paper's" in header([with_policy(r, "head") for r in study])
     mixed = [with_policy(r, "head" if i % 2 else "last_layer") for i, r in enumerate(study)]
@@ -175,3 +175,44 @@ def test_terminal_summary_is_a_short_table_with_dashes_for_missing_regimes(study
     resnet50 = next(line for line in lines if "resnet1d50" in line)
     assert resnet50.split()[2:] == ["-", "-", "-"]
     assert len(lines) == 3 + 3  # title, header, rule, three models
+
+
+def test_the_leaderboard_leads_with_findings_and_headlines_and_folds_the_cell_lists_at_the_end(report):
+    _, markdown = report
+    order = [markdown.index(heading) for heading in (
+        "## Findings", "## When does fine-tuning beat scratch?", "## Figures", "## Downstream: ptb",
+        "## How the findings were decided", "## Provenance")]
+    assert order == sorted(order)
+    first_screen = markdown[:markdown.index("## Summary over models")]
+    assert "<details>" not in first_screen and "-finetune-s0" not in first_screen
+    assert "**ptbxl → ptb, resnet1d18**: fine-tuning beats scratch at fraction" in first_screen
+
+
+def test_figure_one_writes_out_a_missing_regime_and_outlines_every_bar(study):
+    from ecgbench.results.figures import FigureInputs, transfer_summary_figure
+    from ecgbench.results.findings import paired_cells
+    from ecgbench.results.record_intervals import BootstrapScores
+
+    records = [r for r in study if not (r["cell"]["regime"] == "linear" and r["cell"]["fraction"] == 1.0)]
+    figure = transfer_summary_figure(FigureInputs(records, paired_cells(records), BootstrapScores(RESAMPLES)))
+    (axes,) = figure.axes  # one panel: ptbxl -> ptb
+    assert [t.get_text() for t in axes.texts] == ["no cell"]  # linear at fraction 1: missing, not a zero
+    bars = axes.patches
+    assert len(bars) == 5 and all(tuple(bar.get_edgecolor()[:3]) == (0.0, 0.0, 0.0) for bar in bars)
+    assert len(axes.lines) > 0 and axes.containers  # error bars of the intervals are drawn
+
+
+def test_the_compute_figure_charges_each_transfer_cell_its_share_of_the_pretraining():
+    from ecgbench.results.figures import amortised_pretrain_seconds
+
+    records = [make_record("ptb", "lstm", f, regime, upstream="ptbxl", pretrain_s=30.0)
+               for f in (0.05, 1.0) for regime in ("finetune", "linear")]
+    records.append(make_record("ptb", "lstm", 1.0, "finetune", seed=1, upstream="ptbxl", pretrain_s=12.0))
+    assert amortised_pretrain_seconds(records) == {("ptbxl", "lstm", 0): 7.5, ("ptbxl", "lstm", 1): 12.0}
+
+
+def test_a_learning_curve_mean_is_marked_where_runs_stop():
+    from ecgbench.results.figures import _mean_curve
+
+    average, shared = _mean_curve([[0.1, 0.2, 0.3], [0.3, 0.4]])
+    assert average.tolist() == pytest.approx([0.2, 0.3, 0.3]) and shared == 2

@@ -7,13 +7,12 @@ from record_factory import make_record
 from scipy.stats import kendalltau, spearmanr
 
 from ecgbench.results.findings import record_score
+from ecgbench.results.rank_correlation import kendall_rows, spearman_rows
 from ecgbench.results.transferability import (
     POOLED,
     TOO_FEW,
     ScoreRecordError,
     analyse_transferability,
-    kendall_rows,
-    spearman_rows,
     transferability_section,
     validate_score_record,
 )
@@ -79,9 +78,32 @@ def test_fewer_than_three_upstreams_is_a_status_not_a_number(tmp_path):
     assert (found.status, found.n_upstreams, found.kendall) == (TOO_FEW, 2, None)
     assert _find(analysis, "mean over cells", "logme", "f1").status == "no cell has 3 or more upstreams"
     assert _find(analysis, POOLED, "logme", "f1").status == "no cell has 3 or more upstreams"
+    (tmp_path / "transferability.png").write_bytes(b"stale")
+    markdown, paths = transferability_section(scores, outcomes, tmp_path, n_resamples=50,
+                                              profile_hint="the packaged profile paper ranks")
+    body = markdown.splitlines()[2:]
+    assert [line for line in body if line] == [
+        "No ranking possible: every cell has at most 2 upstreams, and a ranking needs 3 or more; "
+        "the packaged profile paper ranks."]
+    assert paths == [] and not (tmp_path / "transferability.png").exists()  # no figure of unrankable points
+
+
+def test_a_rankable_grid_gets_its_tables_and_a_figure_with_one_line_per_cell(tmp_path):
+    outcomes, scores = grid()
     markdown, paths = transferability_section(scores, outcomes, tmp_path, n_resamples=50)
-    assert "fewer than 3 upstreams: no ranking" in markdown and "τ" not in markdown.split("Per downstream")[1]
-    assert paths == [tmp_path / "transferability.png"] and paths[0].stat().st_size > 0
+    assert "Per downstream" in markdown and "τ" in markdown and "No ranking possible" not in markdown
+    assert paths == [tmp_path / "transferability.png"] and paths[0].read_bytes().startswith(b"\x89PNG")
+
+
+def test_upstreams_with_equal_scores_are_marked_as_a_tie(tmp_path):
+    outcomes, scores = grid()
+    for record in scores:
+        if record["upstream"] in ("cpsc2018", "georgia"):
+            record["scores"]["logme"] = 5.0
+    markdown, _ = transferability_section(scores, outcomes, tmp_path, n_resamples=50)
+    logme_cells = [line for line in markdown.splitlines() if line.startswith("| ptb ")]
+    assert logme_cells and all("(tie: cpsc2018 = georgia)" in line for line in logme_cells)
+    assert markdown.count("(tie:") == len(logme_cells)  # MELEP and LEEP still differ: no tie there
 
 
 def test_pooled_rows_use_every_rankable_cell_and_never_compare_cells():

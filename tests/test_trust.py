@@ -201,7 +201,8 @@ def test_the_summary_and_provenance_say_what_was_trained_and_what_reused(pyteste
                                 f"reused from stored records in {results}: 1 cells (1 ok, 0 failed), not trained "
                                 "again; retrain them with --ecg-rerun all*"])
     leaderboard = (results.parent / "leaderboard.md").read_text()
-    assert f"- this run: reused from stored records in {results}: 1 cells" in leaderboard
+    assert "- this run: reused from stored records in results: 1 cells" in leaderboard  # no user's path in it
+    assert str(pytester.path) not in leaderboard
     retrained = pytester.runpytest(*args, "--ecg-rerun", "all")
     retrained.stdout.fnmatch_lines(["trained here: 1 cells (1 ok, 0 failed)"])
 
@@ -218,6 +219,13 @@ def test_the_tally_counts_skipped_cells_with_their_reasons_and_cells_without_a_r
         "with --ecg-rerun all (or only the failed ones with --ecg-rerun failed)",
         "skipped: 4 cells (3 x upstream ptbxl is synthetic data but downstream ptb is real; 1 x another reason)",
         "no record: 1 cells stopped before their record was written (see their failures above): c"]
+
+
+def test_the_tally_for_a_committed_leaderboard_names_the_results_folder_relative_to_it(tmp_path):
+    tally = RunTally(tmp_path / "reports" / "results")
+    tally.outcomes["a"] = ("reused", "ok")
+    (reused,) = [line for line in tally.lines(relative_to=tmp_path / "reports") if line.startswith("reused")]
+    assert reused.startswith("reused from stored records in results: 1 cells") and str(tmp_path) not in reused
 
 
 # -- 6 and 13 on a small real run: reuse, re-run of an untrusted record, exact recomputation ---------------------

@@ -172,6 +172,7 @@ def add_capacity_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-profiles", type=Path, default=PROBE_PROFILES,
                    help=f"profiles file that defines the probe (default {PROBE_PROFILES})")
     p.add_argument("--profile", default="paper", help="the profile whose grid is planned")
-    p.add_argument("--gpus", type=int, nargs="+", default=[1, 8, 64])
+    p.add_argument("--gpus", type=int, nargs="+", default=[1, 8, 64],
+                   help="GPU counts to plan the grid for (default: %(default)s)")
     p.add_argument("--update", type=Path, help="write the plan into this report (its capacity section)")
     p.set_defaults(func=_capacity_command)

@@ -20,6 +20,7 @@ from ecgbench.cluster.submit import (
 from ecgbench.cost import load_measured, measured_seconds, save_measured
 from ecgbench.options import add_profile_options, study_profile
 from ecgbench.results.store import load_records
+from ecgbench.study import default_results_dir
 
 
 def _sbatch_flag(text: str) -> tuple[str, str]:
@@ -90,10 +91,11 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     profile = study_profile(lambda name: getattr(args, name), "--")
-    if not args.results.is_dir():
-        print(f"error: {args.results}: no such results folder", file=sys.stderr)
+    results = args.results or default_results_dir(Path.cwd(), profile.name)
+    if not results.is_dir():
+        print(f"error: {results}: no such results folder", file=sys.stderr)
         return 1
-    status = grid_status(args.results, profile)
+    status = grid_status(results, profile)
     print(render_status(status, profile))
     return 1 if status.holds_other_profiles_only(profile) else 0
 
@@ -102,14 +104,15 @@ def add_cluster_commands(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("submit", help="run a selection of the grid as job arrays (Slurm or local), pre-training first",
                        description="Example: ecgbench submit --executor slurm --shards 8 --partition gpu "
                                    "--gpus-per-task 1 -- --ecg-profile paper -k resnet")
-    s.add_argument("--executor", choices=EXECUTORS, default="slurm")
+    s.add_argument("--executor", choices=EXECUTORS, default="slurm",
+                   help="slurm (sbatch job arrays) or local (the same jobs as processes here; default: %(default)s)")
     s.add_argument("--shards", type=int, default=1, help="jobs for the cells (pre-training gets one per checkpoint)")
     s.add_argument("--config", type=Path, help="TOML file of cluster settings (keys as the options below)")
-    s.add_argument("--partition")
-    s.add_argument("--account")
+    s.add_argument("--partition", help="Slurm partition of the jobs")
+    s.add_argument("--account", help="Slurm account charged for the jobs")
     s.add_argument("--gpus-per-task", type=int, help="GPUs per job; more than 1 runs pytest -n GPUS in it")
-    s.add_argument("--cpus-per-task", type=int)
-    s.add_argument("--mem-gb", type=float)
+    s.add_argument("--cpus-per-task", type=int, help="CPU cores per job")
+    s.add_argument("--mem-gb", type=float, help="memory per job in GB")
     s.add_argument("--time-min", type=int, help="time limit per job in minutes (default 720)")
     s.add_argument("--array-parallelism", type=int, help="most jobs of one array running at once")
     s.add_argument("--sbatch", type=_sbatch_flag, action="append", metavar="KEY=VALUE",
@@ -124,6 +127,7 @@ def add_cluster_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then the pytest selection")
     s.set_defaults(func=_submit)
     st = sub.add_parser("status", help="done / failed / missing cells of a grid and the estimated remaining cost")
-    st.add_argument("--results", type=Path, required=True)
+    st.add_argument("--results", type=Path, default=None,
+                    help="the grid's results folder (default: reports/results, or reports/<profile>/results)")
     add_profile_options(st.add_argument, "--")
     st.set_defaults(func=_status)

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from tabulate import tabulate
 
 from ecgbench.cost import CostModel, format_cost, measured_seconds
@@ -35,6 +36,18 @@ class GridStatus:
         return bool(self.profiles) and profile.name not in self.profiles
 
 
+def pretrained_for(path: Path, profile: Profile) -> bool:
+    """Whether the whole checkpoint at ``path`` was pre-trained with ``profile``'s settings. Its name holds no
+    profile, so a folder shared by two profiles would otherwise count one profile's checkpoints for the other."""
+    if not checksum_path(path).exists():
+        return False
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # unreadable: the run reports it and rebuilds it, so it is not done
+        return False
+    return isinstance(checkpoint, dict) and checkpoint.get("config") == profile.hyperparameters()["pretrain"]
+
+
 def grid_status(results_dir: Path, profile: Profile) -> GridStatus:
     everything = load_records(results_dir)
     profiles = dict(sorted(Counter(r["profile"] for r in everything.records).items()))
@@ -51,7 +64,7 @@ def grid_status(results_dir: Path, profile: Profile) -> GridStatus:
         tally[{"ok": 0, "failed": 1}.get(status, 2)] += 1
         if status != "ok":
             remaining += costs.cost(cell)
-    present = [n for n in needs if checksum_path(checkpoint_file(results_dir, n)).exists()]
+    present = [n for n in needs if pretrained_for(checkpoint_file(results_dir, n), profile)]
     remaining += sum(costs.cost(n) for n in needs if n not in present)
     rows = [(down, model, *tally) for (down, model), tally in counts.items()]
     return GridStatus(rows, len(present), len(needs), remaining, costs.unit(), everything.problems, profiles)

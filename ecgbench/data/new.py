@@ -7,6 +7,7 @@ records without labels), and writes a manifest that ``checked_manifest`` accepts
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from ecgbench.data.dataset import LEADS
 from ecgbench.data.loaders.array_file import check_row_count, close_signal_array, open_signal_array
 from ecgbench.data.loaders.labelled import check_rows_match_records, check_wfdb_header, read_label_table
+from ecgbench.data.loaders.wfdb_format import import_wfdb
 from ecgbench.data.manifest import DataError
 
 STANDARD = {lead.lower(): lead for lead in LEADS}
@@ -44,7 +46,7 @@ def _leads(names: list[str], where: str) -> tuple[str, ...]:
 
 def survey_wfdb(folder: Path, labels_file: Path) -> Survey:
     """What the records and the labels CSV hold; the first problem found is an error naming its file or row."""
-    import wfdb
+    wfdb = import_wfdb()
 
     rows, _ = read_label_table(labels_file)
     check_rows_match_records(folder, rows, labels_file)
@@ -174,10 +176,34 @@ def merged_spellings(survey: Survey) -> list[str]:
             if len(labels) > 1]
 
 
+EXAMPLE_PROFILE = "mine"
+
+
+def example_profile(name: str) -> str:
+    """A profile that runs as printed on the new dataset alone (scratch training): the start of one's own."""
+    return f"""[{EXAMPLE_PROFILE}]
+description = "my dataset {name}, trained from scratch"
+upstreams = []
+downstreams = ["{name}"]
+models = ["resnet1d18"]
+fractions = [0.25, 1.0]
+regimes = ["scratch"]
+seeds = 3
+synthetic_records = {{}}
+pretrain = {{ epochs = 10, batch_size = 64, lr = 0.001 }}
+train = {{ epochs = 20, batch_size = 64, lr = 0.001, patience = 5 }}
+"""
+
+
 def usage(name: str, root: Path, out: Path) -> str:
+    """What to run next, each command complete as printed (paths quoted for the shell)."""
+    q_out, q_root = shlex.quote(str(out)), shlex.quote(str(root))
     return f"""wrote {out}. Use it:
-  ecgbench data info {name} --root {root} --ecg-manifest {out}      # counts per class and split
-  pytest --pyargs ecgbench.grid --ecg-manifest {out} --ecg-data {root} --ecg-profiles my_profiles.toml
-with my_profiles.toml naming {name} as a downstream (or upstream), e.g. downstreams = ["{name}"]. To share it,
-ship the manifest in your package and declare it: [project.entry-points."ecgbench.datasets"] {name} = "pkg.module:MANIFEST"
-(MANIFEST: the manifest's path)."""  # noqa: E501 (the entry-point line is copied as one line)
+  ecgbench data info {name} --root {q_root} --ecg-manifest {q_out}      # counts per class and split
+  pytest --pyargs ecgbench.grid --ecg-manifest {q_out} --ecg-data {q_root} --ecg-profiles my_profiles.toml --ecg-profile {EXAMPLE_PROFILE}
+with my_profiles.toml holding the profile [{EXAMPLE_PROFILE}], for example this one (to test transfer, add "ptbxl" to
+upstreams and "finetune", "linear" to regimes once PTB-XL's files are in {root}/ptbxl):
+
+{example_profile(name)}
+To share the dataset, ship the manifest in your package and declare it:
+[project.entry-points."ecgbench.datasets"] {name} = "pkg.module:MANIFEST" (MANIFEST: the manifest's path)."""  # noqa: E501 (a command is copied as one line)

@@ -5,7 +5,7 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -122,12 +122,13 @@ def train_step(model: nn.Module, optimiser: torch.optim.Optimizer, xb: torch.Ten
 
 
 def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfig, *, seed: int,
-        device: torch.device) -> FitResult:
+        device: torch.device, on_epoch: Callable[[dict], None] | None = None) -> FitResult:
     """Adam + BCE-with-logits in ``config.precision``; validation after every epoch; the best epoch (lowest
     validation loss) is kept.
 
     Only parameters with ``requires_grad`` are optimised (a linear probe freezes its backbone beforehand).
-    ``best_state`` is a real copy of the best epoch's weights, not a view of the live ones.
+    ``best_state`` is a real copy of the best epoch's weights, not a view of the live ones. ``on_epoch`` gets
+    each epoch's log as it ends (progress for people; it cannot change the result).
     """
     model.to(device)
     if device.type == "cuda":
@@ -158,6 +159,8 @@ def fit(model: nn.Module, train: ArraySplit, val: ArraySplit, config: TrainConfi
         log = {"epoch": epoch, "train_loss": train_loss, **_validate(model, val, config, device, epoch)}
         log["seconds"] = time.perf_counter() - t0
         result.history.append(log)
+        if on_epoch is not None:
+            on_epoch(log)
         if log["val_loss"] < result.best_val_loss:
             result.best_epoch, result.best_val_loss = epoch, log["val_loss"]
             result.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

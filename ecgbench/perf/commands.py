@@ -86,7 +86,7 @@ def add_perf_commands(sub: argparse._SubParsersAction) -> None:
                        description="Runs MODEL's heaviest smoke cell (pre-train on ptbxl, fine-tune on ptb, fraction "
                                    "1.0) in this fresh process and prints its peak RSS, as a pytest-xdist worker "
                                    "would reach it.")
-    m.add_argument("model", choices=MODELS.names())
+    m.add_argument("model", choices=MODELS.names(), help="the registered model to measure")
     m.add_argument("--cache", type=Path, default=None,
                    help="synthetic-data cache (default: $ECGBENCH_CACHE or ~/.cache/ecgbench)")
     m.add_argument("--results", type=Path, default=None, help="folder for the cell's record (default: a temporary one)")

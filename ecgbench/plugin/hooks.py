@@ -12,6 +12,7 @@ from typing import Callable
 
 import pytest
 
+from ecgbench import progress
 from ecgbench.cluster.gpus import cells_per_gpu_here, check_workers, share_machine, visible_gpus
 from ecgbench.cluster.phases import PHASES
 from ecgbench.cluster.shards import ShardSpec
@@ -27,12 +28,15 @@ from ecgbench.plugin import hookspecs
 from ecgbench.plugin.saved_runs import SAVED_RUN_PLUGIN, SavedRunSession, add_saved_run_options
 from ecgbench.plugin.session import (
     CELL_PROPERTY,
+    CHECKPOINT_PROPERTY,
     OUTCOME_PROPERTY,
+    SCORE_OUTCOME_PROPERTY,
     SCORE_PROPERTY,
     SESSION_PLUGIN,
     SKIP_PROPERTY,
     STATE_KEY,
     EcgSession,
+    task_outcome,
 )
 from ecgbench.plugin.tasks import parametrize_tasks, register_axis_markers
 from ecgbench.results.store import load_records
@@ -171,6 +175,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _check_cells_per_gpu(config)
     register_axis_markers(config, profile)
     config.pluginmanager.register(session, SESSION_PLUGIN)
+    progress.register(config, session.profile, task_outcome)
     if not session.is_worker:
         config.pluginmanager.register(SavedRunSession.from_options(config, session), SAVED_RUN_PLUGIN)
 
@@ -184,7 +189,8 @@ def ecg_runner(pytestconfig: pytest.Config) -> CellRunner:
     """The study of this session: the selected profile bound to the results, cache and data options; a
     conftest's ``pytest_ecgbench_update_record`` sees each record it writes."""
     state = pytestconfig.stash[STATE_KEY]
-    return CellRunner(state.profile, state.options, update_record=pytestconfig.hook.pytest_ecgbench_update_record)
+    return CellRunner(state.profile, state.options, update_record=pytestconfig.hook.pytest_ecgbench_update_record,
+                      on_epoch=progress.epoch_reporter(pytestconfig))
 
 
 @pytest.fixture
@@ -230,11 +236,24 @@ def _skip_without_files(runner: CellRunner, *datasets: str | None) -> None:
 
 
 @pytest.fixture
-def ecg_pretrain(ecg_runner: CellRunner) -> Callable[[Pretraining], dict]:
-    """Train (or load) an upstream checkpoint: the pre-training phase of a cluster run."""
+def ecg_pretrain(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callable[[Pretraining], dict]:
+    """Train (or load) an upstream checkpoint ahead of the cells that share it.
+
+    Outside the pre-training phase it is skipped when selected tasks start from it and every one reuses its
+    stored record: a fresh clone's committed records need no checkpoint (a cell that does trains it on demand).
+    Selected alone (``-k pretrain``), it is built.
+    """
     def pretrain(pretraining: Pretraining) -> dict:
         _skip_without_files(ecg_runner, pretraining.upstream)
-        return ecg_runner.upstream_checkpoint(pretraining.upstream, pretraining.model, pretraining.seed)[0]
+        state = request.config.stash[STATE_KEY]
+        users = [t for t in state.selected_tasks if not isinstance(t, Pretraining) and t.pretraining == pretraining]
+        if state.phase == "all" and users and not any(ecg_runner.will_train(task) for task in users):
+            request.node.user_properties.append((CHECKPOINT_PROPERTY, "skipped"))
+            pytest.skip(f"{pretraining.key}: no selected task needs it (each reuses its stored record)")
+        checkpoint, built_here = ecg_runner.upstream_checkpoint(pretraining.upstream, pretraining.model,
+                                                                pretraining.seed)
+        request.node.user_properties.append((CHECKPOINT_PROPERTY, "trained" if built_here else "reused"))
+        return checkpoint
     return pretrain
 
 
@@ -247,5 +266,8 @@ def ecg_score(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callabl
     def score(task: Transferability) -> dict:
         _skip_unrunnable(ecg_runner, task.finetune_cell, request)
         request.node.user_properties.append((SCORE_PROPERTY, task.key))
-        return ecg_runner.transferability(task)
+        origin = "trained" if ecg_runner.will_train(task) else "reused"
+        record = ecg_runner.transferability(task)
+        request.node.user_properties.append((SCORE_OUTCOME_PROPERTY, f"{origin} {record['status']}"))
+        return record
     return score

@@ -20,6 +20,23 @@ CELL_PROPERTY = "ecg_cell"
 SCORE_PROPERTY = "ecg_transferability"
 OUTCOME_PROPERTY = "ecg_outcome"  # "trained ok", "reused failed", ...: where the cell's record came from
 SKIP_PROPERTY = "ecg_skip"  # why a study cell was skipped
+CHECKPOINT_PROPERTY = "ecg_checkpoint"  # "trained", "reused" or "skipped": what a pre-training case did
+SCORE_OUTCOME_PROPERTY = "ecg_score_outcome"  # "trained ok", "reused failed", ...: as OUTCOME_PROPERTY
+TASK_KINDS = {"test_pretrain[": ("checkpoint", CHECKPOINT_PROPERTY), "test_cell[": ("cell", OUTCOME_PROPERTY),
+              "test_transferability[": ("score", SCORE_OUTCOME_PROPERTY)}
+
+
+def task_outcome(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    """(kind, outcome, nodeid) of a study task's report that decides its outcome (the call, or a skipped or
+    failed setup), for the progress lines; None for other reports and other tests."""
+    if report.when != "call" and report.passed:
+        return None
+    found = next((kind for prefix, kind in TASK_KINDS.items() if prefix in report.nodeid), None)
+    if found is None:
+        return None
+    kind, outcome_property = found
+    outcome = dict(report.user_properties).get(outcome_property)
+    return kind, outcome or ("skipped" if report.skipped else "failed" if report.failed else "ok"), report.nodeid
 SESSION_PLUGIN = "ecgbench-session"  # the name other code finds this session's state by, without importing us
 
 
@@ -40,6 +57,7 @@ class EcgSession:
         self.selected_tasks: list[Task] = []  # after -k/-m, phase and shard (read by ecgbench submit)
         self.written: list[Path] = []
         self.problems: list[str] = []
+        self.findings: list[str] = []  # one line per finding of the leaderboard just written
         self.summary: str | None = None
         self.scores_summary: str | None = None
         self.stale_note: str | None = None  # how many stale records the leaderboard left out
@@ -115,7 +133,10 @@ class EcgSession:
         """
         if self.is_worker or not (self.tally.seen or self.scores_run):
             return
+        from ecgbench.codeid import leaderboard_records
+        from ecgbench.results.findings import evaluate_findings
         from ecgbench.results.report import terminal_summary
+        from ecgbench.transfer_ranking import ranking_profiles_hint
 
         try:
             records, scores = self.records(), self.score_records()
@@ -127,8 +148,11 @@ class EcgSession:
             if ran or scored:
                 self.written, self.stale_note = rebuild_leaderboard(
                     records, scores, self.report_dir, self.options.keep_stale, "--ecg-keep-stale",
-                    notes=[f"this run: {line}" for line in self.tally.lines()],
-                    sections=session.config.hook.pytest_ecgbench_leaderboard_sections)
+                    notes=[f"this run: {line}" for line in self.tally.lines(relative_to=self.report_dir)],
+                    sections=session.config.hook.pytest_ecgbench_leaderboard_sections,
+                    profile_hint=ranking_profiles_hint(self.profile.name))
+                shown = leaderboard_records(records, self.options.keep_stale, "--ecg-keep-stale")[0]
+                self.findings = [f"finding {f.number}: {f.claim} {f.verdict_text}" for f in evaluate_findings(shown)]
         except Exception as error:  # reported in the summary section instead of a traceback that hides it
             self.errors.append(f"the leaderboard was not written: {type(error).__name__}: {error}")
             if session.exitstatus == pytest.ExitCode.OK:
@@ -140,6 +164,9 @@ class EcgSession:
         terminalreporter.section("ecgbench")
         if self.summary:
             terminalreporter.write_line(self.summary)
+        for line in self.findings:
+            terminalreporter.write_line(line, bold=True)
+        terminalreporter.write_line(f"records: {self.options.results_dir}")
         for line in self.tally.lines():
             terminalreporter.write_line(line)
         if self.scores_summary:

@@ -299,15 +299,23 @@ def _estimate_text(finding: Finding) -> str:
     return f"{finding.mean:+.3f} [{finding.low:+.3f}, {finding.high:+.3f}]"
 
 
+RULES_HEADING = "How the findings were decided"
+
+
 def findings_markdown(findings: list[Finding]) -> str:
-    """A verdict table, then each finding's rule and the cell keys it rests on (folded)."""
+    """The verdict table, read first; each finding's rule and cells are in ``findings_rules_markdown``."""
     rows = [[f.number, f.claim, f"**{f.verdict_text}**", _estimate_text(f), f"{f.n_units} {f.unit}"]
             for f in findings]
     table = tabulate(rows, headers=["#", "finding", "this run", "mean [95 % CI]", "units"], tablefmt="github")
-    parts = [table, "", f"Rule: at least {MIN_UNITS} units, else inconclusive; 'supported' when the whole 95 % "
-                        "t-interval of the mean is above 0, 'not supported' when it is below 0, inconclusive when it "
-                        "contains 0. Gains are in weighted F1, "
-                        "finding 3 in epochs.", ""]
+    anchor = RULES_HEADING.lower().replace(" ", "-")
+    return "\n".join([table, "", f"At least {MIN_UNITS} units, else inconclusive; 'supported' when the whole 95 % "
+                                 "t-interval of the mean is above 0, 'not supported' when below 0. Gains are in "
+                                 f"weighted F1, finding 3 in epochs. Each rule and its cells: [below](#{anchor})."])
+
+
+def findings_rules_markdown(findings: list[Finding]) -> str:
+    """Each finding's rule, then the cell keys it rests on, folded (a long list that nobody reads first)."""
+    parts = [f"## {RULES_HEADING}", ""]
     for f in findings:
         note = f" {f.note}." if f.note else ""
         parts += [f"{f.number}. {f.rule}{note}",

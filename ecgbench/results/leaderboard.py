@@ -18,7 +18,7 @@ class AllStaleError(ValueError):
 
 def rebuild_leaderboard(records: list[dict], score_records: list[dict], out_dir: Path, keep_stale: bool,
                         stale_option: str, notes: Iterable[str] = (), sections: SectionsHook | None = None,
-                        allow_empty: bool = True) -> tuple[list[Path], str | None]:
+                        allow_empty: bool = True, profile_hint: str = "") -> tuple[list[Path], str | None]:
     """Write the leaderboard of the non-stale ``records`` (all with ``keep_stale``) into ``out_dir``.
 
     Returns the written paths and the note on left-out stale records (naming ``stale_option``, the option that
@@ -29,5 +29,5 @@ def rebuild_leaderboard(records: list[dict], score_records: list[dict], out_dir:
         raise AllStaleError(f"every record is stale; include them with {stale_option}")
     extra = [s for s in (sections(records=shown, score_records=score_records) if sections else []) if s]
     written = build_report(shown, out_dir, notes=[*([stale_note] if stale_note else []), *notes],
-                           score_records=score_records, sections=extra)
+                           score_records=score_records, sections=extra, profile_hint=profile_hint)
     return written, stale_note

@@ -24,10 +24,12 @@ from ecgbench.results.findings import (
     canonical_order,
     evaluate_findings,
     findings_markdown,
+    findings_rules_markdown,
     paired_cells,
     record_score,
     seed_mean_scores,
 )
+from ecgbench.results.headlines import headlines, headlines_markdown
 from ecgbench.results.markdown import first_line, markdown_table
 from ecgbench.results.random_control import random_control_section
 from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
@@ -147,6 +149,14 @@ def _provenance(records: list[dict], n_resamples: int, notes: Iterable[str] = ()
     ]
 
 
+def _at_a_glance(records: list[dict]) -> str:
+    """The one provenance line above the findings (the whole provenance closes the report)."""
+    ok = sum(r["status"] == "ok" for r in records)
+    return (f"Profile {_distinct(records, 'profile')}: {ok} cells ok, {len(records) - ok} failed; commit "
+            f"{_distinct(records, 'environment', 'commit')}; device {_distinct(records, 'environment', 'device_name')}"
+            ". Provenance at the end.")
+
+
 def _downstream_tables(scores: BootstrapScores, groups: dict[GroupKey, list[dict]], downstream: str) -> list[str]:
     keys = [k for k in groups if k[0] == downstream]
     columns = _regime_columns(keys)
@@ -203,9 +213,9 @@ def _summary_table(pairs: list[Pair]) -> list[str]:
             markdown_table(rows, headers), ""]
 
 
-def _figure_lines(records: list[dict], out_dir: Path) -> tuple[list[str], list[Path]]:
+def _figure_lines(records: list[dict], out_dir: Path, scores: BootstrapScores) -> tuple[list[str], list[Path]]:
     lines, paths = ["## Figures", ""], []
-    for outcome in render_figures(records, out_dir):
+    for outcome in render_figures(records, out_dir, scores):
         lines += [f"### {outcome.title}", ""]
         if outcome.path is None:
             lines += [f"_skipped: {outcome.skipped_because}_", ""]
@@ -248,22 +258,27 @@ def _failures(records: list[dict]) -> list[str]:
 # --- entry points -------------------------------------------------------------------------------------------
 
 def build_report(records: list[dict], out_dir: Path, title: str | None = None, *, n_resamples: int = 1000,
-                 notes: Iterable[str] = (), score_records: list[dict] = (), sections: Iterable[str] = ()) -> list[Path]:
+                 notes: Iterable[str] = (), score_records: list[dict] = (), sections: Iterable[str] = (),
+                 profile_hint: str = "") -> list[Path]:
     """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first).
 
     ``notes``: provenance lines the caller adds: what the run that wrote it did (trained, reused, skipped cells),
     how many stale records it left out. With transferability ``score_records`` (``ecgbench.results.score_records``)
     the leaderboard also has their section: how well each score predicted the measured outcomes of ``records``,
     and its figure. ``sections``: Markdown sections a plugin adds (``pytest_ecgbench_leaderboard_sections``).
+    ``profile_hint`` names the profiles whose grid can rank upstreams, for when this one cannot. The findings and
+    the headlines come first, the provenance last.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = sorted(records, key=lambda r: r["key"])
     scores, groups, pairs = BootstrapScores(n_resamples), _groups(records), paired_cells(records)
-    figure_lines, figure_paths = _figure_lines(records, out_dir)
-    lines = [f"# {title or 'ecgbench leaderboard'}", "", *_provenance(records, n_resamples, notes),
-             "## Findings of Nguyen & Do (2024), tested on this run", "",
-             findings_markdown(evaluate_findings(records)), "",
+    figure_lines, figure_paths = _figure_lines(records, out_dir, scores)
+    findings = evaluate_findings(records)
+    lines = [f"# {title or 'ecgbench leaderboard'}", "", _at_a_glance(records), "",
+             "## Findings of Nguyen & Do (2024), tested on this run", "", findings_markdown(findings), "",
+             "## When does fine-tuning beat scratch? One sentence per downstream and model", "",
+             headlines_markdown(headlines(pairs, scores)), "",
              "## Summary over models (the paper's Figure 1)", "", *_summary_table(pairs), *figure_lines]
     for downstream in canonical_order({k[0] for k in groups}, DOWNSTREAMS):
         lines += [f"## Downstream: {downstream}", "", *_downstream_tables(scores, groups, downstream),
@@ -272,10 +287,11 @@ def build_report(records: list[dict], out_dir: Path, title: str | None = None, *
     lines += random_control_section(records, scores, tuple((m, label) for m, _, label in TABLE_METRICS), DOWNSTREAMS)
     if score_records:
         section, section_paths = transferability_section(list(score_records), records, out_dir,
-                                                         n_resamples=n_resamples)
+                                                         n_resamples=n_resamples, profile_hint=profile_hint)
         lines.append(section)
         figure_paths += section_paths
-    lines += [*sections, *_literature(scores, groups), *_failures(records)]
+    lines += [*sections, *_literature(scores, groups), *_failures(records), findings_rules_markdown(findings), "",
+              *_provenance(records, n_resamples, notes)]
     markdown_path = out_dir / REPORT_NAME
     atomic_write_bytes(markdown_path, ("\n".join(lines).rstrip() + "\n").encode())
     return [markdown_path, *figure_paths]

@@ -6,6 +6,7 @@ The plugin fills a ``RunTally`` from test reports (the controller under xdist se
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +28,18 @@ class RunTally:
     def count(self, origin: str, status: str | None = None) -> int:
         return sum(o == origin and status in (None, s) for o, s in self.outcomes.values())
 
-    def lines(self) -> list[str]:
-        """One line per kind of outcome: trained, reused (from where, how to retrain), skipped, unrecorded."""
+    def lines(self, relative_to: Path | None = None) -> list[str]:
+        """One line per kind of outcome: trained, reused (from where, how to retrain), skipped, unrecorded.
+
+        ``relative_to``: name the results folder relative to this one (a leaderboard beside it is committed and
+        must not carry the user's absolute path); the terminal gets the full path.
+        """
         trained, reused = self.count("trained"), self.count("reused")
+        folder = Path(os.path.relpath(self.results_dir, relative_to)) if relative_to else self.results_dir
         lines = [f"trained here: {trained} cells ({self.count('trained', 'ok')} ok, "
                  f"{self.count('trained', 'failed')} failed)"]
         if reused:
-            lines.append(f"reused from stored records in {self.results_dir}: {reused} cells "
+            lines.append(f"reused from stored records in {folder}: {reused} cells "
                          f"({self.count('reused', 'ok')} ok, {self.count('reused', 'failed')} failed), not trained "
                          "again; retrain them with --ecg-rerun all (or only the failed ones with --ecg-rerun failed)")
         if self.skipped:

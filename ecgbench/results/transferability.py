@@ -27,14 +27,14 @@ from statistics import mean
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from scipy.stats import ConstantInputWarning, kendalltau, rankdata, spearmanr
+from scipy.stats import rankdata
 
 from ecgbench.data.classes import DOWNSTREAMS
 from ecgbench.results.bootstrap import Interval, percentile_interval
-from ecgbench.results.figures import MODEL_MARKERS, FigureOutcome, legend_below, panelled_figure, save_figure
+from ecgbench.results.figures import PALETTE, FigureOutcome, legend_below, new_figure, save_figure
 from ecgbench.results.findings import TEST_METRIC, canonical_order, record_score
 from ecgbench.results.markdown import markdown_table
+from ecgbench.results.rank_correlation import CORRELATIONS, correlation_point
 from ecgbench.results.record_intervals import BootstrapScores, format_interval
 from ecgbench.results.score_records import ScoreRecordError, validate_score_record
 
@@ -45,47 +45,10 @@ POOLED = "pooled ranks"
 KNOWN_SCORES = ("melep", "leep", "logme")
 OUTCOMES = {"f1": "fine-tune weighted F1", "gain": "gain over scratch"}
 FIGURE_NAME = "transferability.png"
-MAX_PAIR_CELLS = 4_000_000  # resamples x point pairs per Kendall block: bounds memory on the pooled rows
 TOO_FEW = f"fewer than {MIN_UPSTREAMS} upstreams: no ranking"
 NO_SHARED_SEED = "no seed shared by every upstream"
 
 CellKey = tuple  # (downstream, model, fraction)
-
-
-# --- rank correlations of many resamples at once ----------------------------------------------------------------
-
-def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman rho of each row pair of x, y [B, k] (average ranks for ties); NaN where a row is constant."""
-    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
-    rx, ry = rx - rx.mean(axis=1, keepdims=True), ry - ry.mean(axis=1, keepdims=True)
-    denominator = np.sqrt((rx ** 2).sum(axis=1) * (ry ** 2).sum(axis=1))
-    return np.divide((rx * ry).sum(axis=1), denominator, out=np.full(len(x), np.nan), where=denominator > 0)
-
-
-def kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Kendall tau-b of each row pair of x, y [B, k]: (concordant - discordant) / sqrt(untied in x * untied in y)."""
-    first, second = np.triu_indices(x.shape[1], 1)
-    rows_per_block = max(1, MAX_PAIR_CELLS // max(1, len(first)))
-    taus = np.full(len(x), np.nan)
-    for start in range(0, len(x), rows_per_block):
-        block = slice(start, start + rows_per_block)
-        sx = np.sign(x[block, first] - x[block, second])
-        sy = np.sign(y[block, first] - y[block, second])
-        untied = (sx != 0).sum(axis=1) * (sy != 0).sum(axis=1)
-        taus[block] = np.divide((sx * sy).sum(axis=1), np.sqrt(untied), out=np.full(len(sx), np.nan),
-                                where=untied > 0)
-    return taus
-
-
-def _point(correlation, x: np.ndarray, y: np.ndarray) -> float | None:
-    """scipy's correlation of the point estimates; None where it is undefined (a constant side)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConstantInputWarning)
-        value = correlation(x, y).statistic
-    return None if np.isnan(value) else float(value)
-
-
-CORRELATIONS = {"kendall": (kendalltau, kendall_rows), "spearman": (spearmanr, spearman_rows)}
 
 
 # --- per-cell data ------------------------------------------------------------------------------------------
@@ -213,7 +176,7 @@ def _resampled_outcomes(cell, outcome, upstreams, seeds, tuned, scratch, resampl
 def _intervals(x_points, y_points, x_resampled, y_resampled) -> dict[str, Interval | None]:
     out = {}
     for name, (point_fn, rows_fn) in CORRELATIONS.items():
-        point = _point(point_fn, x_points, y_points)
+        point = correlation_point(point_fn, x_points, y_points)
         if x_resampled is None:
             out[name] = Interval(point, None, None, 0)
         else:
@@ -264,7 +227,7 @@ def _mean_over_cells(cells: list[CellData], score: str, outcome: str) -> Correla
                            f"no cell has {MIN_UPSTREAMS} or more upstreams")
     found = {}
     for name, (point_fn, rows_fn) in CORRELATIONS.items():
-        points = [p for c in ranked if (p := _point(point_fn, c.scores[score], c.outcomes)) is not None]
+        points = [p for c in ranked if (p := correlation_point(point_fn, c.scores[score], c.outcomes)) is not None]
         point = mean(points) if points else None
         if any(c.resampled_outcomes is None for c in ranked):
             found[name] = Interval(point, None, None, 0)
@@ -342,12 +305,46 @@ def _correlation_text(correlation: Correlation) -> str:
             f"ρ {format_interval(correlation.spearman, signed=True)}")
 
 
-def transferability_markdown(analysis: TransferabilityAnalysis, figure_name: str | None = None) -> str:
-    """The report section: how each score is read, pooled rows, per-cell rows, the figure (when drawn)."""
+def _rankable(analysis: TransferabilityAnalysis) -> bool:
+    """Whether some cell has enough upstreams with a shared seed for a correlation."""
+    return any(c.status == "ok" for c in analysis.correlations if c.scope == "cell")
+
+
+def _no_ranking_line(analysis: TransferabilityAnalysis, profile_hint: str) -> str:
+    """Why no score could be correlated with an outcome, in one line instead of a table of statuses."""
+    cells = [c for c in analysis.correlations if c.scope == "cell"]
+    most = max((c.n_upstreams for c in cells), default=0)
+    why = (f"every cell has at most {most} upstream{'s' * (most != 1)}, and a ranking needs {MIN_UPSTREAMS} or more"
+           if all(c.status == TOO_FEW for c in cells) else "no cell has a seed shared by 3 or more upstreams")
+    return f"No ranking possible: {why}{f'; {profile_hint}' if profile_hint else ''}."
+
+
+def _ties(points: tuple[Point, ...]) -> dict[tuple[CellKey, str], str]:
+    """Per (cell, score): `` (tie: a = b)`` where upstreams share a score value to 6 significant digits, so a
+    correlation that treats them as tied is read as such."""
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for point in points:
+        for name, value in point.scores.items():
+            groups[(point.cell, name, f"{value:.6g}")].append(point.upstream)
+    tied: dict[tuple[CellKey, str], list[str]] = defaultdict(list)
+    for (cell, name, _), members in groups.items():
+        if len(members) > 1:
+            tied[(cell, name)].append(" = ".join(members))
+    return {key: f" (tie: {'; '.join(found)})" for key, found in tied.items()}
+
+
+def transferability_markdown(analysis: TransferabilityAnalysis, figure_name: str | None = None,
+                             profile_hint: str = "") -> str:
+    """The report section: how each score is read, pooled rows, per-cell rows, the figure (when drawn).
+
+    One line when no cell has enough upstreams to rank (``profile_hint`` says which profile would).
+    """
     names = _score_names(analysis.higher_is_better)
     lines = ["## Transferability scores: do they predict fine-tuning?", ""]
     if not names:
         return "\n".join(lines + ["No transferability score records.", ""])
+    if not _rankable(analysis):
+        return "\n".join(lines + [_no_ranking_line(analysis, profile_hint), ""])
     lines += [
         "Each score comes from one forward pass of an upstream checkpoint over the downstream training records, "
         "before any fine-tuning. Kendall τ-b and Spearman ρ across upstreams between the score and the measured "
@@ -370,8 +367,9 @@ def transferability_markdown(analysis: TransferabilityAnalysis, figure_name: str
     for c in analysis.correlations:
         if c.scope == "cell":
             per_cell[(c.cell, c.outcome)][c.score] = c
+    ties = _ties(analysis.points)
     rows = [[cell[0], cell[1], f"{cell[2]:g}", OUTCOMES[outcome], found[names[0]].n_upstreams,
-             found[names[0]].n_seeds, *[_correlation_text(found[n]) for n in names]]
+             found[names[0]].n_seeds, *[_correlation_text(found[n]) + ties.get((cell, n), "") for n in names]]
             for (cell, outcome), found in per_cell.items()]
     lines += ["**Per downstream, model and fraction**", "",
               markdown_table(rows, ["downstream", "model", "fraction", "outcome", "upstreams", "seeds", *names]), ""]
@@ -386,28 +384,36 @@ def transferability_markdown(analysis: TransferabilityAnalysis, figure_name: str
 # --- figure ---------------------------------------------------------------------------------------------------
 
 def transferability_figure(analysis: TransferabilityAnalysis) -> Figure | str:
-    """Per score: its seed-mean value against the measured gain, one point per cell and upstream."""
-    if not analysis.points:
-        return "no upstream has both a score and a fine-tune/scratch pair at a shared seed"
+    """Per score (rows) and model (columns): the score against the measured gain, one line per cell through its
+    upstreams. Cells are never pooled into one cloud and a score's scale is never mixed across models (LogME
+    lives on 512 or 100 000 features): each line is one cell's own ranking problem."""
+    ranked = {c.cell for c in analysis.correlations if c.scope == "cell" and c.status == "ok"}
+    points = [p for p in analysis.points if p.cell in ranked]
+    if not points:
+        return f"no cell has {MIN_UPSTREAMS} or more upstreams with a score and a fine-tune/scratch pair"
     names = _score_names(analysis.higher_is_better)
-    downstreams = canonical_order({p.cell[0] for p in analysis.points}, DOWNSTREAMS)
-    models = canonical_order({p.cell[1] for p in analysis.points})
-    colours = {d: f"C{i % 10}" for i, d in enumerate(downstreams)}
-    markers = {m: MODEL_MARKERS[i % len(MODEL_MARKERS)] for i, m in enumerate(models)}
-    figure, panel_axes = panelled_figure(len(names), 3.4, max_columns=3)
-    for axes, name in zip(panel_axes, names):
-        for point in analysis.points:
-            axes.plot(point.scores[name], point.gain, markers[point.cell[1]], color=colours[point.cell[0]],
-                      alpha=0.7)
-        axes.axhline(0, color="black", linewidth=0.8)
-        direction = "higher" if analysis.higher_is_better[name] else "lower"
-        axes.set_title(f"{name} ({direction} = more transferable)", fontsize=10)
-        axes.set_xlabel(f"{name} (mean over seeds)")
-        axes.set_ylabel("gain: fine-tune - scratch weighted F1")
-    handles = [Patch(color=colours[d], label=f"downstream {d}") for d in downstreams]
-    handles += [Line2D([], [], marker=markers[m], color="black", linestyle="", label=m) for m in models]
+    models = canonical_order({p.cell[1] for p in points})
+    cells = _ordered({p.cell for p in points})
+    colours = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(dict.fromkeys((c[0], c[2]) for c in cells))}
+    figure = new_figure(max(8.0, 3.4 * len(models)), 2.9 * len(names) + 1.0)
+    grid = figure.subplots(len(names), len(models), squeeze=False, sharey=True)
+    for row, name in enumerate(names):
+        for column, model in enumerate(models):
+            axes = grid[row][column]
+            for cell in (c for c in cells if c[1] == model):
+                members = sorted((p for p in points if p.cell == cell), key=lambda p: p.scores[name])
+                axes.plot([p.scores[name] for p in members], [p.gain for p in members], "o-",
+                          color=colours[(cell[0], cell[2])], markersize=4, linewidth=1)
+            axes.axhline(0, color="black", linewidth=0.8)
+            direction = "higher" if analysis.higher_is_better[name] else "lower"
+            axes.set_title(f"{name} ({direction} = better), {model}", fontsize=9)
+            axes.set_xlabel(f"{name} (mean over seeds)", fontsize=8)
+            if column == 0:
+                axes.set_ylabel("gain over scratch (weighted F1)", fontsize=8)
+    handles = [Line2D([], [], color=colour, marker="o", label=f"to {d}, fraction {f:g}")
+               for (d, f), colour in colours.items()]
     legend_below(figure, handles)
-    figure.suptitle("Transferability score vs measured gain (one point per cell and upstream)")
+    figure.suptitle("Score vs measured gain: one line per cell, through its upstreams", fontsize=10)
     return figure
 
 
@@ -423,11 +429,11 @@ def render_transferability_figure(analysis: TransferabilityAnalysis, out_dir: Pa
 
 
 def transferability_section(score_records: list[dict], outcome_records: list[dict], out_dir: Path, *,
-                            n_resamples: int = 1000) -> tuple[str, list[Path]]:
+                            n_resamples: int = 1000, profile_hint: str = "") -> tuple[str, list[Path]]:
     """The section's Markdown and the figure written into ``out_dir`` (the one call a report needs)."""
     analysis = analyse_transferability(score_records, outcome_records, n_resamples=n_resamples)
     outcome = render_transferability_figure(analysis, out_dir)
-    markdown = transferability_markdown(analysis, outcome.name if outcome.path else None)
-    if outcome.path is None:
+    markdown = transferability_markdown(analysis, outcome.name if outcome.path else None, profile_hint)
+    if outcome.path is None and _rankable(analysis):
         markdown += f"\n_figure skipped: {outcome.skipped_because}_\n"
     return markdown, [outcome.path] if outcome.path else []

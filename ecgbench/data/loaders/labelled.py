@@ -18,7 +18,7 @@ from ecgbench.data.folder_files import inside_path, visible_files
 from ecgbench.data.loaders.array_file import ArrayFileLoader
 from ecgbench.data.loaders.base import EcgRecordError, Index, Loader, MissingFileError, RawRecord, RecordEntry
 from ecgbench.data.loaders.wfdb_format import _TO_MV as TO_MV
-from ecgbench.data.loaders.wfdb_format import check_header_gains
+from ecgbench.data.loaders.wfdb_format import check_header_gains, import_wfdb
 from ecgbench.data.manifest import DataError
 
 SPLIT_FOLDS = {"train": 1, "val": 2, "test": 3}  # the ``split`` column as folds, for a ``rule = "folds"`` split
@@ -222,7 +222,7 @@ class WfdbLoader(Loader):
         return (entry.location + ".hea",)
 
     def read(self, entry: RecordEntry) -> RawRecord:
-        import wfdb
+        wfdb = import_wfdb()
 
         base = self.path(entry.location)
         if not base.with_name(base.name + ".hea").is_file():

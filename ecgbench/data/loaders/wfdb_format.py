@@ -9,6 +9,7 @@ against the header's checksum (16-bit sum of its samples), so corrupt data never
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,6 +183,15 @@ def read_dat(header: Header, record_id: str) -> np.ndarray:
     values = np.concatenate(columns, axis=1)
     check_checksums(values, header, record_id)
     return values
+
+
+def import_wfdb():
+    """The wfdb package, imported without the pandas deprecation warnings its import raises (wfdb's own
+    ``inplace=True`` calls, nothing a user of ``data info`` or ``data new`` can act on)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The inplace keyword")
+        import wfdb
+    return wfdb
 
 
 def read_wfdb(base: Path, record_id: str) -> RawRecord:

@@ -1,0 +1,260 @@
+"""What the terminal says while a study runs, without ``-v``: the task in flight and its epoch, tasks done and
+left with an ETA, checkpoints built or waited for; at the end what each kind of task did and the slowest cells.
+
+It reads only what the controller sees anyway: the start and the report of every test (xdist forwards both).
+The epoch of a cell in flight on an xdist worker comes through a small file per worker in a folder the
+controller hands to its workers (``ecg_progress`` in ``workerinput``), read at the next event; in a plain run
+the runner's epoch callback reaches the reporter directly. The ETA prices the tasks left with the cost model's
+work per task (samples trained and inferred, ``ecgbench.cost.task_work``) at each model's seconds per unit of
+work measured on this run's trained tasks, divided by the tasks seen running at once. Not FLOPs: counting a
+model's FLOPs costs seconds of CPU that the run itself needs.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from ecgbench.atomic import atomic_write_bytes
+from ecgbench.cost import TRAIN_OVER_FORWARD, grid_tasks, task_work
+from ecgbench.study import Pretraining, Profile
+
+WORKER_INPUT = "ecg_progress"
+STUDY_TESTS = ("test_pretrain", "test_cell", "test_transferability")  # the grid's test functions
+SLOWEST = 3
+# (kind, outcome, key) of a finished study task from its report: kind "cell", "checkpoint" or "score"; outcome
+# "trained ok", "reused failed", "skipped", ... (the plugin knows its report properties, this module does not).
+Classify = Callable[[pytest.TestReport], "tuple[str, str, str] | None"]
+
+
+def task_key(nodeid: str) -> str | None:
+    """The study task key in a test id, ``...::test_cell[KEY]`` -> ``KEY``; None for any other test."""
+    name, bracket, rest = nodeid.rpartition("::")[2].partition("[")
+    return rest[:-1] if bracket and rest.endswith("]") and name in STUDY_TESTS else None
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+class EpochFile:
+    """A worker's side: each epoch of its task in flight, written to ``folder/<worker>.json``."""
+
+    def __init__(self, folder: Path, worker: str) -> None:
+        self.path = Path(folder) / f"{worker}.json"
+
+    def __call__(self, key: str, epoch: int, epochs: int) -> None:
+        try:
+            atomic_write_bytes(self.path, json.dumps({"task": key, "epoch": epoch, "epochs": epochs}).encode())
+        except OSError:
+            pass  # progress is for people: a full disk must not fail the cell (the record says what matters)
+
+
+class RunProgress:
+    """The controller's view of a run: planned tasks, tasks in flight, finished ones and their outcomes."""
+
+    def __init__(self, profile: Profile, write: Callable[[str], None], classify: Classify) -> None:
+        self.profile, self.write, self.classify = profile, write, classify
+        self.planned: list[str] = []
+        self.running: list[str] = []  # keys of the tasks in flight, in start order
+        self.epochs: dict[str, tuple[int, int]] = {}  # key -> (epoch, max epochs)
+        self.finished: dict[str, tuple[str, str, float]] = {}  # key -> (kind, outcome, seconds)
+        self.epoch_folder: Path | None = None
+        self.parallel = 1  # the most tasks seen running at once
+        self._tasks: dict | None = None
+        self._quiet_reuses = 0
+
+    # -- events -------------------------------------------------------------------------------------------
+    def plan(self, nodeids: list[str]) -> None:
+        if not self.planned:
+            self.planned = [key for nodeid in nodeids if (key := task_key(nodeid)) is not None]
+
+    def started(self, nodeid: str) -> None:
+        key = task_key(nodeid)
+        if key is None:
+            return
+        self.running.append(key)
+        self.parallel = max(self.parallel, len(self.running))
+        need = self._pretraining_of(key)
+        if isinstance(self._task(key), Pretraining):
+            self.write(f"ecgbench {self._status()}: checkpoint {key}: built now if a selected task needs it; "
+                       "cells starting from it wait for it")
+        elif need is not None and need.key in self.running:
+            self.write(f"ecgbench {self._status()}: {key} starts while checkpoint {need.key} is prepared: it "
+                       "waits if that one is being built")
+
+    def epoch(self, key: str, epoch: int, epochs: int) -> None:
+        """A plain run's epoch callback: one line per epoch of the task in flight."""
+        self.epochs[key] = (epoch, epochs)
+        self.write(f"ecgbench {self._status()}: {key}: epoch {epoch}/{epochs}")
+
+    def reported(self, report: pytest.TestReport) -> None:
+        found = self.classify(report)
+        key = task_key(report.nodeid)
+        if key is None or (found is None and report.when != "teardown"):
+            return
+        if found is not None:
+            kind, outcome, _ = found
+            seconds = report.duration if report.when == "call" else 0.0
+            self.finished[key] = (kind, outcome, seconds)
+        if report.when != "teardown" or key not in self.finished:
+            return
+        if key in self.running:
+            self.running.remove(key)
+        self.epochs.pop(key, None)
+        kind, outcome, seconds = self.finished[key]
+        if outcome.startswith("reused"):
+            self._quiet_reuses += 1
+            return
+        reused = f" (and {self._quiet_reuses} reused from stored records)" if self._quiet_reuses else ""
+        self._quiet_reuses = 0
+        what = "checkpoint " if kind == "checkpoint" else "score task " if kind == "score" else ""
+        self.write(f"ecgbench {self._status()}: {what}{key}: {outcome}"
+                   f"{f' in {format_seconds(seconds)}' if seconds else ''}{reused}{self._in_flight()}")
+
+    # -- status -----------------------------------------------------------------------------------------
+    def _task(self, key: str):
+        if self._tasks is None:
+            self._tasks = {task.key: task for task in grid_tasks(self.profile)}
+        return self._tasks.get(key)
+
+    def _pretraining_of(self, key: str) -> Pretraining | None:
+        task = self._task(key)
+        return None if task is None or isinstance(task, Pretraining) else task.pretraining
+
+    def work(self, key: str) -> float:
+        """The task's work in forward passes of one sample (a training step counts ``TRAIN_OVER_FORWARD``)."""
+        task = self._task(key)
+        if task is None:
+            return 0.0
+        work = task_work(self.profile, task)
+        return work.train_samples * TRAIN_OVER_FORWARD + work.infer_samples
+
+    def eta(self) -> float | None:
+        """Seconds left: each unfinished task's work at its model's measured seconds per unit of work (the mean
+        rate for a model not trained yet), over the tasks that run at once; None before any task trained."""
+        spent, done = defaultdict(float), defaultdict(float)
+        for key, (_, outcome, seconds) in self.finished.items():
+            if outcome.startswith("trained") and (task := self._task(key)) is not None and self.work(key):
+                spent[task.model] += seconds
+                done[task.model] += self.work(key)
+        if not done:
+            return None
+        rates = {model: spent[model] / done[model] for model in done}
+        fallback = sum(spent.values()) / sum(done.values())
+        left = [key for key in self.planned if key not in self.finished and self._task(key) is not None]
+        return sum(self.work(k) * rates.get(self._task(k).model, fallback) for k in left) / self.parallel
+
+    def _status(self) -> str:
+        total = len(self.planned) or len(self.finished)
+        eta = self.eta()
+        return (f"[{len(self.finished)}/{total} done, {max(0, total - len(self.finished))} left, "
+                f"ETA {format_seconds(eta) if eta is not None else 'after the first trained task'}]")
+
+    def _in_flight(self) -> str:
+        self._read_epoch_files()
+        if not self.running:
+            return ""
+        shown = [key + (f" (epoch {self.epochs[key][0]}/{self.epochs[key][1]})" if key in self.epochs else "")
+                 for key in self.running]
+        return "; running: " + ", ".join(shown)
+
+    def _read_epoch_files(self) -> None:
+        if self.epoch_folder is None:
+            return
+        for path in self.epoch_folder.glob("*.json"):
+            try:
+                found = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # being replaced right now: the next event reads it
+            if found.get("task") in self.running:
+                self.epochs[found["task"]] = (found["epoch"], found["epochs"])
+
+    # -- the end ----------------------------------------------------------------------------------------
+    def summary_lines(self) -> list[str]:
+        """What each kind of task did, and the slowest trained cells."""
+        lines = []
+        for kind, label in (("cell", "cells"), ("checkpoint", "checkpoints"), ("score", "score tasks")):
+            counts = Counter(outcome for k, outcome, _ in self.finished.values() if k == kind)
+            if counts:
+                lines.append(f"{label}: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())))
+        slow = sorted(((seconds, key) for key, (kind, outcome, seconds) in self.finished.items()
+                       if kind == "cell" and outcome.startswith("trained")), reverse=True)[:SLOWEST]
+        if slow:
+            lines.append("slowest cells: " + ", ".join(f"{key} {format_seconds(s)}" for s, key in slow))
+        return lines
+
+
+class ProgressPlugin:
+    """The pytest side of ``RunProgress`` on the controller (or a plain run)."""
+
+    def __init__(self, config: pytest.Config, profile: Profile, classify: Classify) -> None:
+        self.config = config
+        self.progress = RunProgress(profile, self._write, classify)
+
+    def _write(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():  # inside a test too
+            if getattr(reporter._tw, "width_of_current_line", 0):  # after -q's dots: a line of its own
+                reporter.write("\n")
+            reporter.write_line(line)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        lines = self.progress.summary_lines()
+        if lines:
+            terminalreporter.section("ecgbench run")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.progress.plan([item.nodeid for item in session.items])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids: list[str]) -> None:
+        self.progress.plan(ids)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:
+        if self.progress.epoch_folder is None:
+            self.progress.epoch_folder = Path(tempfile.mkdtemp(prefix="ecgbench-progress-"))
+        node.workerinput[WORKER_INPUT] = str(self.progress.epoch_folder)
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.progress.started(nodeid)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.progress.reported(report)
+
+    def pytest_unconfigure(self) -> None:
+        if self.progress.epoch_folder is not None:
+            shutil.rmtree(self.progress.epoch_folder, ignore_errors=True)
+
+
+def epoch_reporter(config: pytest.Config) -> Callable[[str, int, int], None] | None:
+    """The runner's epoch callback: a file for the controller on an xdist worker, the reporter in a plain run."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        folder = workerinput.get(WORKER_INPUT)
+        return EpochFile(Path(folder), workerinput["workerid"]) if folder else None
+    plugin = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    return plugin.progress.epoch if plugin is not None else None
+
+
+PLUGIN_NAME = "ecgbench-progress"
+
+
+def register(config: pytest.Config, profile: Profile, classify: Classify) -> None:
+    """Register the progress reporter on the controller or a plain run (never on an xdist worker)."""
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ProgressPlugin(config, profile, classify), PLUGIN_NAME)
