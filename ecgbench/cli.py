@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -93,19 +94,46 @@ def _report(args: argparse.Namespace) -> int:
         return 1
     from ecgbench.results.score_records import load_score_records
 
-    records, stale_note = leaderboard_records(loaded.records, args.keep_stale, "--keep-stale")
-    if stale_note:
-        print(stale_note, file=sys.stderr)
+    records, configuration_note, score_records = this_configuration(
+        loaded.records, load_score_records(args.results, profiles[0]), profiles[0], args)
+    records, stale_note = leaderboard_records(records, args.keep_stale, "--keep-stale")
+    notes = [note for note in (stale_note, configuration_note) if note]
+    for note in notes:
+        print(note, file=sys.stderr)
     if not records:
         print(f"error: every record in {args.results} is stale; include them with --keep-stale", file=sys.stderr)
         return 1
-    scored = load_score_records(args.results, profiles[0])
-    for problem in scored.problems:
-        print(f"skipped unreadable score record: {problem}", file=sys.stderr)
-    for path in build_report(records, args.out, notes=[stale_note] if stale_note else (),
-                             score_records=scored.records):
+    for path in build_report(records, args.out, notes=notes, score_records=score_records):
         print(f"wrote {path}")
     return 0
+
+
+def this_configuration(records: list[dict], scored, name: str, args: argparse.Namespace
+                       ) -> tuple[list[dict], str | None, list[dict]]:
+    """The records and score records of the current configuration of profile ``name``, and a note on the others.
+
+    A profile this ecgbench does not define (nor ``--profiles``) has no known current configuration: its
+    folder is reported as it is, unless a cell is stored in several configurations (which one is meant?).
+    """
+    from ecgbench.results.configuration import current_configuration
+    from ecgbench.runner import cell_hyperparameters, pretrain_hyperparameters
+    from ecgbench.study import Cell
+
+    for problem in scored.problems:
+        print(f"skipped unreadable score record: {problem}", file=sys.stderr)
+    try:
+        profile = get_profile(name, args.profiles)
+    except KeyError:
+        repeated = sorted(key for key, n in Counter(r["key"] for r in records).items() if n > 1)
+        if repeated:
+            raise ValueError(f"{args.results}: cells stored in several configurations of profile {name}, which "
+                             f"this ecgbench does not define ({', '.join(repeated[:5])}); give its profiles file "
+                             "with --profiles, so that its current configuration is known") from None
+        return records, None, scored.records
+    records, note = current_configuration(records, lambda r: cell_hyperparameters(profile, Cell.from_dict(r["cell"])),
+                                          args.keep_stale, "--keep-stale")
+    scores = current_configuration(scored.records, lambda r: pretrain_hyperparameters(profile), False, "")[0]
+    return records, note, scores
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, help="folder for leaderboard.md and figures")
     report.add_argument("--profile", default=None, help="use only records of this profile")
     report.add_argument("--keep-stale", action="store_true",
-                        help="include records made by other result-affecting code (left out by default)")
+                        help="include records made by other result-affecting code or another configuration of "
+                             "the profile (left out by default)")
+    report.add_argument("--profiles", type=Path, default=None, metavar="FILE",
+                        help="the TOML file defining the records' profile (default: the packaged profiles.toml); "
+                             "its current configuration is the one the leaderboard shows")
     report.set_defaults(func=_report)
     add_data_commands(sub)
     add_results_commands(sub)

@@ -17,8 +17,8 @@ from ecgbench.cluster.phases import PHASES
 from ecgbench.data.prepare import default_cache_dir
 from ecgbench.data.root import DataRootError, datasets_in
 from ecgbench.cluster.shards import ShardSpec
-from ecgbench.results.tally import RunTally
-from ecgbench.runner import RERUN_MODES, CellRunner, RunOptions
+from ecgbench.results.tally import RunTally, score_outcome
+from ecgbench.runner import RERUN_MODES, CellRunner, RunOptions, cell_hyperparameters, pretrain_hyperparameters
 from ecgbench.study import (DEFAULT_PROFILE, Cell, Pretraining, Profile, Transferability, default_results_dir,
                             enumerate_cells, enumerate_transferability, get_profile, iter_upstream_needs)
 
@@ -31,6 +31,7 @@ SCORE_PROPERTY = "ecg_transferability"
 Task = Cell | Pretraining | Transferability
 OUTCOME_PROPERTY = "ecg_outcome"  # "trained ok", "reused failed", ...: where the cell's record came from
 SKIP_PROPERTY = "ecg_skip"  # why a study cell was skipped
+SCORE_STATUS_PROPERTY = "ecg_score_status"  # the status of the score record a task wrote
 
 
 class EcgSession:
@@ -46,13 +47,14 @@ class EcgSession:
         self.report_dir = options.results_dir.parent
         self.is_worker = is_worker
         self.tally = RunTally(options.results_dir)
-        self.scores_run: list[str] = []
         self.selected_tasks: list[Task] = []  # after -k/-m, phase and shard (read by ecgbench submit)
         self.written: list[Path] = []
         self.problems: list[str] = []
         self.summary: str | None = None
         self.scores_summary: str | None = None
         self.stale_note: str | None = None  # how many stale records the leaderboard left out
+        self.configuration_note: str | None = None  # how many records of another configuration it left out
+        self.dataset_warnings: list[str] = []  # partial copies the run's cells used, every run
         self.errors: list[str] = []  # what went wrong at session end (shown in the ecgbench section, exit non-zero)
 
     @property
@@ -105,21 +107,29 @@ class EcgSession:
         if report.skipped and SKIP_PROPERTY in properties:
             self.tally.skipped[report.nodeid] = properties[SKIP_PROPERTY]
         if report.when == "call" and SCORE_PROPERTY in properties:
-            self.scores_run.append(properties[SCORE_PROPERTY])
+            self.tally.scores[properties[SCORE_PROPERTY]] = score_outcome(report.outcome,
+                                                                          properties.get(SCORE_STATUS_PROPERTY))
 
     def _records(self) -> list[dict]:
+        """The profile's records of its current configuration (others counted in ``configuration_note``)."""
+        from ecgbench.results.configuration import current_configuration
         from ecgbench.results.store import load_records
 
         loaded = load_records(self.options.results_dir, self.profile.name)
         self.problems = loaded.problems
-        return loaded.records
+        records, self.configuration_note = current_configuration(
+            loaded.records, lambda r: cell_hyperparameters(self.profile, Cell.from_dict(r["cell"])),
+            self.options.keep_stale, "--ecg-keep-stale")
+        return records
 
     def _score_records(self) -> list[dict]:
+        from ecgbench.results.configuration import current_configuration
         from ecgbench.results.score_records import load_score_records
 
         loaded = load_score_records(self.options.results_dir, self.profile.name)
         self.problems += loaded.problems
-        return loaded.records
+        return current_configuration(loaded.records, lambda r: pretrain_hyperparameters(self.profile), False,
+                                     "a re-run")[0]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """The controller (or a plain run) writes the leaderboard from every stored record of the profile.
@@ -128,20 +138,22 @@ class EcgSession:
         the ecgbench section of the summary and makes the exit status non-zero, so pytest's own summary of
         the cells still prints.
         """
-        if self.is_worker or not (self.tally.seen or self.scores_run):
+        if self.is_worker or not self.tally.seen:
             return
         from ecgbench.codeid import leaderboard_records
+        from ecgbench.results.datasets import partial_copies
         from ecgbench.results.report import build_report, terminal_summary
 
         try:
             records, scores = self._records(), self._score_records()
-            ran, scored = set(self.tally.started), set(self.scores_run)
+            ran = set(self.tally.started)
             self.summary = terminal_summary([r for r in records if r["key"] in ran])
-            failed = sum(r["status"] == "failed" for r in scores if r["key"] in scored)
-            self.scores_summary = f"transferability scores: {len(scored) - failed} ok, {failed} failed" if scored else None
-            if ran or scored:
+            self.dataset_warnings = partial_copies([r for r in records if r["key"] in ran])
+            self.scores_summary = self.tally.score_line()
+            if ran or self.tally.scores:
                 shown, self.stale_note = leaderboard_records(records, self.options.keep_stale, "--ecg-keep-stale")
-                notes = [self.stale_note] * bool(self.stale_note) + [f"this run: {line}" for line in self.tally.lines()]
+                notes = [note for note in (self.stale_note, self.configuration_note) if note]
+                notes += [f"this run: {line}" for line in self.tally.lines()]
                 self.written = build_report(shown, self.report_dir, notes=notes, score_records=scores)
         except Exception as error:  # reported in the summary section instead of a traceback that hides it
             self.errors.append(f"the leaderboard was not written: {type(error).__name__}: {error}")
@@ -149,7 +161,7 @@ class EcgSession:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if self.is_worker or not (self.tally.seen or self.scores_run):
+        if self.is_worker or not self.tally.seen:
             return
         terminalreporter.section("ecgbench")
         if self.summary:
@@ -160,8 +172,11 @@ class EcgSession:
             terminalreporter.write_line(self.scores_summary)
         for problem in self.problems:
             terminalreporter.write_line(f"skipped unreadable record: {problem}")
-        if self.stale_note:
-            terminalreporter.write_line(self.stale_note)
+        for note in (self.stale_note, self.configuration_note):
+            if note:
+                terminalreporter.write_line(note)
+        for warning in self.dataset_warnings:
+            terminalreporter.write_line(warning, yellow=True)
         for path in self.written:
             terminalreporter.write_line(f"wrote {path}")
         for error in self.errors:
@@ -347,11 +362,24 @@ def _check_folders_and_device(config: pytest.Config) -> None:
                                     f"devices here: cpu{', cuda' if torch.cuda.is_available() else ''}") from None
 
 
+def _check_results_owner(results_dir: Path, profile: Profile) -> None:
+    """A results folder of another profile is a usage error: its records stay, and so do its leaderboard and
+    figures, which this run would otherwise replace."""
+    from ecgbench.results.store import other_profiles_problem
+
+    problem = other_profiles_problem(results_dir, profile.name)
+    if problem:
+        raise pytest.UsageError(f"--ecg-results {problem} (the default for {profile.name}: "
+                                f"{default_results_dir(Path('.'), profile.name)})")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _register_manifests(config)
     profile = _profile_from_options(config)
     _check_data_root(config, profile)
     _check_folders_and_device(config)
+    if not hasattr(config, "workerinput"):
+        _check_results_owner(_results_dir(config, profile), profile)
     worker_gpu = _share_machine_between_workers(config)
     options = RunOptions(results_dir=_results_dir(config, profile),
                          cache_dir=(config.getoption("--ecg-cache") or default_cache_dir()).resolve(),
@@ -475,7 +503,9 @@ def ecg_score(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callabl
     def score(task: Transferability) -> dict:
         _skip_unrunnable(ecg_runner, task.finetune_cell, request)
         request.node.user_properties.append((SCORE_PROPERTY, task.key))
-        return ecg_runner.transferability(task)
+        record = ecg_runner.transferability(task)
+        request.node.user_properties.append((SCORE_STATUS_PROPERTY, record["status"]))
+        return record
     return score
 
 

@@ -27,6 +27,8 @@ from ecgbench.locks import host_lock
 from ecgbench.metrics import classification_metrics
 from ecgbench.models import Classifier, build_model
 from ecgbench.provenance import environment
+from ecgbench.data.registry import get_manifest
+from ecgbench.results.configuration import configuration_tag
 from ecgbench.results.schema import SCHEMA_VERSION, ResultRecordError
 from ecgbench.results.score_records import (SCORE_KIND, SCORE_SCHEMA_VERSION, ScoreRecordError, read_score_record,
                                             score_record_path, write_score_record)
@@ -54,9 +56,22 @@ class RunOptions:
             raise ValueError(f"rerun must be one of {RERUN_MODES}, got {self.rerun!r}")
 
 
-def checkpoint_file(results_dir: Path, need: Pretraining) -> Path:
-    """Where the upstream checkpoint ``need`` of a results folder lives (shared by every shard using it)."""
-    return Path(results_dir) / "checkpoints" / f"{need.upstream}-{need.model}-s{need.seed}.pt"
+def cell_hyperparameters(profile: Profile, cell: Cell) -> dict:
+    """The hyper-parameters that change a cell's result: a scratch cell has no upstream (nor head policy)."""
+    hyper = profile.hyperparameters()
+    return hyper if cell.upstream else {"train": hyper["train"]}
+
+
+def pretrain_hyperparameters(profile: Profile) -> dict:
+    """The hyper-parameters that change an upstream checkpoint (and the scores computed from it)."""
+    return {"pretrain": profile.hyperparameters()["pretrain"]}
+
+
+def checkpoint_file(results_dir: Path, need: Pretraining, profile: Profile) -> Path:
+    """Where the upstream checkpoint ``need`` of a results folder lives (shared by every shard using it); the
+    name carries the profile's configuration tag, so another profile or pre-training setting never replaces it."""
+    tag = configuration_tag(profile.name, pretrain_hyperparameters(profile))
+    return Path(results_dir) / "checkpoints" / f"{need.upstream}-{need.model}-s{need.seed}.{tag}.pt"
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,27 @@ class CellRunner:
             self._datasets[name] = ds
         return self._datasets[name]
 
+    def dataset_summary(self, name: str) -> dict:
+        """What the provenance says of a dataset: its source, the records used and those its manifest expects
+        (a partial real copy has fewer; a synthetic stand-in has the profile's size)."""
+        ds = self.dataset(name)
+        expected = len(ds.split) if ds.source == "synthetic" else get_manifest(name).record_count
+        return {"source": ds.source, "records": len(ds.split), "expected": expected}
+
+    def record_stem(self, cell: Cell) -> str:
+        """The record file name of ``cell`` (no suffix): its key and configuration tag, so another profile's or
+        configuration's record of the same cell is never overwritten."""
+        return f"{cell.file_stem}.{configuration_tag(self.profile.name, cell_hyperparameters(self.profile, cell))}"
+
+    def record_file(self, cell: Cell) -> Path:
+        return record_path(self.options.results_dir, self.record_stem(cell))
+
+    def score_stem(self, task: Transferability) -> str:
+        return f"{task.file_stem}.{configuration_tag(self.profile.name, pretrain_hyperparameters(self.profile))}"
+
+    def score_file(self, task: Transferability) -> Path:
+        return score_record_path(self.options.results_dir, self.score_stem(task))
+
     # -- identity ---------------------------------------------------------------------------------------
     def train_subset(self, cell: Cell) -> np.ndarray:
         """A random, nested subset of the training split: the 5 % subset lies inside the 25 % one (per seed)."""
@@ -119,7 +155,7 @@ class CellRunner:
         """The id of an upstream checkpoint; ``code_digest`` defaults to this process's code (``ecgbench.codeid``)."""
         ds = self.dataset(upstream)
         return identity_hash({"upstream": upstream, "model": model, "seed": seed, "classes": ds.classes,
-                              "data_digest": ds.digest, "pretrain": self.profile.hyperparameters()["pretrain"],
+                              "data_digest": ds.digest, **pretrain_hyperparameters(self.profile),
                               codeid.IDENTITY_KEY: code_digest or codeid.code_identity().digest})
 
     def identity(self, cell: Cell, code_digest: str | None = None) -> dict:
@@ -131,10 +167,11 @@ class CellRunner:
         code_digest = code_digest or codeid.code_identity().digest
         ds = self.dataset(cell.downstream)
         record_ids = ds.record_ids[np.concatenate([self.train_subset(cell), ds.indices("val"), ds.indices("test")])]
-        hyper = self.profile.hyperparameters()
+        used = (cell.downstream, *([cell.upstream] if cell.upstream else []))
         return {
             "cell": cell.key, "profile": self.profile.name, "classes": list(ds.classes),
-            "hyperparameters": hyper if cell.upstream else {"train": hyper["train"]},  # head policy: transfer only
+            "hyperparameters": cell_hyperparameters(self.profile, cell),
+            "datasets": {name: self.dataset_summary(name) for name in used},
             "data_source": ds.source, "downstream_digest": ds.digest,
             "split_digest": identity_hash({"ids": record_ids.tolist()}),
             "checkpoint_id": (self.checkpoint_id(cell.upstream, cell.model, cell.seed, code_digest)
@@ -165,7 +202,7 @@ class CellRunner:
     def upstream_checkpoint(self, upstream: str, model: str, seed: int) -> tuple[dict, bool]:
         """The pre-trained checkpoint of (upstream, model, seed): trained once, shared by every cell and worker."""
         ckpt_id = self.checkpoint_id(upstream, model, seed)
-        path = checkpoint_file(self.options.results_dir, Pretraining(upstream, model, seed))
+        path = checkpoint_file(self.options.results_dir, Pretraining(upstream, model, seed), self.profile)
         return cached_checkpoint(path, ckpt_id, lambda: self._pretrain(upstream, model, seed))
 
     def _pretrain(self, upstream: str, model_name: str, seed: int) -> dict:
@@ -198,7 +235,7 @@ class CellRunner:
     def stored(self, cell: Cell, cell_id: str) -> dict | None:
         """The stored record of ``cell`` if it may be reused under the re-run mode; a corrupt file, one whose
         content no longer matches its digest, or one of an older schema is reported and its cell re-run."""
-        record = self._readable(record_path(self.options.results_dir, cell.file_stem), read_record,
+        record = self._readable(self.record_file(cell), read_record,
                                 ResultRecordError, f"re-running {cell.key}")
         if record is None or (record["cell_id"] != cell_id
                               and not (self.options.keep_stale and self.made_by_other_code(cell, record))):
@@ -233,6 +270,7 @@ class CellRunner:
             identity = self.identity(cell)
         except Exception as error:  # the data could not be read: still record the failure
             identity = {"cell": cell.key, "profile": self.profile.name,
+                        "hyperparameters": cell_hyperparameters(self.profile, cell),
                         codeid.IDENTITY_KEY: codeid.code_identity().digest}
             return CellOutcome(self._save(cell, identity, started, error=error), "trained")
         cell_id = identity_hash(identity)
@@ -240,7 +278,7 @@ class CellRunner:
         if reusable is not None:
             return CellOutcome(reusable, "reused")
         # Two processes of one host on one results directory: the second waits for the first's record, reuses it.
-        with host_lock(record_path(self.options.results_dir, cell.file_stem)):
+        with host_lock(self.record_file(cell)):
             reusable = self.stored(cell, cell_id)
             if reusable is not None:
                 return CellOutcome(reusable, "reused")
@@ -287,7 +325,7 @@ class CellRunner:
             "environment": environment(self.device), "created": _utc_now(),
         }
         try:
-            return write_record(self.options.results_dir, cell.file_stem, record)
+            return write_record(self.options.results_dir, self.record_stem(cell), record)
         except RecordWriteError as write_error:
             if error is None:
                 raise
@@ -300,6 +338,7 @@ class CellRunner:
         ds = self.dataset(task.downstream)
         subset_ids = ds.record_ids[self.train_subset(task.finetune_cell)]
         return {"task": task.key, "profile": self.profile.name, "classes": list(ds.classes),
+                "hyperparameters": pretrain_hyperparameters(self.profile),
                 "data_source": ds.source, "downstream_digest": ds.digest,
                 "subset_digest": identity_hash({"ids": subset_ids.tolist()}),
                 "checkpoint_id": self.checkpoint_id(task.upstream, task.model, task.seed),
@@ -307,7 +346,7 @@ class CellRunner:
 
     def stored_scores(self, task: Transferability, score_id: str) -> dict | None:
         """The stored score record of ``task`` if reusable under the re-run mode; a corrupt file is re-run."""
-        record = self._readable(score_record_path(self.options.results_dir, task.file_stem), read_score_record,
+        record = self._readable(self.score_file(task), read_score_record,
                                 ScoreRecordError, f"re-scoring {task.key}")
         return self._reusable(record) if record is not None and record["score_id"] == score_id else None
 
@@ -318,13 +357,14 @@ class CellRunner:
         try:
             identity = self.score_identity(task)
         except Exception as error:  # the data could not be read: still record the failure
-            identity = {"task": task.key, "profile": self.profile.name}
+            identity = {"task": task.key, "profile": self.profile.name,
+                        "hyperparameters": pretrain_hyperparameters(self.profile)}
             return self._save_scores(task, identity, started, error=error)
         score_id = identity_hash(identity)
         reusable = self.stored_scores(task, score_id)
         if reusable is not None:
             return reusable
-        with host_lock(score_record_path(self.options.results_dir, task.file_stem)):
+        with host_lock(self.score_file(task)):
             reusable = self.stored_scores(task, score_id)
             if reusable is not None:
                 return reusable
@@ -369,4 +409,4 @@ class CellRunner:
             "timing": {**outcome["timing"], "wall_s": time.perf_counter() - started},
             "environment": environment(self.device), "created": _utc_now(),
         }
-        return write_score_record(self.options.results_dir, task.file_stem, record)
+        return write_score_record(self.options.results_dir, self.score_stem(task), record)

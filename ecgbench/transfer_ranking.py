@@ -55,7 +55,7 @@ def downstream_tasks(profile: Profile, downstream: str, fraction: float) -> list
 
 
 def _checkpoint_ready(runner: CellRunner, need: Pretraining) -> bool:
-    path = checkpoint_file(runner.options.results_dir, need)
+    path = checkpoint_file(runner.options.results_dir, need, runner.profile)
     return load_checkpoint(path, runner.checkpoint_id(*need)) is not None
 
 

@@ -16,9 +16,10 @@ from tabulate import tabulate
 
 from ecgbench.cost import CostModel, format_cost, measured_seconds
 from ecgbench.engine.checkpoint import checksum_path
+from ecgbench.results.configuration import current_configuration
 from ecgbench.results.store import load_records
-from ecgbench.runner import checkpoint_file
-from ecgbench.study import Profile, enumerate_cells, iter_upstream_needs
+from ecgbench.runner import cell_hyperparameters, checkpoint_file
+from ecgbench.study import Cell, Profile, enumerate_cells, iter_upstream_needs
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class GridStatus:
 def grid_status(results_dir: Path, profile: Profile) -> GridStatus:
     everything = load_records(results_dir)
     profiles = dict(sorted(Counter(r["profile"] for r in everything.records).items()))
-    records = [r for r in everything.records if r["profile"] == profile.name]
+    records = current_configuration([r for r in everything.records if r["profile"] == profile.name],
+                                    lambda r: cell_hyperparameters(profile, Cell.from_dict(r["cell"])), False, "")[0]
     state = {r["key"]: r["status"] for r in records}
     cells = enumerate_cells(profile)
     needs = list(iter_upstream_needs(cells))
@@ -51,7 +53,7 @@ def grid_status(results_dir: Path, profile: Profile) -> GridStatus:
         tally[{"ok": 0, "failed": 1}.get(status, 2)] += 1
         if status != "ok":
             remaining += costs.cost(cell)
-    present = [n for n in needs if checksum_path(checkpoint_file(results_dir, n)).exists()]
+    present = [n for n in needs if checksum_path(checkpoint_file(results_dir, n, profile)).exists()]
     remaining += sum(costs.cost(n) for n in needs if n not in present)
     rows = [(down, model, *tally) for (down, model), tally in counts.items()]
     return GridStatus(rows, len(present), len(needs), remaining, costs.unit(), everything.problems, profiles)

@@ -17,6 +17,7 @@ from tabulate import tabulate
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.codeid import code_digest_counts
 from ecgbench.data.classes import DOWNSTREAMS
+from ecgbench.results.datasets import dataset_lines
 from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
 from ecgbench.results.figures import render_figures
 from ecgbench.results.transferability import transferability_section
@@ -114,6 +115,7 @@ def _provenance(records: list[dict], n_resamples: int, notes: Iterable[str] = ()
         f"- transfer head policy: {_distinct(records, 'identity', 'hyperparameters', 'head_policy')} "
         "(last_layer: the paper's, only the last layer is new; head: the whole head is new)",
         f"- data source per downstream: {sources or 'unknown'}",
+        *[f"- dataset {line}" for line in dataset_lines(records)],
         f"- commit: {_distinct(records, 'environment', 'commit')}",
         "- code digest (cells it made): "
         + ", ".join(f"{digest} ({n})" for digest, n in code_digest_counts(records).items()),
