@@ -132,7 +132,8 @@ def this_configuration(records: list[dict], scored, name: str, args: argparse.Na
         return records, None, scored.records
     records, note = current_configuration(records, lambda r: cell_hyperparameters(profile, Cell.from_dict(r["cell"])),
                                           args.keep_stale, "--keep-stale")
-    scores = current_configuration(scored.records, lambda r: pretrain_hyperparameters(profile), False, "")[0]
+    scores = current_configuration(scored.records, lambda r: pretrain_hyperparameters(profile), args.keep_stale,
+                                   "--keep-stale")[0]
     return records, note, scores
 
 

@@ -128,8 +128,8 @@ class EcgSession:
 
         loaded = load_score_records(self.options.results_dir, self.profile.name)
         self.problems += loaded.problems
-        return current_configuration(loaded.records, lambda r: pretrain_hyperparameters(self.profile), False,
-                                     "a re-run")[0]
+        return current_configuration(loaded.records, lambda r: pretrain_hyperparameters(self.profile),
+                                     self.options.keep_stale, "--ecg-keep-stale")[0]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """The controller (or a plain run) writes the leaderboard from every stored record of the profile.

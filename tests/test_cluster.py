@@ -11,7 +11,7 @@ from ecgbench.cluster.status import grid_status, render_status
 from ecgbench.cluster.submit import ClusterSettings, cell_shard_counts, parse_only
 from ecgbench.results.store import write_record
 from ecgbench.study import Cell, Pretraining, enumerate_cells, get_profile, iter_upstream_needs
-from record_factory import make_record
+from record_factory import make_record, untagged
 
 SMOKE = get_profile("smoke")
 SMOKE_CELLS = enumerate_cells(SMOKE)
@@ -229,7 +229,7 @@ def test_local_executor_runs_the_phases_in_order_and_status_reads_the_result(tmp
                     "--ecg-results", str(results), "--ecg-cache", str(data_cache), "-k", selection)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "submitted pretrain" in out.stdout and "local run finished: 0 failed jobs" in out.stdout
-    assert sorted(p.stem for p in results.glob("*.json")) == ["cpsc2018_to_ptb-gru-f0.05-finetune-s0",
+    assert sorted(untagged(p) for p in results.glob("*.json")) == ["cpsc2018_to_ptb-gru-f0.05-finetune-s0",
                                                              "ptb-gru-f0.05-scratch-s0"]
     status = _ecgbench("status", "--results", str(results), "--profile", "smoke")
     assert status.returncode == 0 and "2/522 cells done, 0 failed, 520 missing" in status.stdout

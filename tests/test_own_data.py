@@ -19,6 +19,7 @@ from ecgbench.data.manifest import DataError, load_manifest
 from ecgbench.data.registry import checked_manifest
 from ecgbench.entrypoints import EntryPointError
 from ecgbench.registry import Registry
+from record_factory import untagged
 
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")  # wfdb's own pandas calls
 demo = pytest.importorskip("ecgbench_demo_ext", reason="pip install ./tests/thirdparty (scripts/quickstart.sh does)")
@@ -70,8 +71,8 @@ def test_own_cells_run_end_to_end_and_reach_the_leaderboard(own_data, tmp_path, 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     # one pre-training, one scratch cell, one fine-tuned cell, one transferability score of the checkpoint
     assert "4 passed" in result.stdout
-    records = sorted(p.name for p in (tmp_path / "reports" / "own" / "results").glob("*.json"))
-    assert records == ["demo_down-tinycnn-f1.0-scratch-s0.json", "demo_up_to_demo_down-tinycnn-f1.0-finetune-s0.json"]
+    records = sorted(untagged(p) for p in (tmp_path / "reports" / "own" / "results").glob("*.json"))
+    assert records == ["demo_down-tinycnn-f1.0-scratch-s0", "demo_up_to_demo_down-tinycnn-f1.0-finetune-s0"]
     board = (tmp_path / "reports" / "own" / "leaderboard.md").read_text()
     assert "demo_down" in board and "tinycnn" in board and "demo_up" in board
 
