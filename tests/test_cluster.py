@@ -10,6 +10,7 @@ from ecgbench.cluster.shards import ShardSpec, partition, shard_loads
 from ecgbench.cluster.status import grid_status, render_status
 from ecgbench.cluster.submit import ClusterSettings, cell_shard_counts, parse_only
 from ecgbench.results.store import write_record
+from ecgbench.runner import cell_hyperparameters
 from ecgbench.study import Cell, Pretraining, enumerate_cells, get_profile, iter_upstream_needs
 from record_factory import make_record, untagged
 
@@ -161,12 +162,19 @@ def test_status_counts_done_failed_missing_and_the_remaining_cost(tmp_path):
     cells = enumerate_cells(profile)  # scratch + finetune/linear from 3 upstreams = 7 cells
     empty = grid_status(tmp_path, profile)
     assert [r[2:] for r in empty.rows] == [(0, 0, 7)] and empty.checkpoints_needed == 3
+    def stored(cell: Cell, **options) -> dict:
+        record = make_record(cell.downstream, cell.model, cell.fraction, cell.regime, upstream=cell.upstream,
+                             **options)
+        record["identity"]["hyperparameters"] = cell_hyperparameters(profile, cell)
+        return record
+
     for cell in cells[:3]:
-        write_record(tmp_path, cell.file_stem, make_record(cell.downstream, cell.model, cell.fraction, cell.regime,
-                                                           upstream=cell.upstream))
+        write_record(tmp_path, cell.file_stem, stored(cell))
     failed = cells[3]
-    write_record(tmp_path, failed.file_stem, make_record(failed.downstream, failed.model, failed.fraction,
-                                                         failed.regime, upstream=failed.upstream, status="failed"))
+    write_record(tmp_path, failed.file_stem, stored(failed, status="failed"))
+    other_lr = stored(cells[4])
+    other_lr["identity"]["hyperparameters"]["train"]["lr"] = 0.5
+    write_record(tmp_path, f"{cells[4].file_stem}.other", other_lr)  # another configuration: not done
     status = grid_status(tmp_path, profile)
     assert [r[2:] for r in status.rows] == [(3, 1, 3)] and status.unit == "s"
     assert 0 < status.remaining
