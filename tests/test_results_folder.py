@@ -69,13 +69,12 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 def test_another_profile_into_a_folder_is_refused_and_touches_nothing(study):
     results, run = study
-    first = run(_profile("tiny", regimes='"scratch"'), "tiny")
-    first.assert_outcomes(passed=1)
+    run(_profile("tiny"), "tiny", "-k", "not transferability").assert_outcomes(passed=3)
     before = _snapshot(results.parent)
-    assert "leaderboard.md" in before and any(name.endswith(".png") for name in before)
-    second = run(_profile("tiny", regimes='"scratch"') + _profile("smaller", regimes='"scratch"'), "smaller")
+    assert "leaderboard.md" in before and "figure1_transfer.png" in before
+    second = run(_profile("tiny") + _profile("smaller"), "smaller")
     assert second.ret == pytest.ExitCode.USAGE_ERROR
-    second.stderr.fnmatch_lines([f"*--ecg-results {results} holds records of another profile (1 of profile tiny)*"
+    second.stderr.fnmatch_lines([f"*--ecg-results {results} holds records of another profile (2 of profile tiny)*"
                                  "replace their leaderboard and figures*own results folder*reports/smaller/results*"])
     assert _snapshot(results.parent) == before  # records, leaderboard and figures untouched
 
