@@ -131,7 +131,9 @@ def load_records(results_dir: Path, profile: str | None = None) -> LoadedRecords
         found = [(path, record) for path, record in found if record["profile"] == profile]
     duplicates = _duplicate_cells(found)
     if duplicates:
-        raise ResultRecordError(f"{results_dir}: " + "; ".join(duplicates) + "; keep one file per cell")
+        raise ResultRecordError(f"{results_dir}: " + "; ".join(duplicates) + "; keep one file per cell and "
+                                "configuration (a file named KEY.json was written before file names carried the "
+                                "configuration's tag, KEY.TAG.json: delete it once the cell has the other)")
     found.sort(key=lambda item: item[1]["key"])
     return LoadedRecords([record for _, record in found], problems)
 
