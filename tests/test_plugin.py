@@ -3,10 +3,10 @@ import json
 from pathlib import Path
 
 import pytest
+from record_factory import untagged
 
 from ecgbench.cli import main
 from ecgbench.cost import model_flops
-from record_factory import untagged
 
 # Count one model's FLOPs (shard costs) at import: what torch imports for the counter inside an in-process
 # pytester run is unloaded after it, and torch cannot register its operator libraries twice.

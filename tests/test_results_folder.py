@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from data_fixtures import SAMPLES, needs_samples
+from record_factory import make_record
+from tiny_model import NAME, TINY_MODEL_CONFTEST, import_what_training_imports
 
 from ecgbench.cli import main
 from ecgbench.results.configuration import current_configuration, record_tag
@@ -15,9 +18,6 @@ from ecgbench.results.findings import paired_cells
 from ecgbench.results.schema import ResultRecordError, sealed
 from ecgbench.results.store import load_records, read_record, write_record
 from ecgbench.results.tally import RunTally, score_outcome
-from data_fixtures import SAMPLES, needs_samples
-from record_factory import make_record
-from tiny_model import NAME, TINY_MODEL_CONFTEST, import_what_training_imports
 
 import_what_training_imports()
 GRID = Path(__file__).parents[1] / "benchmarks" / "test_grid.py"

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from record_factory import untagged
 
 ROOT = Path(__file__).parents[1]

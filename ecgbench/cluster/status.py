@@ -19,7 +19,7 @@ from ecgbench.engine.checkpoint import checksum_path
 from ecgbench.results.configuration import current_configuration
 from ecgbench.results.store import load_records
 from ecgbench.runner import cell_hyperparameters, checkpoint_file
-from ecgbench.study import Cell, Profile, enumerate_cells, iter_upstream_needs
+from ecgbench.study import Cell, Profile, enumerate_cells, pretrainings_of
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def grid_status(results_dir: Path, profile: Profile) -> GridStatus:
                                     lambda r: cell_hyperparameters(profile, Cell.from_dict(r["cell"])), False, "")[0]
     state = {r["key"]: r["status"] for r in records}
     cells = enumerate_cells(profile)
-    needs = list(iter_upstream_needs(cells))
+    needs = list(pretrainings_of(cells))
     costs = CostModel(profile, measured_seconds(records))
     counts: dict[tuple[str, str], list[int]] = {}
     remaining = 0.0

@@ -25,8 +25,8 @@ from scipy.stats import t as student_t
 from tabulate import tabulate
 
 from ecgbench.models import MODELS
-from ecgbench.results.configuration import record_hyperparameters
 from ecgbench.models import model_family as registered_family
+from ecgbench.results.configuration import record_hyperparameters
 
 MODEL_ORDER = ("resnet1d18", "resnet1d50", "resnet1d101", "lstm", "bilstm", "gru")
 MIN_UNITS = 3
