@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from ecgbench.options import add_profile_options, study_profile
 from ecgbench.perf.commands import add_perf_commands
 from ecgbench.registered import add_registry_commands
 from ecgbench.results.commands import add_results_commands
-from ecgbench.study import enumerate_cells, enumerate_transferability, pretrainings_of
+from ecgbench.study import enumerate_cells, enumerate_transferability, get_profile, pretrainings_of
 from ecgbench.transfer_ranking import add_transferability_commands, ranking_profiles_hint
 
 DESCRIPTION = ("Transfer learning for 12-lead ECG diagnosis, as a benchmark. The study itself runs under pytest "
@@ -99,13 +100,14 @@ def _report(args: argparse.Namespace) -> int:
         return 1
     from ecgbench.results.score_records import load_score_records
 
-    scored = load_score_records(args.results, profiles[0])
-    for problem in scored.problems:
-        print(f"skipped unreadable score record: {problem}", file=sys.stderr)
+    records, configuration_note, score_records = this_configuration(
+        loaded.records, load_score_records(args.results, profiles[0]), profiles[0], args)
+    if configuration_note:
+        print(configuration_note, file=sys.stderr)
     try:
-        written, stale_note = rebuild_leaderboard(loaded.records, scored.records, args.out, args.keep_stale,
-                                                  "--keep-stale", allow_empty=False,
-                                                  profile_hint=ranking_profiles_hint(profiles[0]))
+        written, stale_note = rebuild_leaderboard(records, score_records, args.out, args.keep_stale, "--keep-stale",
+                                                  notes=[configuration_note] if configuration_note else (),
+                                                  allow_empty=False, profile_hint=ranking_profiles_hint(profiles[0]))
     except AllStaleError:
         print(f"error: every record in {args.results} is stale; include them with --keep-stale", file=sys.stderr)
         return 1
@@ -114,6 +116,35 @@ def _report(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def this_configuration(records: list[dict], scored, name: str, args: argparse.Namespace
+                       ) -> tuple[list[dict], str | None, list[dict]]:
+    """The records and score records of the current configuration of profile ``name``, and a note on the others.
+
+    A profile this ecgbench does not define (nor ``--profiles``) has no known current configuration: its
+    folder is reported as it is, unless a cell is stored in several configurations (which one is meant?).
+    """
+    from ecgbench.results.configuration import current_configuration
+    from ecgbench.runner import cell_hyperparameters, pretrain_hyperparameters
+    from ecgbench.study import Cell
+
+    for problem in scored.problems:
+        print(f"skipped unreadable score record: {problem}", file=sys.stderr)
+    try:
+        profile = get_profile(name, args.profiles)
+    except KeyError:
+        repeated = sorted(key for key, n in Counter(r["key"] for r in records).items() if n > 1)
+        if repeated:
+            raise ValueError(f"{args.results}: cells stored in several configurations of profile {name}, which "
+                             f"this ecgbench does not define ({', '.join(repeated[:5])}); give its profiles file "
+                             "with --profiles, so that its current configuration is known") from None
+        return records, None, scored.records
+    records, note = current_configuration(records, lambda r: cell_hyperparameters(profile, Cell.from_dict(r["cell"])),
+                                          args.keep_stale, "--keep-stale")
+    scores = current_configuration(scored.records, lambda r: pretrain_hyperparameters(profile), args.keep_stale,
+                                   "--keep-stale")[0]
+    return records, note, scores
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,7 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, help="folder for leaderboard.md and figures")
     report.add_argument("--profile", default=None, help="use only records of this profile")
     report.add_argument("--keep-stale", action="store_true",
-                        help="include records made by other result-affecting code (left out by default)")
+                        help="include records made by other result-affecting code or another configuration of "
+                             "the profile (left out by default)")
+    report.add_argument("--profiles", type=Path, default=None, metavar="FILE",
+                        help="the TOML file defining the records' profile (default: the packaged profiles.toml); "
+                             "its current configuration is the one the leaderboard shows")
     report.set_defaults(func=_report)
     add_data_commands(sub)
     add_results_commands(sub)

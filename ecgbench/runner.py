@@ -18,6 +18,7 @@ import torch
 from ecgbench import codeid
 from ecgbench.checkpoints import CHECKPOINTS, get_checkpoint, given_checkpoint
 from ecgbench.data import PreparedDataset, open_dataset
+from ecgbench.data.registry import get_manifest
 from ecgbench.data.splits import check_every_split
 from ecgbench.engine.checkpoint import cached_checkpoint
 from ecgbench.engine.config import TrainConfig
@@ -29,6 +30,7 @@ from ecgbench.locks import build_once
 from ecgbench.metrics import classification_metrics
 from ecgbench.models import MODELS, Classifier, build_model, model_input
 from ecgbench.provenance import environment, utc_now
+from ecgbench.results.configuration import configuration_tag
 from ecgbench.results.schema import SCHEMA_VERSION, ResultRecordError
 from ecgbench.results.score_records import (
     SCORE_KIND,
@@ -73,9 +75,24 @@ class RunOptions:
             raise ValueError(f"rerun must be one of {RERUN_MODES}, got {self.rerun!r}")
 
 
-def checkpoint_file(results_dir: Path, pretraining: Pretraining) -> Path:
-    """Where the upstream checkpoint ``pretraining`` of a results folder lives (shared by every shard using it)."""
-    return Path(results_dir) / "checkpoints" / f"{pretraining.upstream}-{pretraining.model}-s{pretraining.seed}.pt"
+def cell_hyperparameters(profile: Profile, cell: Cell) -> dict:
+    """The hyper-parameters that change a cell's result: a scratch cell has no upstream (nor head policy)."""
+    hyper = profile.hyperparameters()
+    return hyper if cell.upstream else {"train": hyper["train"]}
+
+
+def pretrain_hyperparameters(profile: Profile) -> dict:
+    """The hyper-parameters that change an upstream checkpoint (and the scores computed from it)."""
+    return {"pretrain": profile.hyperparameters()["pretrain"]}
+
+
+def checkpoint_file(results_dir: Path, pretraining: Pretraining, profile: Profile) -> Path:
+    """Where the upstream checkpoint ``pretraining`` of a results folder lives (shared by every shard using it);
+    the name carries the profile's configuration tag, so another profile or pre-training setting never replaces
+    it."""
+    tag = configuration_tag(profile.name, pretrain_hyperparameters(profile))
+    name = f"{pretraining.upstream}-{pretraining.model}-s{pretraining.seed}.{tag}.pt"
+    return Path(results_dir) / "checkpoints" / name
 
 
 @dataclass(frozen=True)
@@ -193,6 +210,27 @@ class CellRunner:
         """Dataset ``name`` as ``model`` reads it (its declared input spec)."""
         return self.dataset(name, model_input(model))
 
+    def dataset_summary(self, name: str) -> dict:
+        """What the provenance says of a dataset: its source, the records used and those its manifest expects
+        (a partial real copy has fewer; a synthetic stand-in has the profile's size)."""
+        ds = self.dataset(name)
+        expected = len(ds.split) if ds.source == "synthetic" else get_manifest(name).record_count
+        return {"source": ds.source, "records": len(ds.split), "expected": expected}
+
+    def record_stem(self, cell: Cell) -> str:
+        """The record file name of ``cell`` (no suffix): its key and configuration tag, so another profile's or
+        configuration's record of the same cell is never overwritten."""
+        return f"{cell.file_stem}.{configuration_tag(self.profile.name, cell_hyperparameters(self.profile, cell))}"
+
+    def record_file(self, cell: Cell) -> Path:
+        return record_path(self.options.results_dir, self.record_stem(cell))
+
+    def score_stem(self, task: Transferability) -> str:
+        return f"{task.file_stem}.{configuration_tag(self.profile.name, pretrain_hyperparameters(self.profile))}"
+
+    def score_file(self, task: Transferability) -> Path:
+        return score_record_path(self.options.results_dir, self.score_stem(task))
+
     # -- identity ---------------------------------------------------------------------------------------
     def train_subset(self, cell: Cell) -> np.ndarray:
         """A random, nested subset of the training split: the 5 % subset lies inside the 25 % one (per seed)."""
@@ -213,8 +251,7 @@ class CellRunner:
         ds = self.model_data(upstream, model)
         return identity_hash({"upstream": upstream, "model": model, "seed": seed, "classes": ds.classes,
                               "data_digest": ds.digest, "input": ds.input.to_dict(),
-                              "pretrain": self.profile.hyperparameters()["pretrain"],
-                              "precision": self.precision(model),
+                              **pretrain_hyperparameters(self.profile), "precision": self.precision(model),
                               codeid.IDENTITY_KEY: code_digest or codeid.code_identity().digest})
 
     def identity(self, cell: Cell, code_digest: str | None = None) -> dict:
@@ -226,10 +263,11 @@ class CellRunner:
         code_digest = code_digest or codeid.code_identity().digest
         ds = self.model_data(cell.downstream, cell.model)
         record_ids = ds.record_ids[np.concatenate([self.train_subset(cell), ds.indices("val"), ds.indices("test")])]
-        hyper = self.profile.hyperparameters()
+        used = (cell.downstream, *([cell.upstream] if is_dataset_upstream(cell.upstream) else []))
         return {
             "cell": cell.key, "profile": self.profile.name, "classes": list(ds.classes),
-            "hyperparameters": hyper if cell.upstream else {"train": hyper["train"]},  # head policy: transfer only
+            "hyperparameters": cell_hyperparameters(self.profile, cell),
+            "datasets": {name: self.dataset_summary(name) for name in used},
             "data_source": ds.source, "downstream_digest": ds.digest, "input": ds.input.to_dict(),
             "split_digest": identity_hash({"ids": record_ids.tolist()}),
             "checkpoint_id": (self.checkpoint_id(cell.upstream, cell.model, cell.seed, code_digest)
@@ -282,7 +320,7 @@ class CellRunner:
                 raise ValueError(f"checkpoint {upstream} holds weights of model {given['model']!r}, not {model!r}")
             return given, False
         ckpt_id = self.checkpoint_id(upstream, model, seed)
-        path = checkpoint_file(self.options.results_dir, Pretraining(upstream, model, seed))
+        path = checkpoint_file(self.options.results_dir, Pretraining(upstream, model, seed), self.profile)
         return cached_checkpoint(path, ckpt_id, lambda: self._pretrain(upstream, model, seed))
 
     def _pretrain(self, upstream: str, model_name: str, seed: int) -> dict:
@@ -330,7 +368,7 @@ class CellRunner:
     def stored(self, cell: Cell, cell_id: str) -> dict | None:
         """The stored record of ``cell`` if it may be reused under the re-run mode; a corrupt file, one whose
         content no longer matches its digest, or one of an older schema is reported and its cell re-run."""
-        record = self._readable(record_path(self.options.results_dir, cell.file_stem), read_record,
+        record = self._readable(self.record_file(cell), read_record,
                                 ResultRecordError, f"re-running {cell.key}")
         if record is None or (record["cell_id"] != cell_id
                               and not (self.options.keep_stale and self.made_by_other_code(cell, record))):
@@ -365,10 +403,11 @@ class CellRunner:
             identity = self.identity(cell)
         except Exception as error:  # the data could not be read: still record the failure
             identity = {"cell": cell.key, "profile": self.profile.name,
+                        "hyperparameters": cell_hyperparameters(self.profile, cell),
                         codeid.IDENTITY_KEY: codeid.code_identity().digest}
             return CellOutcome(self._save(cell, identity, started, error=error), "trained")
         cell_id = identity_hash(identity)
-        record, trained = _reuse_or_run(record_path(self.options.results_dir, cell.file_stem),
+        record, trained = _reuse_or_run(self.record_file(cell),
                                         lambda: self.stored(cell, cell_id),
                                         lambda: self._train_and_test(cell, identity),
                                         lambda **result: self._save(cell, identity, started, **result))
@@ -414,7 +453,7 @@ class CellRunner:
         }
         if self.update_record is not None:
             self.update_record(record=record, cell=cell)
-        return _write(lambda: write_record(self.options.results_dir, cell.file_stem, record), error)
+        return _write(lambda: write_record(self.options.results_dir, self.record_stem(cell), record), error)
 
     # -- transferability scores -------------------------------------------------------------------------
     def score_identity(self, task: Transferability) -> dict:
@@ -422,6 +461,7 @@ class CellRunner:
         ds = self.model_data(task.downstream, task.model)
         subset_ids = ds.record_ids[self.train_subset(task.finetune_cell)]
         return {"task": task.key, "profile": self.profile.name, "classes": list(ds.classes),
+                "hyperparameters": pretrain_hyperparameters(self.profile),
                 "data_source": ds.source, "downstream_digest": ds.digest, "input": ds.input.to_dict(),
                 "subset_digest": identity_hash({"ids": subset_ids.tolist()}),
                 "checkpoint_id": self.checkpoint_id(task.upstream, task.model, task.seed),
@@ -429,7 +469,7 @@ class CellRunner:
 
     def stored_scores(self, task: Transferability, score_id: str) -> dict | None:
         """The stored score record of ``task`` if reusable under the re-run mode; a corrupt file is re-run."""
-        record = self._readable(score_record_path(self.options.results_dir, task.file_stem), read_score_record,
+        record = self._readable(self.score_file(task), read_score_record,
                                 ScoreRecordError, f"re-scoring {task.key}")
         return self._reusable(record) if record is not None and record["score_id"] == score_id else None
 
@@ -440,10 +480,11 @@ class CellRunner:
         try:
             identity = self.score_identity(task)
         except Exception as error:  # the data could not be read: still record the failure
-            identity = {"task": task.key, "profile": self.profile.name}
+            identity = {"task": task.key, "profile": self.profile.name,
+                        "hyperparameters": pretrain_hyperparameters(self.profile)}
             return self._save_scores(task, identity, started, error=error)
         score_id = identity_hash(identity)
-        return _reuse_or_run(score_record_path(self.options.results_dir, task.file_stem),
+        return _reuse_or_run(self.score_file(task),
                              lambda: self.stored_scores(task, score_id), lambda: self._score(task),
                              lambda **result: self._save_scores(task, identity, started, **result))[0]
 
@@ -483,4 +524,4 @@ class CellRunner:
             "timing": {**outcome["timing"], "wall_s": time.perf_counter() - started},
             "environment": environment(self.device), "created": utc_now(),
         }
-        return _write(lambda: write_score_record(self.options.results_dir, task.file_stem, record), error)
+        return _write(lambda: write_score_record(self.options.results_dir, self.score_stem(task), record), error)

@@ -58,7 +58,7 @@ def downstream_tasks(profile: Profile, downstream: str, fraction: float) -> list
 def _checkpoint_ready(runner: CellRunner, pretraining: Pretraining) -> bool:
     if not is_dataset_upstream(pretraining.upstream):
         return True  # given, never trained
-    path = checkpoint_file(runner.options.results_dir, pretraining)
+    path = checkpoint_file(runner.options.results_dir, pretraining, runner.profile)
     checkpoint_id = runner.checkpoint_id(pretraining.upstream, pretraining.model, pretraining.seed)
     return load_checkpoint(path, checkpoint_id) is not None
 

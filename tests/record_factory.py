@@ -1,6 +1,8 @@
 """Schema-valid result records with synthetic predictions whose quality the test controls."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ecgbench.data.classes import DATASET_CLASSES
@@ -81,3 +83,9 @@ def paired_records(gains: dict[tuple[str, float, int], float], downstream: str =
         records.append(make_record(downstream, model, fraction, "finetune", seed, upstream,
                                    f1=scratch_f1 + gain, **options))
     return records
+
+
+def untagged(path: Path) -> str:
+    """A record's, score record's or checkpoint's file name without its configuration tag and suffix:
+    ``ptb-gru-f0.05-scratch-s0.1a2b3c4d.json`` -> ``ptb-gru-f0.05-scratch-s0``."""
+    return Path(path).name.rsplit(".", 2)[0]

@@ -3,7 +3,7 @@ import dataclasses
 import random
 
 import pytest
-from record_factory import make_record
+from record_factory import make_record, untagged
 
 from ecgbench.cluster.phases import phase_tasks, shard_of, split_into_shards
 from ecgbench.cluster.shards import ShardSpec, partition, shard_loads
@@ -11,6 +11,7 @@ from ecgbench.cluster.status import grid_status, render_status
 from ecgbench.cluster.submit import ClusterSettings, cell_shard_counts, parse_only
 from ecgbench.cost import CostModel, format_cost, load_measured, measured_seconds, save_measured, task_work
 from ecgbench.results.store import write_record
+from ecgbench.runner import cell_hyperparameters
 from ecgbench.study import Cell, Pretraining, enumerate_cells, get_profile, pretrainings_of
 
 SMOKE = get_profile("smoke")
@@ -161,12 +162,19 @@ def test_status_counts_done_failed_missing_and_the_remaining_cost(tmp_path):
     cells = enumerate_cells(profile)  # scratch + finetune/linear from 3 upstreams = 7 cells
     empty = grid_status(tmp_path, profile)
     assert [r[2:] for r in empty.rows] == [(0, 0, 7)] and empty.checkpoints_needed == 3
+    def stored(cell: Cell, **options) -> dict:
+        record = make_record(cell.downstream, cell.model, cell.fraction, cell.regime, upstream=cell.upstream,
+                             **options)
+        record["identity"]["hyperparameters"] = cell_hyperparameters(profile, cell)
+        return record
+
     for cell in cells[:3]:
-        write_record(tmp_path, cell.file_stem, make_record(cell.downstream, cell.model, cell.fraction, cell.regime,
-                                                           upstream=cell.upstream))
+        write_record(tmp_path, cell.file_stem, stored(cell))
     failed = cells[3]
-    write_record(tmp_path, failed.file_stem, make_record(failed.downstream, failed.model, failed.fraction,
-                                                         failed.regime, upstream=failed.upstream, status="failed"))
+    write_record(tmp_path, failed.file_stem, stored(failed, status="failed"))
+    other_lr = stored(cells[4])
+    other_lr["identity"]["hyperparameters"]["train"]["lr"] = 0.5
+    write_record(tmp_path, f"{cells[4].file_stem}.other", other_lr)  # another configuration: not done
     status = grid_status(tmp_path, profile)
     assert [r[2:] for r in status.rows] == [(3, 1, 3)] and status.unit == "s"
     assert 0 < status.remaining
@@ -183,8 +191,8 @@ def test_status_counts_only_the_checkpoints_pretrained_with_its_profile(tmp_path
     profile = dataclasses.replace(SMOKE, name="test", models=("gru",), downstreams=("ptb",), fractions=(1.0,))
     other = dataclasses.replace(profile, name="other", pretrain=dataclasses.replace(profile.pretrain, epochs=7))
     needs = list(pretrainings_of(enumerate_cells(profile)))
-    for need, owner in zip(needs, (profile, other, profile)):  # same names: one folder, two profiles
-        cached_checkpoint(checkpoint_file(tmp_path, need), "id",
+    for need, owner in zip(needs, (profile, other, profile)):  # one folder, two profiles
+        cached_checkpoint(checkpoint_file(tmp_path, need, owner), "id",
                           lambda: {"state_dict": {"w": torch.zeros(1)}, "config": owner.hyperparameters()["pretrain"]})
     assert grid_status(tmp_path, profile).checkpoints_present == 2
     assert grid_status(tmp_path, other).checkpoints_present == 1
@@ -253,7 +261,7 @@ def test_local_executor_runs_the_phases_in_order_and_status_reads_the_result(tmp
                     "--ecg-results", str(results), "--ecg-cache", str(data_cache), "-k", selection)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "submitted pretrain" in out.stdout and "local run finished: 0 failed jobs" in out.stdout
-    assert sorted(p.stem for p in results.glob("*.json")) == ["cpsc2018_to_ptb-gru-f0.05-finetune-s0",
+    assert sorted(untagged(p) for p in results.glob("*.json")) == ["cpsc2018_to_ptb-gru-f0.05-finetune-s0",
                                                              "ptb-gru-f0.05-scratch-s0"]
     status = _ecgbench("status", "--results", str(results), "--profile", "smoke")
     assert status.returncode == 0 and "2/522 cells done, 0 failed, 520 missing" in status.stdout

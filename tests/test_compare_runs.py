@@ -11,7 +11,7 @@ from tiny_model import NAME, TINY_MODEL_CONFTEST, import_what_training_imports, 
 
 from ecgbench.cli import main
 from ecgbench.results.compare import WORSE, compare
-from ecgbench.results.runs import list_runs, load_run_file, save_run
+from ecgbench.results.runs import RunError, list_runs, load_run_file, save_run
 from ecgbench.results.schema import sealed
 
 import_what_training_imports()
@@ -41,14 +41,18 @@ def test_a_useless_learning_rate_is_detected_as_worse_and_fails_the_gate(pyteste
     assert {r["key"] for r in load_run_file(info.path).records} == CELLS
 
     profiles.write_text(tiny_profiles(lr=1e-7))  # the one change: a learning rate too small to learn anything
-    gated = pytester.runpytest("--ecg-compare", "baseline", "--ecg-compare-fail", "auroc_macro:0.02", *args)
+    gated = pytester.runpytest("--ecg-compare", "baseline", "--ecg-compare-fail", "auroc_macro:0.02",
+                               "--ecg-save", "tiny-lr", *args)
     gated.assert_outcomes(passed=2)
     assert gated.ret == pytest.ExitCode.TESTS_FAILED
     gated.stdout.fnmatch_lines(["*ecgbench compare: B = * vs A = 0001_baseline: 2 cells compared*",
                                 "FAILED --ecg-compare-fail auroc_macro:0.02 (* cells):"])
     named = set(re.findall(r"^  (\S+): auroc_macro B−A .* lies wholly below -0\.02$", gated.stdout.str(), re.M))
 
-    comparison = compare(info.path, results, ["auroc_macro", "f1_weighted"], n_resamples=1000)
+    with pytest.raises(RunError, match="one file per cell and configuration"):
+        compare(info.path, results)  # the folder keeps both learning rates' records: which would B be?
+    [_, tiny_lr] = list_runs(saved)
+    comparison = compare(info.path, tiny_lr.path, ["auroc_macro", "f1_weighted"], n_resamples=1000)
     deltas = {row.name: row.deltas["auroc_macro"] for row in comparison.cells}
     assert set(deltas) == CELLS
     clearly_worse = {key for key, d in deltas.items() if d.a - d.b >= 0.2}

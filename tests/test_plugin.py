@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import pytest
+from record_factory import untagged
 
 from ecgbench.cli import main
 from ecgbench.cost import model_flops
@@ -25,10 +26,11 @@ def grid(pytester, data_cache):
 
 
 def _check_outputs(results: Path) -> None:
-    stems = sorted(p.stem for p in results.glob("*.json"))
+    files = {untagged(p): p for p in results.glob("*.json")}
+    stems = sorted(files)
     assert stems == ["cpsc2018_to_ptb-resnet1d18-f0.25-finetune-s0", "cpsc2018_to_ptb-resnet1d18-f0.25-linear-s0",
                      "ptb-resnet1d18-f0.25-scratch-s0"]
-    assert all(json.loads((results / f"{s}.json").read_text())["status"] == "ok" for s in stems)
+    assert all(json.loads(files[s].read_text())["status"] == "ok" for s in stems)
     leaderboard = (results.parent / "leaderboard.md").read_text()
     assert "ptb" in leaderboard and "resnet1d18" in leaderboard
 

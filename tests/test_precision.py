@@ -124,7 +124,8 @@ def test_the_record_the_id_and_the_checkpoint_carry_the_precision(tiny_bf16, mon
     record = runner.run(Cell("ptb", "tinybf16", 1.0, "finetune", 0, "cpsc2018"))
     assert record["status"] == "ok", record["error"]
     assert record["identity"]["precision"] == expected and fits == [expected, expected]  # pre-training, cell
-    ckpt = torch.load(checkpoint_file(runner.options.results_dir, Pretraining("cpsc2018", "tinybf16", 0)),
+    ckpt = torch.load(checkpoint_file(runner.options.results_dir, Pretraining("cpsc2018", "tinybf16", 0),
+                                      runner.profile),
                       weights_only=True)
     assert ckpt["precision"] == expected
 

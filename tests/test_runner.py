@@ -6,7 +6,7 @@ import torch
 
 import ecgbench.runner as runner
 from ecgbench.engine.config import TrainConfig
-from ecgbench.results.store import read_record, record_path
+from ecgbench.results.store import read_record
 from ecgbench.study import Cell, identity_hash
 
 SCRATCH = Cell("ptb", "resnet1d18", 0.25, "scratch", 0)
@@ -18,7 +18,7 @@ def test_a_cell_writes_a_valid_record_with_finite_test_metrics(make_runner):
     study = make_runner()
     record = study.run(FINETUNE)
     assert record["status"] == "ok", record["error"]
-    assert read_record(record_path(study.options.results_dir, FINETUNE.file_stem)) == record
+    assert read_record(study.record_file(FINETUNE)) == record
     assert 0 <= record["test"]["f1_weighted"] <= 1
     assert record["identity"]["checkpoint_id"] is not None
     assert record["sizes"]["test"] == len(record["predictions"]["y_prob"])
@@ -124,7 +124,7 @@ def test_a_failing_cell_is_recorded_as_failed_and_the_next_cell_runs(make_runner
     failed = study.run(SCRATCH)
     assert failed["status"] == "failed" and failed["test"] is None
     assert failed["error"].startswith("RuntimeError: simulated out of memory")
-    assert read_record(record_path(study.options.results_dir, SCRATCH.file_stem))["status"] == "failed"
+    assert read_record(study.record_file(SCRATCH))["status"] == "failed"
     monkeypatch.undo()
     assert study.run(dataclasses.replace(SCRATCH, model="gru"))["status"] == "ok"
     assert make_runner(rerun="failed").run(SCRATCH)["status"] == "ok"

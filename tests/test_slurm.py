@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from record_factory import untagged
 
 ROOT = Path(__file__).parents[1]
 
@@ -46,7 +47,7 @@ def wait_until_gone(job_ids: list[str], timeout: float = 400) -> None:
 
 
 def records(results: Path) -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted(results.glob("*.json"))}
+    return {untagged(p): json.loads(p.read_text()) for p in sorted(results.glob("*.json"))}
 
 
 def test_two_shards_after_the_pretrain_phase_complete_the_selection(tmp_path, data_cache):
@@ -58,8 +59,8 @@ def test_two_shards_after_the_pretrain_phase_complete_the_selection(tmp_path, da
     wait_until_gone([j for ids in jobs.values() for j in ids])
     done = records(results)
     assert len(done) == 5 and all(r["status"] == "ok" for r in done.values()), {k: r["error"] for k, r in done.items()}
-    assert sorted(p.name for p in (results / "checkpoints").glob("*.pt")) == ["cpsc2018-gru-s0.pt",
-                                                                             "georgia-gru-s0.pt"]
+    assert sorted(untagged(p) for p in (results / "checkpoints").glob("*.pt")) == ["cpsc2018-gru-s0",
+                                                                                  "georgia-gru-s0"]
     assert not any(r["timing"]["pretrain_built_here"] for r in done.values())  # the pretrain phase built them
 
 
@@ -79,7 +80,7 @@ def test_a_cancelled_shard_resubmitted_reruns_only_its_missing_cells(tmp_path, d
     before = records(results)
     checkpoints = sorted((results / "checkpoints").glob("*.pt"))
     mtimes = [p.stat().st_mtime_ns for p in checkpoints]
-    assert [p.name for p in checkpoints] == ["cpsc2018-lstm-s0.pt", "georgia-lstm-s0.pt"]
+    assert [untagged(p) for p in checkpoints] == ["cpsc2018-lstm-s0", "georgia-lstm-s0"]
     assert 1 <= len(before) < 12, "the cancelled shard should have stored some of its cells, not all"
 
     again = submit(results, data_cache, selection, "--shards", "1", "--only", "transfer:1")

@@ -104,7 +104,7 @@ def test_a_grid_case_stores_a_score_record_the_leaderboard_shows_and_a_second_ru
     first = pytester.runpytest(*selection, *args)
     first.assert_outcomes(passed=1)
     first.stdout.fnmatch_lines(["*transferability scores: 1 ok, 0 failed*", "*wrote*leaderboard.md*"])
-    path = score_record_path(results, TASK.file_stem)
+    [path] = (results / "transferability").glob(f"{TASK.file_stem}.*.json")
     record = json.loads(path.read_text())
     assert (record["status"], record["key"], record["schema_version"]) == ("ok", TASK.key, SCORE_SCHEMA_VERSION)
     assert record["n_records"] > 0 and set(record["scores"]) == set(record["higher_is_better"]) == {

@@ -14,6 +14,7 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from ecgbench.cli import main
 from ecgbench.engine.checkpoint import cached_checkpoint
 from ecgbench.results.bootstrap import macro_auroc_resampled, point_value
+from ecgbench.results.configuration import record_tag
 from ecgbench.results.schema import DIGEST_KEY, SCHEMA_VERSION, ResultRecordError
 from ecgbench.results.store import RecordWriteError, load_records, read_record, record_path, write_record
 from ecgbench.results.tally import RunTally
@@ -105,7 +106,9 @@ def test_two_files_for_one_cell_are_an_error_naming_both(tmp_path, capsys):
         load_records(tmp_path)
     assert f"{copy}, {path}" in str(error.value) or f"{path}, {copy}" in str(error.value)
     assert main(["report", "--results", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
-    assert f"cell {make_record()['key']} (profile test) is stored 2 times" in capsys.readouterr().err
+    tag = record_tag(make_record())
+    message = f"cell {make_record()['key']} (profile test, configuration {tag}) is stored 2 times"
+    assert message in capsys.readouterr().err
 
 
 # -- 7. ecgbench status ----------------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ def _failing_write(code: int):
 def test_a_full_disk_fails_the_cell_naming_the_record_file(make_runner, monkeypatch):
     runner = make_runner()
     monkeypatch.setattr("ecgbench.results.store.atomic_write_bytes", _failing_write(errno.ENOSPC))
-    path = record_path(runner.options.results_dir, SCRATCH.file_stem)
+    path = runner.record_file(SCRATCH)
     with pytest.raises(RecordWriteError) as error:
         runner.run(SCRATCH)
     assert str(error.value) == (f"cannot write result record {path}: No space left on device (ENOSPC, the disk is "
@@ -247,7 +250,7 @@ def _sklearn_metrics(y_true: np.ndarray, y_prob: np.ndarray) -> dict:
 def test_every_metric_of_a_record_is_recomputed_exactly_from_its_stored_predictions(make_runner, cell):
     runner = make_runner()
     record = runner.run(cell)
-    stored = read_record(record_path(runner.options.results_dir, cell.file_stem))
+    stored = read_record(runner.record_file(cell))
     assert stored == record and stored["status"] == "ok"
     y_true = np.array(stored["predictions"]["y_true"], dtype=bool)
     y_prob = np.array(stored["predictions"]["y_prob"])
@@ -270,7 +273,7 @@ def test_a_run_reuses_its_record_and_reruns_an_edited_one(make_runner):
     outcome = runner.execute(SCRATCH)
     assert outcome.origin == "trained"
     assert runner.execute(SCRATCH) == type(outcome)(outcome.record, "reused")
-    path = record_path(runner.options.results_dir, SCRATCH.file_stem)
+    path = runner.record_file(SCRATCH)
     edited = json.loads(path.read_text())
     edited["test"]["auroc_macro"] = 1.0
     path.write_text(json.dumps(edited))

@@ -12,14 +12,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from tabulate import tabulate
 
 from ecgbench.cost import CostModel, format_cost, measured_seconds
 from ecgbench.engine.checkpoint import checksum_path
+from ecgbench.results.configuration import current_configuration
 from ecgbench.results.store import load_records
-from ecgbench.runner import checkpoint_file
-from ecgbench.study import Profile, enumerate_cells, pretrainings_of
+from ecgbench.runner import cell_hyperparameters, checkpoint_file
+from ecgbench.study import Cell, Profile, enumerate_cells, pretrainings_of
 
 
 @dataclass(frozen=True)
@@ -36,22 +36,11 @@ class GridStatus:
         return bool(self.profiles) and profile.name not in self.profiles
 
 
-def pretrained_for(path: Path, profile: Profile) -> bool:
-    """Whether the whole checkpoint at ``path`` was pre-trained with ``profile``'s settings. Its name holds no
-    profile, so a folder shared by two profiles would otherwise count one profile's checkpoints for the other."""
-    if not checksum_path(path).exists():
-        return False
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # unreadable: the run reports it and rebuilds it, so it is not done
-        return False
-    return isinstance(checkpoint, dict) and checkpoint.get("config") == profile.hyperparameters()["pretrain"]
-
-
 def grid_status(results_dir: Path, profile: Profile) -> GridStatus:
     everything = load_records(results_dir)
     profiles = dict(sorted(Counter(r["profile"] for r in everything.records).items()))
-    records = [r for r in everything.records if r["profile"] == profile.name]
+    records = current_configuration([r for r in everything.records if r["profile"] == profile.name],
+                                    lambda r: cell_hyperparameters(profile, Cell.from_dict(r["cell"])), False, "")[0]
     state = {r["key"]: r["status"] for r in records}
     cells = enumerate_cells(profile)
     needs = list(pretrainings_of(cells))
@@ -64,7 +53,7 @@ def grid_status(results_dir: Path, profile: Profile) -> GridStatus:
         tally[{"ok": 0, "failed": 1}.get(status, 2)] += 1
         if status != "ok":
             remaining += costs.cost(cell)
-    present = [n for n in needs if pretrained_for(checkpoint_file(results_dir, n), profile)]
+    present = [n for n in needs if checksum_path(checkpoint_file(results_dir, n, profile)).exists()]
     remaining += sum(costs.cost(n) for n in needs if n not in present)
     rows = [(down, model, *tally) for (down, model), tally in counts.items()]
     return GridStatus(rows, len(present), len(needs), remaining, costs.unit(), everything.problems, profiles)

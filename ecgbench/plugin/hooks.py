@@ -32,6 +32,7 @@ from ecgbench.plugin.session import (
     OUTCOME_PROPERTY,
     SCORE_OUTCOME_PROPERTY,
     SCORE_PROPERTY,
+    SCORE_STATUS_PROPERTY,
     SESSION_PLUGIN,
     SKIP_PROPERTY,
     STATE_KEY,
@@ -39,9 +40,9 @@ from ecgbench.plugin.session import (
     task_outcome,
 )
 from ecgbench.plugin.tasks import parametrize_tasks, register_axis_markers
-from ecgbench.results.store import load_records
+from ecgbench.results.store import load_records, other_profiles_problem
 from ecgbench.runner import RERUN_MODES, CellRunner
-from ecgbench.study import Cell, Pretraining, Transferability
+from ecgbench.study import Cell, Pretraining, Profile, Transferability, default_results_dir
 
 PREFIX = "--ecg-"
 
@@ -156,6 +157,15 @@ def _register_manifests(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--ecg-checkpoint {path}: {e}") from None
 
 
+def _check_results_owner(results_dir: Path, profile: Profile) -> None:
+    """A results folder of another profile is a usage error: its records stay, and so do its leaderboard and
+    figures, which this run would otherwise replace."""
+    problem = other_profiles_problem(results_dir, profile.name)
+    if problem:
+        raise pytest.UsageError(f"--ecg-results {problem} (the default for {profile.name}: "
+                                f"{default_results_dir(Path('.'), profile.name)})")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _register_manifests(config)
     workerinput = getattr(config, "workerinput", None)
@@ -167,6 +177,8 @@ def pytest_configure(config: pytest.Config) -> None:
                              if workerinput is not None else None))
     except OptionError as e:
         raise pytest.UsageError(str(e)) from None
+    if workerinput is None:
+        _check_results_owner(options.results_dir, profile)
     session = EcgSession(profile, options, is_worker=workerinput is not None,
                          phase=config.getoption("--ecg-phase"), shard=config.getoption("--ecg-shard"),
                          measured_costs=config.getoption("--ecg-costs"))
@@ -269,5 +281,6 @@ def ecg_score(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callabl
         origin = "trained" if ecg_runner.will_train(task) else "reused"
         record = ecg_runner.transferability(task)
         request.node.user_properties.append((SCORE_OUTCOME_PROPERTY, f"{origin} {record['status']}"))
+        request.node.user_properties.append((SCORE_STATUS_PROPERTY, record["status"]))
         return record
     return score

@@ -9,12 +9,14 @@ import pytest
 
 from ecgbench.cluster.shards import ShardSpec
 from ecgbench.plugin.tasks import split_by_kind, task_of
+from ecgbench.results.configuration import current_configuration
+from ecgbench.results.datasets import partial_copies
 from ecgbench.results.leaderboard import rebuild_leaderboard
 from ecgbench.results.score_records import load_score_records
 from ecgbench.results.store import load_records
-from ecgbench.results.tally import RunTally
-from ecgbench.runner import RunOptions
-from ecgbench.study import Profile, Task
+from ecgbench.results.tally import RunTally, score_outcome
+from ecgbench.runner import RunOptions, cell_hyperparameters, pretrain_hyperparameters
+from ecgbench.study import Cell, Profile, Task
 
 CELL_PROPERTY = "ecg_cell"
 SCORE_PROPERTY = "ecg_transferability"
@@ -22,6 +24,7 @@ OUTCOME_PROPERTY = "ecg_outcome"  # "trained ok", "reused failed", ...: where th
 SKIP_PROPERTY = "ecg_skip"  # why a study cell was skipped
 CHECKPOINT_PROPERTY = "ecg_checkpoint"  # "trained", "reused" or "skipped": what a pre-training case did
 SCORE_OUTCOME_PROPERTY = "ecg_score_outcome"  # "trained ok", "reused failed", ...: as OUTCOME_PROPERTY
+SCORE_STATUS_PROPERTY = "ecg_score_status"  # the status of the score record a task wrote
 TASK_KINDS = {"test_pretrain[": ("checkpoint", CHECKPOINT_PROPERTY), "test_cell[": ("cell", OUTCOME_PROPERTY),
               "test_transferability[": ("score", SCORE_OUTCOME_PROPERTY)}
 
@@ -37,6 +40,8 @@ def task_outcome(report: pytest.TestReport) -> tuple[str, str, str] | None:
     kind, outcome_property = found
     outcome = dict(report.user_properties).get(outcome_property)
     return kind, outcome or ("skipped" if report.skipped else "failed" if report.failed else "ok"), report.nodeid
+
+
 SESSION_PLUGIN = "ecgbench-session"  # the name other code finds this session's state by, without importing us
 
 
@@ -53,7 +58,6 @@ class EcgSession:
         self.report_dir = options.results_dir.parent
         self.is_worker = is_worker
         self.tally = RunTally(options.results_dir)
-        self.scores_run: list[str] = []
         self.selected_tasks: list[Task] = []  # after -k/-m, phase and shard (read by ecgbench submit)
         self.written: list[Path] = []
         self.problems: list[str] = []
@@ -61,6 +65,8 @@ class EcgSession:
         self.summary: str | None = None
         self.scores_summary: str | None = None
         self.stale_note: str | None = None  # how many stale records the leaderboard left out
+        self.configuration_note: str | None = None  # how many records of another configuration it left out
+        self.dataset_warnings: list[str] = []  # partial copies the run's cells used, every run
         self.errors: list[str] = []  # what went wrong at session end (shown in the ecgbench section, exit non-zero)
 
     @property
@@ -110,19 +116,26 @@ class EcgSession:
         if report.skipped and SKIP_PROPERTY in properties:
             self.tally.skipped[report.nodeid] = properties[SKIP_PROPERTY]
         if report.when == "call" and SCORE_PROPERTY in properties:
-            self.scores_run.append(properties[SCORE_PROPERTY])
+            self.tally.scores[properties[SCORE_PROPERTY]] = score_outcome(report.outcome,
+                                                                          properties.get(SCORE_STATUS_PROPERTY))
 
     def records(self) -> list[dict]:
-        """Every stored record of the profile in the results folder; unreadable ones go to ``problems``."""
+        """The stored records of the profile's current configuration in the results folder; unreadable ones go
+        to ``problems``, the count of other configurations' to ``configuration_note``."""
         loaded = load_records(self.options.results_dir, self.profile.name)
         self.problems = loaded.problems
-        return loaded.records
+        records, self.configuration_note = current_configuration(
+            loaded.records, lambda r: cell_hyperparameters(self.profile, Cell.from_dict(r["cell"])),
+            self.options.keep_stale, "--ecg-keep-stale")
+        return records
 
     def score_records(self) -> list[dict]:
-        """Every stored transferability score record of the profile; unreadable ones go to ``problems``."""
+        """The stored transferability score records of the profile's current configuration; unreadable ones go
+        to ``problems``."""
         loaded = load_score_records(self.options.results_dir, self.profile.name)
         self.problems += loaded.problems
-        return loaded.records
+        return current_configuration(loaded.records, lambda r: pretrain_hyperparameters(self.profile),
+                                     self.options.keep_stale, "--ecg-keep-stale")[0]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """The controller (or a plain run) writes the leaderboard from every stored record of the profile.
@@ -131,7 +144,7 @@ class EcgSession:
         the ecgbench section of the summary and makes the exit status non-zero, so pytest's own summary of
         the cells still prints.
         """
-        if self.is_worker or not (self.tally.seen or self.scores_run):
+        if self.is_worker or not self.tally.seen:
             return
         from ecgbench.codeid import leaderboard_records
         from ecgbench.results.findings import evaluate_findings
@@ -140,15 +153,15 @@ class EcgSession:
 
         try:
             records, scores = self.records(), self.score_records()
-            ran, scored = set(self.tally.started), set(self.scores_run)
+            ran = set(self.tally.started)
             self.summary = terminal_summary([r for r in records if r["key"] in ran])
-            failed = sum(r["status"] == "failed" for r in scores if r["key"] in scored)
-            self.scores_summary = (f"transferability scores: {len(scored) - failed} ok, {failed} failed"
-                                   if scored else None)
-            if ran or scored:
+            self.dataset_warnings = partial_copies([r for r in records if r["key"] in ran])
+            self.scores_summary = self.tally.score_line()
+            if ran or self.tally.scores:
+                notes = [self.configuration_note] if self.configuration_note else []
                 self.written, self.stale_note = rebuild_leaderboard(
                     records, scores, self.report_dir, self.options.keep_stale, "--ecg-keep-stale",
-                    notes=[f"this run: {line}" for line in self.tally.lines(relative_to=self.report_dir)],
+                    notes=[*notes, *(f"this run: {line}" for line in self.tally.lines(relative_to=self.report_dir))],
                     sections=session.config.hook.pytest_ecgbench_leaderboard_sections,
                     profile_hint=ranking_profiles_hint(self.profile.name))
                 shown = leaderboard_records(records, self.options.keep_stale, "--ecg-keep-stale")[0]
@@ -159,7 +172,7 @@ class EcgSession:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if self.is_worker or not (self.tally.seen or self.scores_run):
+        if self.is_worker or not self.tally.seen:
             return
         terminalreporter.section("ecgbench")
         if self.summary:
@@ -173,8 +186,11 @@ class EcgSession:
             terminalreporter.write_line(self.scores_summary)
         for problem in self.problems:
             terminalreporter.write_line(f"skipped unreadable record: {problem}")
-        if self.stale_note:
-            terminalreporter.write_line(self.stale_note)
+        for note in (self.stale_note, self.configuration_note):
+            if note:
+                terminalreporter.write_line(note)
+        for warning in self.dataset_warnings:
+            terminalreporter.write_line(warning, yellow=True)
         for path in self.written:
             terminalreporter.write_line(f"wrote {path}")
         for error in self.errors:

@@ -14,6 +14,7 @@ Missing and failed cells never enter a unit, so they can only make a finding inc
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from tabulate import tabulate
 
 from ecgbench.models import MODELS
 from ecgbench.models import model_family as registered_family
+from ecgbench.results.configuration import record_hyperparameters
 
 MODEL_ORDER = ("resnet1d18", "resnet1d50", "resnet1d101", "lstm", "bilstm", "gru")
 MIN_UNITS = 3
@@ -92,16 +94,19 @@ def record_score(record: dict, metric: str = TEST_METRIC) -> float | None:
 
 
 def paired_cells(records: Iterable[dict]) -> list[Pair]:
-    """Every ok fine-tune record with its ok scratch twin (same downstream, model, fraction, seed), by key."""
+    """Every ok fine-tune record with its ok scratch twin (same downstream, model, fraction, seed, profile and
+    training settings: a pair never sets one learning rate against another), by key."""
     ok = [r for r in records if r.get("status") == "ok"]
-    scratch = {_twin_key(r["cell"]): r for r in ok if r["cell"]["regime"] == "scratch"}
-    pairs = [Pair(r, scratch[_twin_key(r["cell"])]) for r in ok
-             if r["cell"]["regime"] == "finetune" and _twin_key(r["cell"]) in scratch]
+    scratch = {_twin_key(r): r for r in ok if r["cell"]["regime"] == "scratch"}
+    pairs = [Pair(r, scratch[_twin_key(r)]) for r in ok
+             if r["cell"]["regime"] == "finetune" and _twin_key(r) in scratch]
     return sorted(pairs, key=lambda p: p.keys)
 
 
-def _twin_key(cell: dict) -> tuple:
-    return cell["downstream"], cell["model"], float(cell["fraction"]), cell["seed"]
+def _twin_key(record: dict) -> tuple:
+    cell, hyper = record["cell"], record_hyperparameters(record)
+    train = json.dumps(hyper.get("train") if isinstance(hyper, dict) else None, sort_keys=True)
+    return cell["downstream"], cell["model"], float(cell["fraction"]), cell["seed"], record.get("profile"), train
 
 
 def mean_by(pairs: Iterable[Pair], value: Callable[[Pair], tuple[float, float] | None],

@@ -18,6 +18,7 @@ from ecgbench.atomic import atomic_write_bytes
 from ecgbench.codeid import code_digest_counts
 from ecgbench.data.classes import DOWNSTREAMS
 from ecgbench.inputs import InputSpec
+from ecgbench.results.datasets import dataset_lines
 from ecgbench.results.figures import render_figures
 from ecgbench.results.findings import (
     Pair,
@@ -133,6 +134,7 @@ def _provenance(records: list[dict], n_resamples: int, notes: Iterable[str] = ()
         f"- data source per downstream: {sources or 'unknown'}",
         f"- model input (what each model's cells received, checked against its upstream checkpoint's): "
         f"{_model_inputs(records)}",
+        *[f"- dataset {line}" for line in dataset_lines(records)],
         f"- commit: {_distinct(records, 'environment', 'commit')}",
         "- code digest (cells it made): "
         + ", ".join(f"{digest} ({n})" for digest, n in code_digest_counts(records).items()),

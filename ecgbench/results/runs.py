@@ -100,7 +100,8 @@ def _unique(records: list[dict], where: str) -> list[dict]:
     """The records sorted by key; a key twice is an error (which of the two would a comparison use?)."""
     duplicates = sorted(key for key, n in Counter(r["key"] for r in records).items() if n > 1)
     if duplicates:
-        raise RunError(f"{where}: cells recorded more than once: {', '.join(duplicates)}")
+        raise RunError(f"{where}: cells recorded more than once: {', '.join(duplicates)} (a results folder holds "
+                       "one file per cell and configuration: compare or export a saved run of one configuration)")
     return sorted(records, key=lambda r: r["key"])
 
 

@@ -6,8 +6,11 @@ Keys (schema 2):
   cell            {upstream, downstream, model, fraction, regime, seed}
   cell_id         hash of everything that changes the result (see ``identity``)
   identity        {profile, hyperparameters, classes, dataset digests, split digest, checkpoint id, precision
-                   (fp32 or bf16: what the cell computed in, ``ecgbench.engine.precision``), code_digest
-                   (of the result-affecting source, ``ecgbench.codeid``)}
+                   (fp32 or bf16: what the cell computed in, ``ecgbench.engine.precision``), input (rate,
+                   seconds, leads the model read), code_digest (of the result-affecting source,
+                   ``ecgbench.codeid``), datasets ({name: {source, records, expected}} of the downstream and the
+                   upstream: ``results.datasets``)}; the profile and the hyperparameters make the configuration
+                   tag of the record's file name (``configuration``)
   profile         the profile's name
   data_source     "synthetic" or "real" (a cell never mixes them)
   status          "ok" or "failed"; ``error`` holds the text of a failure
@@ -16,6 +19,7 @@ Keys (schema 2):
   stop_reason     "max_epochs" or "early_stop(...)"
   test            test metrics of the best epoch (see ``ecgbench.metrics``), None when failed; computed from
                   exactly the stored ``predictions.y_prob``, so sklearn on the stored predictions gives them again
+                  (``recheck`` does so whenever a stored record is read, and refuses one that disagrees)
   predictions     {record_ids, y_true, y_prob} of the test split; y_prob are the model's float32 probabilities
                   written as their shortest exact decimals (JSON round-trips them), not rounded
   sizes           {train, val, test, train_full}: records used

@@ -1,7 +1,8 @@
 """Transferability score records: their shape, and their store beside the cell records.
 
-Layout: one JSON file per score task in ``<results>/transferability/<upstream>_to_<downstream>-<model>-f<fraction>
--s<seed>.json``, written atomically. The sub-folder keeps them apart from the cell records (``results/store``
+Layout: one JSON file per score task and configuration in ``<results>/transferability/<upstream>_to_<downstream>
+-<model>-f<fraction>-s<seed>.<tag>.json`` (the tag: ``configuration.configuration_tag`` of the profile and its
+pre-training settings), written atomically. The sub-folder keeps them apart from the cell records (``results/store``
 reads only ``<results>/*.json``, so the leaderboard and every cell reader never see them) and from the upstream
 checkpoints (``<results>/checkpoints/``) they are computed from.
 
@@ -18,8 +19,9 @@ A stored record (schema 2, ``validate_stored_score_record``) has exactly these k
   kind, upstream, downstream, model, fraction, seed, status, n_records   as above
   key               the task's readable id and pytest id, e.g. "ptbxl->cpsc2018-resnet1d18-f0.05-s0"
   score_id          hash of ``identity``: a stored record is reused only when the id matches
-  identity          {task, profile, classes, data_source, downstream_digest, subset_digest (the record ids of
-                     the training subset, the fine-tune cell's), checkpoint_id, code_digest, schema_version}
+  identity          {task, profile, hyperparameters ({pretrain}), classes, data_source, downstream_digest,
+                     subset_digest (the record ids of the training subset, the fine-tune cell's), checkpoint_id,
+                     code_digest, schema_version}
   profile           the profile's name
   data_source       "synthetic" or "real"
   error             the failure's text, None when ok

@@ -1,8 +1,10 @@
 """One JSON file per cell under a results directory, written atomically; readers skip what they cannot trust.
 
-Each stored record carries the digest of its content (``schema.content_digest``): a record edited by hand is
-rejected with its file named. One folder holds one record per cell: a second file for the same cell (say
-``X (copy).json``) would be averaged into the leaderboard, so ``load_records`` refuses the folder, naming both.
+Each stored record carries the digest of its content (``schema.content_digest``), and its test metrics must be
+those of its own stored predictions (``recheck``): a record edited by hand, even resealed, is rejected with its
+file named. A file is named by its cell and its configuration (``configuration``). One folder holds one record
+per cell and configuration: a second file of both (say ``X (copy).json``) would be averaged into the
+leaderboard, so ``load_records`` refuses the folder, naming both.
 """
 from __future__ import annotations
 
@@ -11,10 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecgbench.atomic import atomic_write_bytes, describe_write_error
+from ecgbench.results.configuration import record_tag
+from ecgbench.results.recheck import check_metrics
 from ecgbench.results.schema import ResultRecordError, finite_or_none, sealed, validate_record
 
 __all__ = ["RECORD_SUFFIX", "RecordWriteError", "LoadedRecords", "finite_or_none", "record_path", "write_record",
-           "read_record", "load_records", "describe_write_error", "read_json", "write_json", "check_document"]
+           "read_record", "load_records", "profiles_in", "describe_write_error", "read_json", "write_json",
+           "check_document"]
 
 RECORD_SUFFIX = ".json"
 
@@ -79,7 +84,9 @@ def write_record(results_dir: Path, file_stem: str, record: dict) -> dict:
 
 def read_record(path: Path) -> dict:
     """Load and validate one record; ``ResultRecordError`` names the file when it is corrupt, foreign or edited."""
-    return validate_record(read_json(path, "result record", ResultRecordError), str(path), stored=True)
+    record = validate_record(read_json(path, "result record", ResultRecordError), str(path), stored=True)
+    check_metrics(record, str(path))
+    return record
 
 
 @dataclass
@@ -99,12 +106,12 @@ def _load_all(results_dir: Path) -> tuple[list[tuple[Path, dict]], list[str]]:
 
 
 def _duplicate_cells(found: list[tuple[Path, dict]]) -> list[str]:
-    """One line per cell (of one profile) stored in more than one file, naming every file."""
-    files: dict[tuple[str, str], list[Path]] = {}
+    """One line per cell (of one profile and configuration) stored in more than one file, naming every file."""
+    files: dict[tuple[str, str, str], list[Path]] = {}
     for path, record in found:
-        files.setdefault((record["profile"], record["key"]), []).append(path)
-    return [f"cell {key} (profile {profile}) is stored {len(paths)} times: " + ", ".join(map(str, paths))
-            for (profile, key), paths in sorted(files.items()) if len(paths) > 1]
+        files.setdefault((record["profile"], record["key"], record_tag(record)), []).append(path)
+    return [f"cell {key} (profile {profile}, configuration {tag}) is stored {len(paths)} times: "
+            + ", ".join(map(str, paths)) for (profile, key, tag), paths in sorted(files.items()) if len(paths) > 1]
 
 
 def load_records(results_dir: Path, profile: str | None = None) -> LoadedRecords:
@@ -117,7 +124,34 @@ def load_records(results_dir: Path, profile: str | None = None) -> LoadedRecords
         found = [(path, record) for path, record in found if record["profile"] == profile]
     duplicates = _duplicate_cells(found)
     if duplicates:
-        raise ResultRecordError(f"{results_dir}: " + "; ".join(duplicates) + "; keep one file per cell")
+        raise ResultRecordError(f"{results_dir}: " + "; ".join(duplicates) + "; keep one file per cell and "
+                                "configuration (a file named KEY.json was written before file names carried the "
+                                "configuration's tag, KEY.TAG.json: delete it once the cell has the other)")
     found.sort(key=lambda item: item[1]["key"])
     return LoadedRecords([record for _, record in found], problems)
 
+
+def profiles_in(results_dir: Path) -> dict[str, int]:
+    """How many record files of each profile a folder holds, read cheaply (no check: the readers do that)."""
+    counts: dict[str, int] = {}
+    for path in sorted(Path(results_dir).glob(f"*{RECORD_SUFFIX}")):
+        try:
+            profile = json.loads(path.read_text()).get("profile")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(profile, str):
+            counts[profile] = counts.get(profile, 0) + 1
+    return counts
+
+
+
+def other_profiles_problem(results_dir: Path, profile: str) -> str | None:
+    """Why a run of ``profile`` may not write into ``results_dir`` (it holds another profile's records, whose
+    leaderboard and figures beside it the run would replace), or None when it may."""
+    others = {name: n for name, n in profiles_in(results_dir).items() if name != profile}
+    if not others:
+        return None
+    held = ", ".join(f"{n} of profile {name}" for name, n in sorted(others.items()))
+    return (f"{results_dir} holds records of another profile ({held}); a run of profile {profile} there would "
+            f"replace their leaderboard and figures in {Path(results_dir).parent} and mix the two in it: give "
+            "this profile its own results folder")
