@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ecgbench.data.fingerprint import FingerprintSet
+
 SPLITS = ("train", "val", "test")
 N_SAMPLES = 1000  # 10 s at 100 Hz
 N_LEADS = 12
@@ -32,6 +34,7 @@ class PreparedDataset:
     split: np.ndarray
     source: str
     digest: str
+    fingerprints: FingerprintSet | None = None  # stored at prepare (``fingerprint.py``); None: built in memory
 
     def __post_init__(self) -> None:
         n = len(self.signals)
