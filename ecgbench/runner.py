@@ -18,6 +18,8 @@ import torch
 
 from ecgbench import codeid
 from ecgbench.data import PreparedDataset, open_dataset
+from ecgbench.data.duplicates import dataset_fingerprints
+from ecgbench.data.overlap import Overlap, OverlapError, check_overlap, training_fingerprints
 from ecgbench.data.splits import check_every_split
 from ecgbench.engine.checkpoint import cached_checkpoint
 from ecgbench.engine.config import TrainConfig
@@ -33,6 +35,7 @@ from ecgbench.results.score_records import (SCORE_KIND, SCORE_SCHEMA_VERSION, Sc
 from ecgbench.results.store import RecordWriteError, read_record, record_path, write_record
 from ecgbench.study import Cell, Pretraining, Profile, Transferability, identity_hash, stable_seed, subset_size
 from ecgbench.transfer.forward import classifier_forward, device_gram, source_outputs
+from ecgbench.trained_on import KEY as TRAINED_ON, checkpoint_entry
 from ecgbench.transfer.scores import HIGHER_IS_BETTER, all_scores
 
 RERUN_MODES = ("none", "failed", "all")
@@ -130,7 +133,8 @@ class CellRunner:
         """
         code_digest = code_digest or codeid.code_identity().digest
         ds = self.dataset(cell.downstream)
-        record_ids = ds.record_ids[np.concatenate([self.train_subset(cell), ds.indices("val"), ds.indices("test")])]
+        val_idx, test_idx, overlap = self.evaluation_splits(cell)
+        record_ids = ds.record_ids[np.concatenate([self.train_subset(cell), val_idx, test_idx])]
         hyper = self.profile.hyperparameters()
         return {
             "cell": cell.key, "profile": self.profile.name, "classes": list(ds.classes),
@@ -140,7 +144,23 @@ class CellRunner:
             "checkpoint_id": (self.checkpoint_id(cell.upstream, cell.model, cell.seed, code_digest)
                               if cell.upstream else None),
             codeid.IDENTITY_KEY: code_digest, "schema_version": SCHEMA_VERSION,
+            **(overlap.identity() if overlap else {}),
         }
+
+    def overlap(self, upstream: str, downstream: str) -> Overlap:
+        """The overlap guard of a transfer pair (``ecgbench.data.overlap``); raises ``OverlapError`` under the
+        default mode when the upstream was trained on downstream validation/test recordings."""
+        up, down = self.dataset(upstream), self.dataset(downstream)
+        return check_overlap(self.profile.overlap, upstream, training_fingerprints(up, dataset_fingerprints(up)),
+                             down, dataset_fingerprints(down))
+
+    def evaluation_splits(self, cell: Cell) -> tuple[np.ndarray, np.ndarray, Overlap | None]:
+        """The validation and test positions a cell uses, after the overlap guard for a transfer cell."""
+        ds = self.dataset(cell.downstream)
+        overlap = self.overlap(cell.upstream, cell.downstream) if cell.upstream else None
+        if overlap is None:
+            return ds.indices("val"), ds.indices("test"), None
+        return overlap.kept(ds, "val"), overlap.kept(ds, "test"), overlap
 
     def made_by_other_code(self, cell: Cell, record: dict) -> bool:
         """Whether ``record`` is stale: this cell as other result-affecting code made it, all else identical.
@@ -177,7 +197,8 @@ class CellRunner:
         return {"state_dict": result.best_state, "classes": list(ds.classes), "model": model_name,
                 "upstream": upstream, "seed": seed, "config": self.profile.hyperparameters()["pretrain"],
                 "data_digest": ds.digest, "best_epoch": result.best_epoch, "history": result.history,
-                "train_seconds": result.train_seconds}
+                "train_seconds": result.train_seconds,
+                TRAINED_ON: checkpoint_entry(training_fingerprints(ds, dataset_fingerprints(ds)))}
 
     def initial_model(self, cell: Cell) -> tuple[Classifier, dict]:
         """The model a regime starts from, and the cost of its upstream checkpoint (seconds, trained here?)."""
@@ -255,7 +276,7 @@ class CellRunner:
             torch.cuda.reset_peak_memory_stats(self.device)  # the record's peak_gpu_mb is this cell's alone
         ds = self.dataset(cell.downstream)
         model, pretrain_cost = self.initial_model(cell)
-        train_idx, val_idx, test_idx = self.train_subset(cell), ds.indices("val"), ds.indices("test")
+        (val_idx, test_idx, overlap), train_idx = self.evaluation_splits(cell), self.train_subset(cell)
         config: TrainConfig = self.profile.train
         result = fit(model, _split(ds, train_idx), _split(ds, val_idx), config,
                      seed=stable_seed("fit", cell.key), device=self.device)
@@ -270,6 +291,7 @@ class CellRunner:
             "sizes": {"train": len(train_idx), "train_full": len(ds.indices("train")), "val": len(val_idx),
                       "test": len(test_idx)},
             "timing": {"train_s": result.train_seconds, **pretrain_cost},
+            **({"overlap": overlap.info()} if overlap else {}),
         }
 
     def _save(self, cell: Cell, identity: dict, started: float, outcome: dict | None = None,
@@ -286,6 +308,8 @@ class CellRunner:
             "timing": {**outcome["timing"], "wall_s": time.perf_counter() - started},
             "environment": environment(self.device), "created": _utc_now(),
         }
+        if isinstance(error, OverlapError):
+            record["overlap"] = error.overlap.info()
         try:
             return write_record(self.options.results_dir, cell.file_stem, record)
         except RecordWriteError as write_error:
@@ -303,7 +327,8 @@ class CellRunner:
                 "data_source": ds.source, "downstream_digest": ds.digest,
                 "subset_digest": identity_hash({"ids": subset_ids.tolist()}),
                 "checkpoint_id": self.checkpoint_id(task.upstream, task.model, task.seed),
-                codeid.IDENTITY_KEY: codeid.code_identity().digest, "schema_version": SCORE_SCHEMA_VERSION}
+                codeid.IDENTITY_KEY: codeid.code_identity().digest, "schema_version": SCORE_SCHEMA_VERSION,
+                **self.overlap(task.upstream, task.downstream).identity()}
 
     def stored_scores(self, task: Transferability, score_id: str) -> dict | None:
         """The stored score record of ``task`` if reusable under the re-run mode; a corrupt file is re-run."""
