@@ -267,7 +267,7 @@ def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Pat
             "name": manifest.name, "title": manifest.title, "version": manifest.version, "source": str(source),
             "cache_key": key, "digest": array_digest(*meta, np.array(signals_sha)),
             "manifest_digest": manifest.digest(), "loader": f"{loader_type.kind} v{loader_type.version}",
-            "prepare_version": PREPARE_VERSION, "limit": limit, "records": len(kept),
+            "prepare_version": PREPARE_VERSION, "limit": limit, "records": len(entries),
             "indexed": len(index.entries) + len(index.problems), "without_class": int((labels.sum(1) == 0).sum()),
             "dropped": drops.records, "dropped_by_reason": drops.by_reason(), "quality": quality.info(),
             "duplicates": duplicates.info(),
