@@ -116,3 +116,24 @@ def test_an_unknown_overlap_mode_is_refused_naming_the_profile(tmp_path):
     with pytest.raises(ProfileError, match=re.escape(f"{path} [mine]: overlap: unknown overlap 'ignore' (known: "
                                                      "fail, drop, report)")):
         load_profiles(path)
+
+
+def _record(upstream, downstream, overlap=None):
+    return {"cell": {"upstream": upstream, "downstream": downstream},
+            **({"overlap": overlap} if overlap else {})}
+
+
+def test_the_leaderboard_section_says_none_found_only_where_it_checked():
+    from ecgbench.results.overlap_section import overlap_section
+
+    checked = {"mode": "fail", "checked": True, "decision": "none found", "shared": {"val": 0, "test": 0}}
+    failed = {"mode": "fail", "checked": True, "decision": "failed", "shared": {"val": 1, "test": 3}}
+    unknown = {"mode": "fail", "checked": False, "decision": "unknown", "shared": {}}
+    text = "\n".join(overlap_section([_record("ptbxl", "ptb", checked), _record("ptbxl", "georgia", failed),
+                                      _record("mine", "ptb", unknown), _record("cpsc2018", "ptb"),
+                                      _record(None, "ptb")]))
+    assert "| ptbxl      | ptb          | fail    | 0 / 0" in text and "none found" in text
+    assert "| ptbxl      | georgia      | fail    | 1 / 3" in text and "failed" in text
+    assert "| mine       | ptb          | fail    | - / -" in text and "unknown" in text
+    assert "| cpsc2018   | ptb          | -       | - / -" in text and "not checked" in text
+    assert overlap_section([_record(None, "ptb")]) == []

@@ -19,6 +19,7 @@ from ecgbench.codeid import code_digest_counts
 from ecgbench.data.classes import DOWNSTREAMS
 from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
 from ecgbench.results.figures import render_figures
+from ecgbench.results.overlap_section import overlap_section
 from ecgbench.results.transferability import transferability_section
 from ecgbench.results.findings import (
     Pair, canonical_order, evaluate_findings, findings_markdown, paired_cells, record_score, seed_mean_scores,
@@ -262,7 +263,7 @@ def build_report(records: list[dict], out_dir: Path, title: str | None = None, *
                                                          n_resamples=n_resamples)
         lines.append(section)
         figure_paths += section_paths
-    lines += [*_literature(scores, groups), *_failures(records)]
+    lines += [*overlap_section(records), *_literature(scores, groups), *_failures(records)]
     markdown_path = out_dir / REPORT_NAME
     atomic_write_bytes(markdown_path, ("\n".join(lines).rstrip() + "\n").encode())
     return [markdown_path, *figure_paths]
