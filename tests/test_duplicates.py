@@ -7,12 +7,11 @@ import re
 
 import numpy as np
 import pytest
+from data_fixtures import PtbxlRow, ecg_like, manifest, write_ptbxl, write_wfdb
 from scipy.signal import resample_poly
 
 from ecgbench.data.manifest import DataError, ManifestError, Quality, strict_build
 from ecgbench.data.prepare import prepare
-
-from data_fixtures import PtbxlRow, ecg_like, manifest, write_ptbxl, write_wfdb
 
 pytestmark = [pytest.mark.filterwarnings("ignore::ecgbench.data.prepare.IncompleteCopyWarning"),
               pytest.mark.filterwarnings("ignore:The inplace keyword")]
@@ -64,7 +63,7 @@ def test_the_drop_rule_leaves_the_later_record_out_and_counts_it(tmp_path):
 
 
 def test_the_error_rule_refuses_duplicates_in_one_split(tmp_path):
-    root, csv = _ptbxl(tmp_path, copy_fold=2)
+    root, _ = _ptbxl(tmp_path, copy_fold=2)
     with pytest.raises(DataError, match=re.escape("[quality] duplicate = \"error\"")):
         _prepare(root, duplicate="error")
 

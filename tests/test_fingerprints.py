@@ -5,17 +5,21 @@ import warnings
 
 import numpy as np
 import pytest
+from data_fixtures import SAMPLES, needs_samples
 from scipy.signal import resample_poly
 
 from ecgbench.cli import main
-from ecgbench.data.fingerprint import FingerprintSet, find_matches, fingerprint_signals, load_fingerprints, \
-    save_fingerprints
+from ecgbench.data.fingerprint import (
+    FingerprintSet,
+    find_matches,
+    fingerprint_signals,
+    load_fingerprints,
+    save_fingerprints,
+)
 from ecgbench.data.prepare import prepare
 from ecgbench.data.preprocess import crop, pad, resample, standard_leads
 from ecgbench.data.registry import get_manifest
 from ecgbench.data.synthetic import generate
-
-from data_fixtures import SAMPLES, needs_samples
 
 pytestmark = [pytest.mark.filterwarnings("ignore::ecgbench.data.prepare.IncompleteCopyWarning"),
               pytest.mark.filterwarnings("ignore:The inplace keyword")]

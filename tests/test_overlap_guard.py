@@ -110,7 +110,8 @@ def test_a_checkpoint_moved_to_another_results_folder_keeps_its_fingerprints(mak
 def test_an_unknown_overlap_mode_is_refused_naming_the_profile(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text('[mine]\ndescription = ""\nupstreams = ["ptbxl"]\ndownstreams = ["ptb"]\nmodels = ["gru"]\n'
-                    'fractions = [1.0]\nregimes = ["finetune"]\nseeds = 1\nsynthetic_records = { ptbxl = 60, ptb = 60 }\n'
+                    'fractions = [1.0]\nregimes = ["finetune"]\nseeds = 1\n'
+                    'synthetic_records = { ptbxl = 60, ptb = 60 }\n'
                     'pretrain = { epochs = 1, batch_size = 8, lr = 0.001 }\ntrain = { epochs = 1, batch_size = 8, '
                     'lr = 0.001 }\noverlap = "ignore"\n')
     with pytest.raises(ProfileError, match=re.escape(f"{path} [mine]: overlap: unknown overlap 'ignore' (known: "

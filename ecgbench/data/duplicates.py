@@ -11,8 +11,8 @@ record of each pair is left out and counted) or ``error``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -81,7 +81,7 @@ def resolve_duplicates(manifest: Manifest, matches: list[Match], split: np.ndarr
     if matches and rule == "error":
         raise DataError(f"{manifest.name}: {len(matches)} pair(s) of records hold one recording: "
                         + "; ".join(_pair_text(entries, split, m) for m in matches[:MAX_LISTED])
-                        + f" (the manifest has [quality] duplicate = \"error\"; \"keep\" or \"drop\" counts them)")
+                        + " (the manifest has [quality] duplicate = \"error\"; \"keep\" or \"drop\" counts them)")
     pairs = [(entries[m.i].record_id, entries[m.j].record_id, m.score) for m in matches]
     return Duplicates(rule, pairs, sorted({m.j for m in matches}) if rule == "drop" else [])
 

@@ -10,8 +10,9 @@ Two recordings are the same when their exact hashes are equal, or when the mean 
 non-flat leads, at the best of the shifts up to ``MAX_SHIFT`` embedding samples (80 ms), reaches
 ``SAME_RECORDING`` and every one of those leads reaches ``SAME_LEAD``. Candidates come from a blocked
 nearest-neighbour search on a 128-dimensional random projection of the embeddings (cosine above
-``CANDIDATE``), so a search costs one matrix product per block, not a comparison of every pair at every shift. A recording with fewer than ``MIN_LEADS`` non-flat leads has too
-little signal to tell and is never matched (all-zero records would otherwise all be one recording).
+``CANDIDATE``), so a search costs one matrix product per block, not a comparison of every pair at every shift.
+A recording with fewer than ``MIN_LEADS`` non-flat leads has too little signal to tell and is never matched
+(all-zero records would otherwise all be one recording).
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ class FingerprintSet:
     def __len__(self) -> int:
         return len(self.record_ids)
 
-    def subset(self, indices: np.ndarray) -> "FingerprintSet":
+    def subset(self, indices: np.ndarray) -> FingerprintSet:
         indices = np.asarray(indices, dtype=np.int64)
         return FingerprintSet(self.dataset, self.record_ids[indices], self.exact[indices], self.embedding[indices])
 

@@ -29,7 +29,7 @@ class OverlapError(DataError):
     """An upstream was trained on recordings of the downstream's validation or test split (``overlap`` says
     which, for the failed cell's record)."""
 
-    def __init__(self, message: str, overlap: "Overlap") -> None:
+    def __init__(self, message: str, overlap: Overlap) -> None:
         super().__init__(message)
         self.overlap = overlap
 

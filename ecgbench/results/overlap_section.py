@@ -31,6 +31,6 @@ def overlap_section(records: list[dict]) -> list[str]:
     table = tabulate(rows, headers=["upstream", "downstream", "guard", "shared val / test", "decision", "cells"],
                      tablefmt="github", disable_numparse=True)
     return ["## Overlap between upstream training data and downstream evaluation data", "",
-            "Recordings an upstream checkpoint was trained on (its training and validation splits) that the "
-            "downstream's validation or test split holds, found by content fingerprint (README: what counts as "
-            "the same recording).", "", table, ""]
+            ("Recordings an upstream checkpoint was trained on (its training and validation splits) that the "
+             "downstream's validation or test split holds, found by content fingerprint (README: what counts as "
+             "the same recording)."), "", table, ""]
