@@ -19,7 +19,7 @@ import torch
 from ecgbench import codeid
 from ecgbench.data import PreparedDataset, open_dataset
 from ecgbench.data.duplicates import dataset_fingerprints
-from ecgbench.data.overlap import Overlap, OverlapError, check_overlap, training_fingerprints
+from ecgbench.data.overlap import Overlap, OverlapError, enforce, find_overlap, training_fingerprints
 from ecgbench.data.splits import check_every_split
 from ecgbench.engine.checkpoint import cached_checkpoint
 from ecgbench.engine.config import TrainConfig
@@ -97,6 +97,7 @@ class CellRunner:
         self.profile = profile
         self.options = options
         self._datasets: dict[str, PreparedDataset] = {}
+        self._overlaps: dict[tuple[str, str], Overlap] = {}
 
     @cached_property
     def device(self) -> torch.device:
@@ -150,9 +151,12 @@ class CellRunner:
     def overlap(self, upstream: str, downstream: str) -> Overlap:
         """The overlap guard of a transfer pair (``ecgbench.data.overlap``); raises ``OverlapError`` under the
         default mode when the upstream was trained on downstream validation/test recordings."""
-        up, down = self.dataset(upstream), self.dataset(downstream)
-        return check_overlap(self.profile.overlap, upstream, training_fingerprints(up, dataset_fingerprints(up)),
-                             down, dataset_fingerprints(down))
+        if (upstream, downstream) not in self._overlaps:  # a search per pair and process, not per identity
+            up, down = self.dataset(upstream), self.dataset(downstream)
+            self._overlaps[(upstream, downstream)] = find_overlap(
+                self.profile.overlap, upstream, training_fingerprints(up, dataset_fingerprints(up)), down,
+                dataset_fingerprints(down))
+        return enforce(self._overlaps[(upstream, downstream)])
 
     def evaluation_splits(self, cell: Cell) -> tuple[np.ndarray, np.ndarray, Overlap | None]:
         """The validation and test positions a cell uses, after the overlap guard for a transfer cell."""

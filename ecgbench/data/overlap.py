@@ -81,10 +81,10 @@ def _describe(overlap: Overlap) -> str:
             f"{[u for u, _ in pairs]} = {overlap.downstream} records {[d for _, d in pairs]}")
 
 
-def check_overlap(mode: str, upstream: str, trained_on: FingerprintSet | None, downstream: PreparedDataset,
-                  prints: FingerprintSet) -> Overlap:
-    """The guard for one (upstream, downstream) pair; raises ``OverlapError`` under ``fail`` when they share any
-    recording. ``prints`` are the downstream's fingerprints, ``trained_on`` the upstream's (None: unknown)."""
+def find_overlap(mode: str, upstream: str, trained_on: FingerprintSet | None, downstream: PreparedDataset,
+                 prints: FingerprintSet) -> Overlap:
+    """What ``upstream`` (trained on ``trained_on``; None: unknown) shares with ``downstream`` (fingerprints
+    ``prints``) in the guarded splits, and what ``mode`` drops; ``enforce`` raises under ``fail``."""
     if mode not in OVERLAP_MODES:
         raise ValueError(f"overlap must be one of {OVERLAP_MODES}, got {mode!r}")
     if trained_on is None:
@@ -96,8 +96,12 @@ def check_overlap(mode: str, upstream: str, trained_on: FingerprintSet | None, d
         shared[split] = [(str(trained_on.record_ids[m.i]), str(downstream.record_ids[idx[m.j]])) for m in matches]
         if mode == "drop":
             dropped[split] = np.unique(idx[[m.j for m in matches]]).astype(np.int64)
-    overlap = Overlap(upstream, downstream.name, mode, True, shared, dropped)
-    if mode == "fail" and any(shared.values()):
+    return Overlap(upstream, downstream.name, mode, True, shared, dropped)
+
+
+def enforce(overlap: Overlap) -> Overlap:
+    """``overlap``, unless the mode is ``fail`` and something is shared: then ``OverlapError`` naming both."""
+    if overlap.mode == "fail" and any(overlap.shared.values()):
         raise OverlapError(_describe(overlap) + "; the profile's overlap = \"drop\" leaves them out of this cell's "
                            "validation/test sets, \"report\" runs it as is", overlap)
     return overlap
