@@ -9,26 +9,23 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ecgbench.cluster.capacity import add_capacity_command
+from ecgbench.cluster.capacity import add_capacity_commands
 from ecgbench.cluster.commands import add_cluster_commands
 from ecgbench.cluster.phases import PHASES, phase_tasks
-from ecgbench.codeid import leaderboard_records
 from ecgbench.data.commands import add_data_commands
 from ecgbench.data.overlap_command import add_overlap_command
+from ecgbench.options import add_profile_options, study_profile
 from ecgbench.perf.commands import add_perf_commands
-from ecgbench.results.commands import add_results_commands
 from ecgbench.registered import add_registry_commands
-from ecgbench.study import (DEFAULT_PROFILE, enumerate_cells, enumerate_transferability, get_profile,
-                            iter_upstream_needs)
-from ecgbench.transfer_ranking import add_transferability_command
+from ecgbench.results.commands import add_results_commands
+from ecgbench.study import enumerate_cells, enumerate_transferability, pretrainings_of
+from ecgbench.transfer_ranking import add_transferability_commands
 
 
 def _grid(args: argparse.Namespace) -> int:
-    profile = get_profile(args.profile, args.profiles)
-    if args.seeds is not None:
-        profile = profile.with_seeds(args.seeds)
+    profile = study_profile(lambda name: getattr(args, name), "--")
     cells, scores = enumerate_cells(profile), enumerate_transferability(profile)
-    pretrainings = list(iter_upstream_needs(cells))
+    pretrainings = list(pretrainings_of(cells))
     print(f"profile {profile.name}: {profile.description}")
     settings = [(key, value) for key, value in asdict(profile).items() if key not in ("name", "description")]
     print(tabulate(settings, tablefmt="plain"))
@@ -48,8 +45,9 @@ def _grid(args: argparse.Namespace) -> int:
 
 def _print_shards(profile, tasks: list, args: argparse.Namespace) -> None:
     """Each shard of ``--phase`` over the whole grid: its tasks and estimated cost."""
-    from ecgbench.cost import CostModel, measured_seconds
     from ecgbench.cluster.phases import split_into_shards
+    from ecgbench.cluster.shards import shard_loads
+    from ecgbench.cost import CostModel, measured_seconds
     from ecgbench.results.store import load_records
 
     if args.results is not None and not args.results.is_dir():
@@ -57,7 +55,7 @@ def _print_shards(profile, tasks: list, args: argparse.Namespace) -> None:
     measured = measured_seconds(load_records(args.results, profile.name).records) if args.results else {}
     model = CostModel(profile, measured)
     shards = split_into_shards(tasks, args.shards, model)
-    loads = [sum(model.cost(t) for t in shard) for shard in shards]
+    loads = shard_loads({t.key: model.cost(t) for t in tasks}, [[t.key for t in shard] for shard in shards])
     mean = sum(loads) / len(loads)
     print(f"\nphase {args.phase} in {args.shards} shards (--ecg-phase {args.phase} --ecg-shard K/{args.shards}), "
           f"estimated cost {'from measured times' if model.calibrated else 'in FLOPs (no measured times)'}:")
@@ -70,7 +68,7 @@ def _print_shards(profile, tasks: list, args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ecgbench.results.report import build_report
+    from ecgbench.results.leaderboard import AllStaleError, rebuild_leaderboard
     from ecgbench.results.store import load_records
 
     if not args.results.is_dir():
@@ -94,17 +92,18 @@ def _report(args: argparse.Namespace) -> int:
         return 1
     from ecgbench.results.score_records import load_score_records
 
-    records, stale_note = leaderboard_records(loaded.records, args.keep_stale, "--keep-stale")
-    if stale_note:
-        print(stale_note, file=sys.stderr)
-    if not records:
-        print(f"error: every record in {args.results} is stale; include them with --keep-stale", file=sys.stderr)
-        return 1
     scored = load_score_records(args.results, profiles[0])
     for problem in scored.problems:
         print(f"skipped unreadable score record: {problem}", file=sys.stderr)
-    for path in build_report(records, args.out, notes=[stale_note] if stale_note else (),
-                             score_records=scored.records):
+    try:
+        written, stale_note = rebuild_leaderboard(loaded.records, scored.records, args.out, args.keep_stale,
+                                                  "--keep-stale", allow_empty=False)
+    except AllStaleError:
+        print(f"error: every record in {args.results} is stale; include them with --keep-stale", file=sys.stderr)
+        return 1
+    if stale_note:
+        print(stale_note, file=sys.stderr)
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -116,10 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "with any command)")
     sub = parser.add_subparsers(dest="command", required=True)
     grid = sub.add_parser("grid", help="list the cells and settings of a profile")
-    grid.add_argument("--profile", default=DEFAULT_PROFILE)
-    grid.add_argument("--profiles", type=Path, default=None, metavar="FILE",
-                      help="a TOML file of your own profiles instead of the packaged profiles.toml")
-    grid.add_argument("--seeds", type=int, default=None, help="override the profile's number of seeds")
+    add_profile_options(grid.add_argument, "--")
     grid.add_argument("--list", action="store_true", help="print every cell's pytest id (per shard with --shards)")
     grid.add_argument("--shards", type=int, default=None, help="show the grid cut into this many cost-balanced shards")
     grid.add_argument("--phase", choices=PHASES, default="all", help="phase shown with --shards")
@@ -136,9 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_overlap_command(sub)
     add_results_commands(sub)
     add_cluster_commands(sub)
-    add_capacity_command(sub)
+    add_capacity_commands(sub)
     add_perf_commands(sub)
-    add_transferability_command(sub)
+    add_transferability_commands(sub)
     add_registry_commands(sub)
     return parser
 

@@ -2,11 +2,14 @@
 
 A cell's identity holds the digest, so a change to the engine, a model or data preparation re-runs the cells
 it affects instead of reusing numbers made by other code; a change to reports, the CLI or the plugin does not.
-The files are read through ``importlib.resources``, so an installed wheel digests the same bytes as a checkout.
+The files are read through ``importlib.resources``, so an installed wheel digests the same code as a checkout.
+What is digested is the code as Python parses it, without docstrings and comments (``ast.unparse`` of the
+module with its docstrings removed): fixing a comment must not make every stored record stale.
 Base layer: standard library only.
 """
 from __future__ import annotations
 
+import ast
 import fnmatch
 import hashlib
 import subprocess
@@ -25,7 +28,8 @@ RESULT_SOURCES: tuple[str, ...] = (
     "engine/*.py",     # fit, evaluate, checkpoints, device and seeding
     "models/*.py",     # architectures and the registry
     "data/*.py",       # loaders, manifests, labels, preparation, preprocessing, synthetic data, splits
-    "study.py",        # seeds (stable_seed), subset sizes, train configs
+    "study.py",        # seeds (stable_seed), subset sizes
+    "profiles.py",     # train configs as parsed from a profile
     "runner.py",       # the module that runs one cell
     "metrics.py",      # the test metrics a record stores
     "transfer/*.py",   # transferability scores
@@ -85,11 +89,25 @@ def result_sources(root: Traversable | Path | None = None, patterns: Iterable[st
 
 def code_digest(root: Traversable | Path | None = None, patterns: Iterable[str] = RESULT_SOURCES,
                 excluded: Iterable[str] = RESULT_SOURCES_EXCLUDED) -> str:
-    """A 20-hex digest of the paths and bytes of the result-affecting files (see ``result_sources``)."""
+    """A 20-hex digest of the paths and code of the result-affecting files (see ``result_sources``)."""
     h = hashlib.sha256()
     for path, handle in result_sources(root, patterns, excluded).items():
-        h.update(path.encode() + b"\0" + hashlib.sha256(handle.read_bytes()).digest())
+        h.update(path.encode() + b"\0" + hashlib.sha256(_code(path, handle.read_bytes())).digest())
     return h.hexdigest()[:20]
+
+
+def _code(path: str, source: bytes) -> bytes:
+    """What of a file can change a result: a Python module's code without docstrings and comments (unparsed
+    from its syntax tree, so layout does not count either); any other file's bytes."""
+    if not path.endswith(".py"):
+        return source
+    tree = ast.parse(source, filename=path)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body \
+                and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) \
+                and isinstance(node.body[0].value.value, str):
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.unparse(tree).encode()
 
 
 def _git(directory: Path, *args: str) -> str | None:

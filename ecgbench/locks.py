@@ -17,6 +17,9 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 
 def lock_dir() -> Path:
@@ -76,3 +79,20 @@ def host_lock(target: Path) -> HostLock:
     folder = lock_dir()
     folder.mkdir(parents=True, exist_ok=True)
     return HostLock(folder / f"{Path(resolved).name}-{digest}.lock")
+
+
+def build_once(target: Path, find: Callable[[], T | None], build: Callable[[], T],
+               find_again: Callable[[], T | None] | None = None) -> tuple[T, bool]:
+    """What ``find`` finds of ``target``, else what ``build`` makes (and publishes), built once per host.
+
+    Check, take the host lock of ``target``, check again (``find_again``, default ``find``: another process may
+    have built it while this one waited), build. Returns (value, built_here).
+    """
+    found = find()
+    if found is not None:
+        return found, False
+    with host_lock(target):
+        found = (find_again or find)()
+        if found is not None:
+            return found, False
+        return build(), True

@@ -1,6 +1,7 @@
 """Where a result came from: code version, commit and dirty flag, library versions, device."""
 from __future__ import annotations
 
+import datetime as dt
 import platform
 import resource
 
@@ -34,3 +35,8 @@ def environment(device: torch.device) -> dict:
         "peak_rss_mb": round(peak_rss_mb(), 1),
         **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)} if device.type == "cuda" else {}),
     }
+
+
+def utc_now() -> str:
+    """The time a record or a saved run was made, in UTC to the second (comparable across hosts)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -4,11 +4,10 @@ The pytest plugin and the CLI both call ``CellRunner.run``; neither trains anyth
 """
 from __future__ import annotations
 
-import datetime as dt
 import time
 import traceback
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
@@ -25,18 +24,25 @@ from ecgbench.engine.checkpoint import cached_checkpoint
 from ecgbench.engine.config import TrainConfig
 from ecgbench.engine.device import default_device, seed_everything
 from ecgbench.engine.train import ArraySplit, fit, predict
-from ecgbench.locks import host_lock
+from ecgbench.locks import build_once
 from ecgbench.metrics import classification_metrics
 from ecgbench.models import Classifier, build_model
-from ecgbench.provenance import environment
+from ecgbench.provenance import environment, utc_now
 from ecgbench.results.schema import SCHEMA_VERSION, ResultRecordError
-from ecgbench.results.score_records import (SCORE_KIND, SCORE_SCHEMA_VERSION, ScoreRecordError, read_score_record,
-                                            score_record_path, write_score_record)
+from ecgbench.results.score_records import (
+    SCORE_KIND,
+    SCORE_SCHEMA_VERSION,
+    ScoreRecordError,
+    read_score_record,
+    score_record_path,
+    write_score_record,
+)
 from ecgbench.results.store import RecordWriteError, read_record, record_path, write_record
 from ecgbench.study import Cell, Pretraining, Profile, Transferability, identity_hash, stable_seed, subset_size
+from ecgbench.trained_on import KEY as TRAINED_ON
+from ecgbench.trained_on import checkpoint_entry
 from ecgbench.transfer.forward import classifier_forward, device_gram, source_outputs
-from ecgbench.trained_on import KEY as TRAINED_ON, checkpoint_entry
-from ecgbench.transfer.scores import HIGHER_IS_BETTER, all_scores
+from ecgbench.transfer.scores import all_scores, higher_is_better
 
 RERUN_MODES = ("none", "failed", "all")
 
@@ -57,9 +63,9 @@ class RunOptions:
             raise ValueError(f"rerun must be one of {RERUN_MODES}, got {self.rerun!r}")
 
 
-def checkpoint_file(results_dir: Path, need: Pretraining) -> Path:
-    """Where the upstream checkpoint ``need`` of a results folder lives (shared by every shard using it)."""
-    return Path(results_dir) / "checkpoints" / f"{need.upstream}-{need.model}-s{need.seed}.pt"
+def checkpoint_file(results_dir: Path, pretraining: Pretraining) -> Path:
+    """Where the upstream checkpoint ``pretraining`` of a results folder lives (shared by every shard using it)."""
+    return Path(results_dir) / "checkpoints" / f"{pretraining.upstream}-{pretraining.model}-s{pretraining.seed}.pt"
 
 
 @dataclass(frozen=True)
@@ -86,16 +92,44 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}\n\n" + "".join(traceback.format_exception(error)[-6:])
 
 
-def _utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+def _reuse_or_run(path: Path, stored: Callable[[], dict | None], run: Callable[[], dict],
+                  save: Callable[..., dict]) -> tuple[dict, bool]:
+    """The stored record at ``path`` if reusable, else ``run``'s outcome saved (its failure saved as one).
+
+    Two processes of one host on one results directory: the second waits for the first's record and reuses it.
+    Returns (record, ran_here).
+    """
+    def run_and_save() -> dict:
+        try:
+            outcome = run()
+        except Exception as error:
+            return save(error=error)
+        return save(outcome=outcome)
+
+    return build_once(path, stored, run_and_save)
+
+
+def _write(write: Callable[[], dict], error: BaseException | None) -> dict:
+    """``write()`` the record of a task; when it cannot be written, the error keeps why the task had failed."""
+    try:
+        return write()
+    except RecordWriteError as write_error:
+        if error is None:
+            raise
+        raise RecordWriteError(f"{write_error}; the task had failed before: {_describe(error).splitlines()[0]}",
+                               write_error.errno) from error
 
 
 class CellRunner:
     """A profile bound to run options: loads datasets once per process and runs cells."""
 
-    def __init__(self, profile: Profile, options: RunOptions) -> None:
+    def __init__(self, profile: Profile, options: RunOptions,
+                 update_record: Callable[..., object] | None = None) -> None:
+        """``update_record(record=..., cell=...)`` may add to a cell record's ``environment`` before it is written
+        (the plugin's ``pytest_ecgbench_update_record`` hook)."""
         self.profile = profile
         self.options = options
+        self.update_record = update_record
         self._datasets: dict[str, PreparedDataset] = {}
         self._overlaps: dict[tuple[str, str], Overlap] = {}
 
@@ -261,19 +295,11 @@ class CellRunner:
                         codeid.IDENTITY_KEY: codeid.code_identity().digest}
             return CellOutcome(self._save(cell, identity, started, error=error), "trained")
         cell_id = identity_hash(identity)
-        reusable = self.stored(cell, cell_id)
-        if reusable is not None:
-            return CellOutcome(reusable, "reused")
-        # Two processes of one host on one results directory: the second waits for the first's record, reuses it.
-        with host_lock(record_path(self.options.results_dir, cell.file_stem)):
-            reusable = self.stored(cell, cell_id)
-            if reusable is not None:
-                return CellOutcome(reusable, "reused")
-            try:
-                outcome = self._train_and_test(cell, identity)
-            except Exception as error:
-                return CellOutcome(self._save(cell, identity, started, error=error), "trained")
-            return CellOutcome(self._save(cell, identity, started, outcome=outcome), "trained")
+        record, trained = _reuse_or_run(record_path(self.options.results_dir, cell.file_stem),
+                                        lambda: self.stored(cell, cell_id),
+                                        lambda: self._train_and_test(cell, identity),
+                                        lambda **result: self._save(cell, identity, started, **result))
+        return CellOutcome(record, "trained" if trained else "reused")
 
     def _train_and_test(self, cell: Cell, identity: dict) -> dict:
         if self.device.type == "cuda":
@@ -310,17 +336,13 @@ class CellRunner:
             "error": _describe(error) if error else None,
             **outcome,
             "timing": {**outcome["timing"], "wall_s": time.perf_counter() - started},
-            "environment": environment(self.device), "created": _utc_now(),
+            "environment": environment(self.device), "created": utc_now(),
         }
         if isinstance(error, OverlapError):
             record["overlap"] = error.overlap.info()
-        try:
-            return write_record(self.options.results_dir, cell.file_stem, record)
-        except RecordWriteError as write_error:
-            if error is None:
-                raise
-            raise RecordWriteError(f"{write_error}; the cell had failed before: {_describe(error).splitlines()[0]}",
-                                   write_error.errno) from error
+        if self.update_record is not None:
+            self.update_record(record=record, cell=cell)
+        return _write(lambda: write_record(self.options.results_dir, cell.file_stem, record), error)
 
     # -- transferability scores -------------------------------------------------------------------------
     def score_identity(self, task: Transferability) -> dict:
@@ -350,22 +372,13 @@ class CellRunner:
             identity = {"task": task.key, "profile": self.profile.name}
             return self._save_scores(task, identity, started, error=error)
         score_id = identity_hash(identity)
-        reusable = self.stored_scores(task, score_id)
-        if reusable is not None:
-            return reusable
-        with host_lock(score_record_path(self.options.results_dir, task.file_stem)):
-            reusable = self.stored_scores(task, score_id)
-            if reusable is not None:
-                return reusable
-            try:
-                outcome = self._score(task)
-            except Exception as error:
-                return self._save_scores(task, identity, started, error=error)
-            return self._save_scores(task, identity, started, outcome=outcome)
+        return _reuse_or_run(score_record_path(self.options.results_dir, task.file_stem),
+                             lambda: self.stored_scores(task, score_id), lambda: self._score(task),
+                             lambda **result: self._save_scores(task, identity, started, **result))[0]
 
     def _score(self, task: Transferability) -> dict:
         """One forward pass of the upstream checkpoint over the fine-tune cell's training subset, then scores."""
-        ckpt, built_here = self.upstream_checkpoint(*task.pretraining)
+        ckpt, built_here = self.upstream_checkpoint(task.upstream, task.model, task.seed)
         model = build_model(task.model, len(ckpt["classes"]))
         model.load_state_dict(ckpt["state_dict"])
         model.to(self.device)
@@ -380,7 +393,7 @@ class CellRunner:
         undefined = sorted(name for name, value in scores.items() if not np.isfinite(value))
         if undefined:
             raise ValueError(f"{task.key}: scores {undefined} are not finite on these {len(subset)} records")
-        return {"scores": scores, "higher_is_better": {name: HIGHER_IS_BETTER[name] for name in scores},
+        return {"scores": scores, "higher_is_better": {name: higher_is_better()[name] for name in scores},
                 "n_records": len(subset),
                 "timing": {"forward_s": scores_started - forward_started, "scores_s": finished - scores_started,
                            "pretrain_s": float(ckpt["train_seconds"]), "pretrain_built_here": built_here}}
@@ -391,11 +404,11 @@ class CellRunner:
                               "timing": {"forward_s": None, "scores_s": None, "pretrain_s": None,
                                          "pretrain_built_here": None}}
         record = {
-            "schema_version": SCORE_SCHEMA_VERSION, "kind": SCORE_KIND, "key": task.key, **task._asdict(),
+            "schema_version": SCORE_SCHEMA_VERSION, "kind": SCORE_KIND, "key": task.key, **asdict(task),
             "score_id": identity_hash(identity), "identity": identity, "profile": self.profile.name,
             "data_source": identity.get("data_source"), "status": "failed" if error else "ok",
             "error": _describe(error) if error else None, **outcome,
             "timing": {**outcome["timing"], "wall_s": time.perf_counter() - started},
-            "environment": environment(self.device), "created": _utc_now(),
+            "environment": environment(self.device), "created": utc_now(),
         }
-        return write_score_record(self.options.results_dir, task.file_stem, record)
+        return _write(lambda: write_score_record(self.options.results_dir, task.file_stem, record), error)

@@ -1,196 +1,32 @@
-"""The study's vocabulary: profiles (data), cells, which cells are valid, and what identifies a cell's result."""
+"""The study's vocabulary: cells, which cells are valid, and what identifies a cell's result (profiles, the
+grid's data, are parsed in ``ecgbench.profiles``; their names are re-exported here)."""
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-import re
-import tomllib
-from dataclasses import asdict, dataclass, fields, replace
-from importlib import resources
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator
 
-from ecgbench.data.classes import DATASET_CLASSES, UPSTREAMS
-from ecgbench.data.overlap import DEFAULT_OVERLAP, OVERLAP_MODES
-from ecgbench.data.registry import DATASETS, get_manifest, has_standin
-from ecgbench.engine.config import TrainConfig
-from ecgbench.models import HEAD_POLICIES, MODELS, PAPER_HEAD_POLICY
+from ecgbench.data.registry import get_manifest
+from ecgbench.models import MODELS
+from ecgbench.profiles import (
+    DEFAULT_PROFILE,
+    MAX_CELLS,
+    MAX_SEEDS,
+    REGIMES,
+    Profile,
+    ProfileError,
+    check_grid_size,
+    get_profile,
+    load_profiles,
+)
 
-REGIMES = ("scratch", "finetune", "linear")
-DEFAULT_PROFILE = "default"
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Grid axes, synthetic data sizes and hyper-parameters: one table of ``profiles.toml``.
-
-    ``head_policy``: which part of a pre-trained model the transfer regimes re-create (``ecgbench.models.base``);
-    the paper's ``last_layer`` unless a profile asks for an ablation.
-    """
-
-    name: str
-    description: str
-    upstreams: tuple[str, ...]
-    downstreams: tuple[str, ...]
-    models: tuple[str, ...]
-    fractions: tuple[float, ...]
-    regimes: tuple[str, ...]
-    seeds: int
-    synthetic_records: dict[str, int]
-    pretrain: TrainConfig
-    train: TrainConfig
-    head_policy: str = PAPER_HEAD_POLICY
-    overlap: str = DEFAULT_OVERLAP  # the overlap guard's mode (``ecgbench.data.overlap``)
-
-    def with_seeds(self, seeds: int) -> "Profile":
-        """The profile with another seed count (``--ecg-seeds``), checked like the profile's own."""
-        profile = Profile(**{**self.__dict__, "seeds": _number(seeds, "the seed count", int, 1)})
-        check_grid_size(profile, f"profile {self.name} with {seeds} seeds")
-        return profile
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"pretrain": asdict(self.pretrain), "train": asdict(self.train), "head_policy": self.head_policy}
-
-
-MAX_SEEDS = 1000
-PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-MAX_CELLS = 50_000  # far above the paper's grid (~1,000 cells); beyond it collection alone exhausts memory
-
-
-class ProfileError(ValueError):
-    """A profile that cannot run as written; the message names the file, the profile and the key."""
-
-
-def _strict(table: Any, cls: type, where: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise ProfileError(f"{where}: expected a table, got {table!r}")
-    known = {f.name for f in fields(cls)} - {"name"}
-    required = {f.name for f in fields(cls) if f.default is f.default_factory and f.name != "name"}
-    unknown, missing = set(table) - known, required - set(table)
-    if unknown or missing:
-        raise ProfileError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
-    return table
-
-
-def _number(value: Any, where: str, kind: type, low: float, low_open: bool = False) -> Any:
-    """``value`` as an int (``kind`` int) or float, at least ``low`` (above it when ``low_open``)."""
-    ok_type = (isinstance(value, int) if kind is int else isinstance(value, (int, float))) \
-        and not isinstance(value, bool)
-    if not ok_type or not math.isfinite(value) or not (value > low if low_open else value >= low):
-        bound = f"> {low:g}" if low_open else f">= {low:g}"
-        what = "an integer" if kind is int else "a finite number"
-        raise ProfileError(f"{where}: must be {what} {bound}, got {value!r}")
-    return kind(value)
-
-
-def _names(value: Any, where: str, allow_empty: bool = False) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (not value and not allow_empty):
-        raise ProfileError(f"{where}: must be a {'' if allow_empty else 'non-empty '}list of names, got {value!r}")
-    if len(set(value)) != len(value):
-        raise ProfileError(f"{where}: names a value twice: {value!r}")
-    return tuple(value)
-
-
-def _train_config(table: Any, where: str) -> TrainConfig:
-    t = _strict(table, TrainConfig, where)
-    return TrainConfig(epochs=_number(t["epochs"], f"{where} epochs", int, 1),
-                       batch_size=_number(t["batch_size"], f"{where} batch_size", int, 1),
-                       lr=_number(t["lr"], f"{where} lr", float, 0, low_open=True),
-                       patience=_number(t.get("patience", 0), f"{where} patience", int, 0),
-                       min_samples_per_epoch=_number(t.get("min_samples_per_epoch", 0),
-                                                     f"{where} min_samples_per_epoch", int, 0))
-
-
-def _parse_profile(name: str, table: Any, where: str) -> Profile:
-    at = f"{where} [{name}]"
-    if not PROFILE_NAME.fullmatch(name):
-        raise ProfileError(f"{where}: profile name {name!r}: a profile name is letters, digits and . _ - (it names "
-                           "the folder reports/<name>)")
-    if not isinstance(table, dict):
-        raise ProfileError(f"{where}: top-level key {name!r} = {table!r} is no profile: each profile is a table "
-                           f"[{name}] of grid axes and hyper-parameters")
-    t = dict(_strict(table, Profile, at))
-    if not isinstance(t["description"], str):
-        raise ProfileError(f"{at} description: must be a string, got {t['description']!r}")
-    for key in ("pretrain", "train"):
-        t[key] = _train_config(t[key], f"{at} {key}")
-    t["upstreams"] = _names(t["upstreams"], f"{at} upstreams", allow_empty=True)
-    for key in ("downstreams", "models", "regimes"):
-        t[key] = _names(t[key], f"{at} {key}")
-    if not isinstance(t["fractions"], list) or not t["fractions"]:
-        raise ProfileError(f"{at} fractions: must be a non-empty list of numbers in (0, 1], got {t['fractions']!r}")
-    t["fractions"] = tuple(_number(f, f"{at} fractions", float, 0, low_open=True) for f in t["fractions"])
-    t["seeds"] = _number(t["seeds"], f"{at} seeds", int, 1)
-    if not isinstance(t["synthetic_records"], dict):
-        raise ProfileError(f"{at} synthetic_records: must be a table dataset = records, got {t['synthetic_records']!r}")
-    t["synthetic_records"] = {k: _number(v, f"{at} synthetic_records.{k}", int, 1)
-                              for k, v in t["synthetic_records"].items()}
-    for key in ("head_policy", "overlap"):
-        if key in t and not isinstance(t[key], str):
-            raise ProfileError(f"{at} {key}: must be a string, got {t[key]!r}")
-    profile = Profile(name=name, **t)
-    _validate(profile, where)
-    return profile
-
-
-def _validate(p: Profile, where: str) -> None:
-    at = f"{where} [{p.name}]"
-    problems = [f"upstreams/downstreams: unknown dataset {d!r} (registered: {', '.join(DATASETS)}; register yours "
-                "with --ecg-manifest or an ecgbench.datasets entry point)"
-                for d in dict.fromkeys((*p.upstreams, *p.downstreams)) if d not in DATASETS]
-    problems += [f"upstreams: {u!r} is no upstream dataset of the study (its upstreams: {', '.join(UPSTREAMS)})"
-                 for u in p.upstreams if u in DATASET_CLASSES and u not in UPSTREAMS]
-    problems += [f"models: unknown model {m!r} (registered: {', '.join(MODELS)})" for m in p.models if m not in MODELS]
-    problems += [f"regimes: unknown regime {r!r}" for r in p.regimes if r not in REGIMES]
-    problems += [f"fractions: fraction {f} not in (0, 1]" for f in p.fractions if not 0 < f <= 1]
-    if len(set(p.fractions)) != len(p.fractions):
-        problems.append(f"fractions: names a value twice: {list(p.fractions)}")
-    problems += [f"synthetic_records: unknown dataset {d!r}" for d in p.synthetic_records if d not in DATASETS]
-    used = set(p.upstreams) | set(p.downstreams)
-    lacking = sorted(d for d in used if has_standin(d) and d not in p.synthetic_records)
-    if lacking:
-        problems.append(f"synthetic_records lacks {lacking}")
-    problems += [f"synthetic_records: {d!r} has no synthetic stand-in (only {', '.join(DATASET_CLASSES)} do): "
-                 "remove it; its cells read its files from --ecg-data" for d in p.synthetic_records
-                 if d in DATASETS and not has_standin(d)]
-    if p.head_policy not in HEAD_POLICIES:
-        problems.append(f"head_policy: unknown head_policy {p.head_policy!r} (known: {', '.join(HEAD_POLICIES)})")
-    if p.overlap not in OVERLAP_MODES:
-        problems.append(f"overlap: unknown overlap {p.overlap!r} (known: {', '.join(OVERLAP_MODES)})")
-    if problems:
-        raise ProfileError(f"{at}: " + "; ".join(problems))
-    check_grid_size(p, at)
-    if not enumerate_cells(p):
-        raise ProfileError(f"{at}: the grid has no cell: no scratch regime, and no upstream other than a downstream")
-
-
-def check_grid_size(p: Profile, where: str) -> None:
-    """Refuse a grid too large to collect (``seeds = 10000`` would exhaust memory before any cell runs)."""
-    if p.seeds > MAX_SEEDS:
-        raise ProfileError(f"{where} seeds: {p.seeds} seeds is more than the {MAX_SEEDS} ecgbench accepts")
-    per_seed = len(p.downstreams) * len(p.models) * len(p.fractions) * len(p.regimes) * max(1, len(p.upstreams))
-    if per_seed * p.seeds > MAX_CELLS:
-        raise ProfileError(f"{where}: the grid has up to {per_seed * p.seeds} cells ({per_seed} per seed x "
-                           f"{p.seeds} seeds), more than the {MAX_CELLS} ecgbench collects: fewer seeds or axes")
-
-
-def load_profiles(path: Path | None = None) -> dict[str, Profile]:
-    """All profiles of ``path`` (default: the packaged ``profiles.toml``)."""
-    if path is None:
-        text, where = resources.files("ecgbench").joinpath("profiles.toml").read_text(), "profiles.toml"
-    else:
-        try:
-            text, where = Path(path).read_text(), str(path)
-        except OSError as e:
-            raise ProfileError(f"{path}: cannot read the profiles file: {e.strerror}") from None
-    try:
-        tables = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ProfileError(f"{where}: not valid TOML: {e}") from None
-    if not tables:
-        raise ProfileError(f"{where}: defines no profile")
-    return {name: _parse_profile(name, table, where) for name, table in tables.items()}
+__all__ = ["DEFAULT_PROFILE", "MAX_CELLS", "MAX_SEEDS", "REGIMES", "Cell", "Pretraining", "Profile", "ProfileError",
+           "Task", "Transferability", "check_grid_size", "dataset_records", "default_results_dir", "enumerate_cells",
+           "enumerate_transferability", "get_profile", "identity_hash", "pretrainings_of", "load_profiles",
+           "stable_seed", "subset_size"]
 
 
 def dataset_records(profile: Profile, name: str) -> int:
@@ -206,15 +42,17 @@ def default_results_dir(root: Path, profile: str) -> Path:
     return base / "results" if profile == DEFAULT_PROFILE else base / profile / "results"
 
 
-def get_profile(name: str, path: Path | None = None) -> Profile:
-    profiles = load_profiles(path)
-    if name not in profiles:
-        raise KeyError(f"unknown profile {name!r}; known: {', '.join(profiles)}")
-    return profiles[name]
+class _FileNamed:
+    """A task whose ``key`` (a property of each task) also names its record file."""
+
+    @property
+    def file_stem(self) -> str:
+        """``key`` safe as a file name on every platform."""
+        return self.key.replace("->", "_to_")
 
 
 @dataclass(frozen=True, order=True)
-class Cell:
+class Cell(_FileNamed):
     """One point of the study: ``upstream`` is None exactly for the scratch regime."""
 
     downstream: str
@@ -231,11 +69,6 @@ class Cell:
         return f"{source}-{self.model}-f{self.fraction}-{self.regime}-s{self.seed}"
 
     @property
-    def file_stem(self) -> str:
-        """``key`` safe as a file name on every platform."""
-        return self.key.replace("->", "_to_")
-
-    @property
     def pretraining(self) -> "Pretraining | None":
         """The upstream checkpoint this cell starts from (None for scratch)."""
         return Pretraining(self.upstream, self.model, self.seed) if self.upstream else None
@@ -248,7 +81,8 @@ class Cell:
         return cls(**d)
 
 
-class Pretraining(NamedTuple):
+@dataclass(frozen=True, order=True)
+class Pretraining:
     """One upstream checkpoint: trained once, shared by every fine-tune and linear cell that starts from it."""
 
     upstream: str
@@ -261,7 +95,8 @@ class Pretraining(NamedTuple):
         return f"pretrain-{self.upstream}-{self.model}-s{self.seed}"
 
 
-class Transferability(NamedTuple):
+@dataclass(frozen=True, order=True)
+class Transferability(_FileNamed):
     """Transferability scores of one upstream checkpoint on one downstream training subset: a forward pass only.
 
     It scores the checkpoint ``pretraining`` on the records ``finetune_cell`` trains on (the same nested subset),
@@ -280,10 +115,6 @@ class Transferability(NamedTuple):
         return f"{self.upstream}->{self.downstream}-{self.model}-f{self.fraction}-s{self.seed}"
 
     @property
-    def file_stem(self) -> str:
-        return self.key.replace("->", "_to_")
-
-    @property
     def pretraining(self) -> Pretraining:
         return Pretraining(self.upstream, self.model, self.seed)
 
@@ -291,6 +122,9 @@ class Transferability(NamedTuple):
     def finetune_cell(self) -> Cell:
         """The fine-tune cell whose outcome the scores predict (and whose training subset they read)."""
         return Cell(self.downstream, self.model, self.fraction, "finetune", self.seed, self.upstream)
+
+
+Task = Cell | Pretraining | Transferability  # what one pytest case of the grid runs
 
 
 def enumerate_cells(profile: Profile) -> list[Cell]:
@@ -342,10 +176,10 @@ def identity_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def iter_upstream_needs(cells: list[Cell] | list[Transferability]) -> Iterator[Pretraining]:
+def pretrainings_of(cells: list[Cell] | list[Transferability]) -> Iterator[Pretraining]:
     """The distinct upstream checkpoints a selection of cells (or score tasks) needs, in first-use order."""
     seen = set()
     for c in cells:
-        if (need := c.pretraining) is not None and need not in seen:
-            seen.add(need)
-            yield need
+        if (pretraining := c.pretraining) is not None and pretraining not in seen:
+            seen.add(pretraining)
+            yield pretraining

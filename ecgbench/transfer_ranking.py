@@ -18,16 +18,15 @@ from statistics import mean
 
 from tabulate import tabulate
 
-from ecgbench.data.prepare import default_cache_dir
 from ecgbench.engine.checkpoint import load_checkpoint
+from ecgbench.options import add_profile_options, add_run_options, build_study
 from ecgbench.results.findings import canonical_order
 from ecgbench.results.record_intervals import format_interval
 from ecgbench.results.score_records import load_score_records
 from ecgbench.results.store import load_records
 from ecgbench.results.transferability import KNOWN_SCORES, analyse_transferability
-from ecgbench.runner import CellRunner, RunOptions, checkpoint_file
-from ecgbench.study import (DEFAULT_PROFILE, Pretraining, Profile, Transferability, default_results_dir,
-                            get_profile, identity_hash)
+from ecgbench.runner import CellRunner, checkpoint_file
+from ecgbench.study import Pretraining, Profile, Transferability, identity_hash
 
 CAVEAT_RESAMPLES = 200  # bootstrap resamples behind the caveat's intervals: a quick answer, not the report's 1000
 NO_OUTCOMES = "no stored outcomes yet"
@@ -54,9 +53,10 @@ def downstream_tasks(profile: Profile, downstream: str, fraction: float) -> list
             for model in profile.models for upstream in profile.upstreams if upstream != downstream]
 
 
-def _checkpoint_ready(runner: CellRunner, need: Pretraining) -> bool:
-    path = checkpoint_file(runner.options.results_dir, need)
-    return load_checkpoint(path, runner.checkpoint_id(*need)) is not None
+def _checkpoint_ready(runner: CellRunner, pretraining: Pretraining) -> bool:
+    path = checkpoint_file(runner.options.results_dir, pretraining)
+    checkpoint_id = runner.checkpoint_id(pretraining.upstream, pretraining.model, pretraining.seed)
+    return load_checkpoint(path, checkpoint_id) is not None
 
 
 def score_downstream(runner: CellRunner, downstream: str, fraction: float, train_missing: bool = False) -> Scored:
@@ -128,18 +128,17 @@ def caveat(score_records: list[dict], outcome_records: list[dict]) -> str:
 def _missing_text(scored: Scored, args: argparse.Namespace) -> str:
     profile = f"--ecg-profile {args.profile}" + (f" --ecg-profiles {args.profiles}" if args.profiles else "")
     return (f"missing upstream checkpoints ({len(scored.missing)}): "
-            + ", ".join(need.key for need in scored.missing)
+            + ", ".join(pretraining.key for pretraining in scored.missing)
             + f"\nbuild them with --train-missing, or with the grid's pre-training phase:\n"
             f"  pytest benchmarks/test_grid.py {profile} --ecg-results {args.results} --ecg-phase pretrain "
             f"-m \"transferability and to_{scored.downstream}\"")
 
 
 def _run(args: argparse.Namespace) -> int:
-    profile = get_profile(args.profile, args.profiles)
-    args.results = (args.results or default_results_dir(Path.cwd(), profile.name)).resolve()
+    profile, options = build_study(lambda name: getattr(args, name, None), "--", Path.cwd())
+    args.results = options.results_dir
     fraction = args.fraction if args.fraction is not None else max(profile.fractions)
-    runner = CellRunner(profile, RunOptions(results_dir=args.results, cache_dir=args.cache or default_cache_dir(),
-                                            data_root=args.data, device=args.device))
+    runner = CellRunner(profile, options)
     scored = score_downstream(runner, args.downstream, fraction, args.train_missing)
     if not scored.records and not scored.missing:
         print(f"error: nothing to rank: profile {profile.name} scores no upstream for {args.downstream} (its "
@@ -157,20 +156,14 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if scored.records else 1
 
 
-def add_transferability_command(sub) -> None:
+def add_transferability_commands(sub) -> None:
     """``ecgbench transferability``: register the sub-command on the CLI's sub-parsers."""
     parser = sub.add_parser("transferability", help="rank the upstream checkpoints for a downstream dataset by "
                                                     "transferability scores (no fine-tuning)")
     parser.add_argument("--downstream", required=True, help="the dataset to fine-tune on")
-    parser.add_argument("--profile", default=DEFAULT_PROFILE, help="profile of the checkpoints (default: %(default)s)")
-    parser.add_argument("--profiles", type=Path, default=None, metavar="FILE", help="a TOML file of your profiles")
-    parser.add_argument("--results", type=Path, default=None, help="results folder with checkpoints/ (default: "
-                                                                   "reports/results, or reports/<profile>/results)")
+    add_profile_options(parser.add_argument, "--", seeds=False)
+    add_run_options(parser.add_argument, "--")
     parser.add_argument("--fraction", type=float, default=None,
                         help="training subset to score on (default: the profile's largest fraction)")
     parser.add_argument("--train-missing", action="store_true", help="pre-train the checkpoints that are missing")
-    parser.add_argument("--data", type=Path, default=None, help="folder with one sub-folder per real dataset")
-    parser.add_argument("--cache", type=Path, default=None, help="data cache (default: $ECGBENCH_CACHE or "
-                                                                   "~/.cache/ecgbench)")
-    parser.add_argument("--device", default=None, help="torch device (default: cuda when present, else cpu)")
     parser.set_defaults(func=_run)

@@ -23,6 +23,7 @@ case "$task" in
   test) # the third-party package of tests/test_own_data.py: a model and two datasets by entry points only
     .venv/bin/python -m pip install -q -e ".[dev]" ./tests/thirdparty
     .venv/bin/lint-imports  # the layer contracts of pyproject.toml: a broken one fails the tests
+    .venv/bin/ruff check .  # style and import order, configured in pyproject.toml
     exec .venv/bin/python -m pytest tests -n 2 -q "$@" ;;
   *) echo "usage: bash scripts/quickstart.sh main|test [pytest args]" >&2; exit 2 ;;
 esac

@@ -6,7 +6,7 @@ import pytest
 from ecgbench.data.loaders import FORMATS
 from ecgbench.data.registry import DATASETS
 from ecgbench.models import MODELS
-from ecgbench.runner import RunOptions, CellRunner
+from ecgbench.runner import CellRunner, RunOptions
 from ecgbench.study import get_profile
 
 pytest_plugins = ["pytester"]

@@ -25,6 +25,15 @@ def test_profile_with_unknown_model_is_rejected():
         enumerate_cells(profile)
 
 
+def test_transferability_with_a_mistyped_data_root_is_refused_like_pytests(tmp_path, capsys):
+    """The CLI builds its options with the plugin's checks: never a silent fall-back to the synthetic stand-ins."""
+    assert main(["transferability", "--downstream", "ptb", "--profile", "smoke", "--results", str(tmp_path),
+                 "--data", str(tmp_path / "typo")]) == 2
+    err = capsys.readouterr().err
+    assert f"--data {tmp_path / 'typo'}: no such folder" in err
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_report_on_empty_folder_fails_clearly(tmp_path, capsys):
     assert main(["report", "--results", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
     assert f"no result records in {tmp_path}" in capsys.readouterr().err

@@ -8,7 +8,12 @@ import pytest
 
 from ecgbench.metrics import classification_metrics
 from ecgbench.results.bootstrap import (
-    SharedResamples, bootstrap_ci, draw_resamples, macro_auroc_resampled, paired_bootstrap_ci, seed_mean_ci,
+    SharedResamples,
+    bootstrap_ci,
+    draw_resamples,
+    macro_auroc_resampled,
+    paired_bootstrap_ci,
+    seed_mean_ci,
     weighted_f1_resampled,
 )
 

@@ -10,7 +10,13 @@ import pytest
 import ecgbench
 from ecgbench import codeid
 from ecgbench.codeid import (
-    CodeIdentityError, code_digest, code_digest_counts, code_identity, git_commit, git_dirty, result_sources,
+    CodeIdentityError,
+    code_digest,
+    code_digest_counts,
+    code_identity,
+    git_commit,
+    git_dirty,
+    result_sources,
 )
 
 PACKAGE_DIR = Path(ecgbench.__file__).parent
@@ -36,16 +42,37 @@ def test_the_installed_package_digests_like_its_source_folder():
                                      "data/synthetic.py", "data/loaders/ptbxl.py", "runner.py"])
 def test_a_change_to_result_affecting_source_changes_the_digest(package_copy, changed):
     before = code_digest(package_copy)
-    _append(package_copy / changed, "\n# changed\n")
+    _append(package_copy / changed, "\nCHANGED = 1\n")
     assert code_digest(package_copy) != before
 
 
-@pytest.mark.parametrize("changed", ["results/report.py", "cli.py", "plugin.py", "data/commands.py",
+@pytest.mark.parametrize("changed", ["results/report.py", "cli.py", "plugin/hooks.py", "data/commands.py",
                                      "data/fetch.py", "provenance.py"])
 def test_a_change_to_reports_cli_or_plugin_keeps_the_digest(package_copy, changed):
     before = code_digest(package_copy)
-    _append(package_copy / changed, "\n# changed\n")
+    _append(package_copy / changed, "\nCHANGED = 1\n")  # code, not a comment: a comment never counts
     assert code_digest(package_copy) == before
+
+
+def test_a_docstring_or_comment_edit_keeps_the_digest(package_copy):
+    before = code_digest(package_copy)
+    runner = package_copy / "runner.py"
+    text = runner.read_text()
+    edited = text.replace('"""Run one cell of the study', '"""Run one cell (reworded) of the study', 1)
+    edited = edited.replace("class CellRunner:\n", "class CellRunner:  # a new comment\n\n", 1)
+    edited = edited.replace('"""The prepared dataset ``name``', '"""Reworded: the prepared dataset ``name``', 1)
+    assert edited.count("reworded") + edited.count("Reworded") + edited.count("a new comment") == 3
+    runner.write_text(edited)
+    assert code_digest(package_copy) == before
+
+
+def test_a_changed_constant_changes_the_digest(package_copy):
+    before = code_digest(package_copy)
+    engine = package_copy / "data" / "synthetic.py"
+    text = engine.read_text()
+    assert 'SPLIT_FRACTIONS = (0.7, 0.1, 0.2)' in text
+    engine.write_text(text.replace('SPLIT_FRACTIONS = (0.7, 0.1, 0.2)', 'SPLIT_FRACTIONS = (0.6, 0.2, 0.2)'))
+    assert code_digest(package_copy) != before
 
 
 def test_a_new_model_file_changes_the_digest(package_copy):
@@ -66,7 +93,7 @@ def test_the_file_list_is_one_editable_constant(package_copy, monkeypatch):
                         tuple("cell_runner.py" if p == "runner.py" else p for p in codeid.RESULT_SOURCES))
     sources = result_sources(package_copy, codeid.RESULT_SOURCES)
     assert "cell_runner.py" in sources and "engine/train.py" in sources
-    assert not {"cli.py", "plugin.py", "data/fetch.py"} & set(sources)
+    assert not {"cli.py", "plugin/hooks.py", "data/fetch.py"} & set(sources)
     assert not any(p.startswith(("results/", "perf/", "cluster/")) for p in sources)
 
 

@@ -6,17 +6,27 @@ import re
 
 import numpy as np
 import pytest
+from record_factory import make_record, predictions
 
 from ecgbench.data.classes import DATASET_CLASSES
 from ecgbench.metrics import classification_metrics
 from ecgbench.results.compare import (
-    BETTER, NO_CELL_COMPARED, NO_CLEAR_CHANGE, WORSE, CompareError, FailSpec, compare, comparison_markdown,
+    BETTER,
+    NO_CELL_COMPARED,
+    NO_CLEAR_CHANGE,
+    WORSE,
+    CompareError,
+    FailSpec,
+    compare,
+    comparison_markdown,
     gate_failures,
-    parse_fail_spec, regressions, terminal_table, write_comparison,
+    parse_fail_spec,
+    regressions,
+    terminal_table,
+    write_comparison,
 )
 from ecgbench.results.runs import save_run
 from ecgbench.results.store import write_record
-from record_factory import make_record, predictions
 
 N_RESAMPLES = 200
 CELLS = [("ptb", "resnet1d18", 1.0, "scratch", 0, None), ("ptb", "resnet1d18", 1.0, "finetune", 0, "ptbxl"),

@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from tiny_model import NAME, TINY_MODEL_CONFTEST, import_what_training_imports, tiny_profiles
 
 from ecgbench.cli import main
 from ecgbench.results.compare import WORSE, compare
 from ecgbench.results.runs import list_runs, load_run_file, save_run
 from ecgbench.results.schema import sealed
-from tiny_model import NAME, TINY_MODEL_CONFTEST, import_what_training_imports, tiny_profiles
 
 import_what_training_imports()
 GRID = Path(__file__).parents[1] / "benchmarks" / "test_grid.py"

@@ -5,12 +5,11 @@ import re
 
 import numpy as np
 import pytest
-
-from ecgbench.data.manifest import DataError
-from ecgbench.data.loaders import EcgRecordError
-from ecgbench.data.prepare import prepare
-
 from data_fixtures import PtbxlRow, ecg_like, manifest, write_cinc, write_code_test, write_ptbxl
+
+from ecgbench.data.loaders import EcgRecordError
+from ecgbench.data.manifest import DataError
+from ecgbench.data.prepare import prepare
 
 pytestmark = [pytest.mark.filterwarnings("ignore::ecgbench.data.prepare.IncompleteCopyWarning"),
               pytest.mark.filterwarnings("ignore:The inplace keyword")]

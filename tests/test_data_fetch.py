@@ -6,14 +6,13 @@ import time
 import zipfile
 
 import pytest
+from data_fixtures import PtbxlRow, manifest, write_ptbxl
 
 import ecgbench.data.registry as manifest_module
 from ecgbench.cli import main
 from ecgbench.data.fetch import FetchError, download, fetch, verify_copy
 from ecgbench.data.manifest import Download
 from ecgbench.data.registry import get_manifest
-
-from data_fixtures import PtbxlRow, manifest, write_ptbxl
 
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB

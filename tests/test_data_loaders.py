@@ -4,14 +4,13 @@ import warnings
 
 import numpy as np
 import pytest
+from data_fixtures import PtbxlRow, ecg_like, manifest, write_cinc, write_code_test, write_ptb, write_ptbxl
 
-from ecgbench.data.loaders import CincLoader, CodeTestLoader, MissingFileError, PtbxlLoader, EcgRecordError
+from ecgbench.data.loaders import CincLoader, CodeTestLoader, EcgRecordError, MissingFileError, PtbxlLoader
 from ecgbench.data.loaders.base import RecordEntry
 from ecgbench.data.manifest import DataError
-from ecgbench.data.registry import get_manifest
 from ecgbench.data.prepare import IncompleteCopyWarning, prepare
-
-from data_fixtures import PtbxlRow, ecg_like, manifest, write_cinc, write_code_test, write_ptb, write_ptbxl
+from ecgbench.data.registry import get_manifest
 
 pytestmark = [pytest.mark.filterwarnings("ignore::ecgbench.data.prepare.IncompleteCopyWarning"),
               pytest.mark.filterwarnings("ignore:The inplace keyword")]

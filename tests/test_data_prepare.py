@@ -4,13 +4,12 @@ import os
 
 import numpy as np
 import pytest
+from data_fixtures import PtbxlRow, ecg_like, write_cinc, write_ptbxl
 
 import ecgbench.data.prepare as prepare_module
 from ecgbench.cli import main
 from ecgbench.data import load, open_dataset
 from ecgbench.data.prepare import prepare
-
-from data_fixtures import PtbxlRow, ecg_like, write_cinc, write_ptbxl
 
 pytestmark = [pytest.mark.filterwarnings("ignore::ecgbench.data.prepare.IncompleteCopyWarning"),
               pytest.mark.filterwarnings("ignore:The inplace keyword")]

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
-
-from ecgbench.data.registry import get_manifest
-from ecgbench.data.preprocess import SignalError, check_signal, crop, pad, preprocess, resample, scale, standard_leads
-
 from data_fixtures import STANDARD, ecg_like, manifest
+
+from ecgbench.data.preprocess import SignalError, check_signal, crop, pad, preprocess, resample, scale, standard_leads
+from ecgbench.data.registry import get_manifest
 
 SIGNAL = get_manifest("cpsc2018").signal
 

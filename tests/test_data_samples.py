@@ -8,14 +8,13 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from data_fixtures import SAMPLES, manifest, needs_samples
 
 from ecgbench.data.loaders import CodeTestLoader, MissingFileError, PtbLoader
-from ecgbench.data.registry import get_manifest
 from ecgbench.data.prepare import prepare
-from ecgbench.runner import RunOptions, CellRunner
+from ecgbench.data.registry import get_manifest
+from ecgbench.runner import CellRunner, RunOptions
 from ecgbench.study import Cell
-
-from data_fixtures import SAMPLES, manifest, needs_samples
 
 pytestmark = [needs_samples, pytest.mark.filterwarnings("ignore::ecgbench.data.prepare.IncompleteCopyWarning")]
 

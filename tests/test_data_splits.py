@@ -52,5 +52,6 @@ def test_a_zero_fraction_split_stays_empty():
 
 def test_a_split_that_leaves_a_split_empty_is_an_error_saying_which():
     check_every_split(np.array(["train", "val", "test"]), "d")
-    with pytest.raises(DataError, match=r"d: the split leaves val and test empty \(\{'train': 2, 'val': 0, 'test': 0\}\)"):
+    with pytest.raises(DataError,
+                       match=r"d: the split leaves val and test empty \(\{'train': 2, 'val': 0, 'test': 0\}\)"):
         check_every_split(np.array(["train", "train"]), "d")

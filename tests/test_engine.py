@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
+from ecgbench.engine.config import TrainConfig
 from ecgbench.engine.train import ArraySplit, NonFiniteLossError, fit, predict
 from ecgbench.models import Classifier
-from ecgbench.engine.config import TrainConfig
 
 CPU = torch.device("cpu")
 

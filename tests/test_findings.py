@@ -4,9 +4,14 @@ from __future__ import annotations
 from record_factory import make_record, paired_records
 
 from ecgbench.models import build_model, register_model
-
 from ecgbench.results.findings import (
-    INCONCLUSIVE, MIN_UNITS, NOT_SUPPORTED, SUPPORTED, epochs_to_converge, evaluate_findings, findings_markdown,
+    INCONCLUSIVE,
+    MIN_UNITS,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    epochs_to_converge,
+    evaluate_findings,
+    findings_markdown,
     paired_cells,
 )
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from record_factory import make_record
 
 import ecgbench.results
 from ecgbench.results import to_frame
@@ -14,7 +15,6 @@ from ecgbench.results.bootstrap import bootstrap_ci, macro_auroc_resampled, weig
 from ecgbench.results.frame import frame_text, write_frame
 from ecgbench.results.runs import save_run
 from ecgbench.results.store import write_record
-from record_factory import make_record
 
 N_RESAMPLES = 100
 
@@ -38,7 +38,7 @@ def test_one_row_per_cell_with_axes_metrics_and_provenance(records):
     assert row["auroc_macro"] == records[0]["test"]["auroc_macro"]
     assert (row["n_test"], row["n_train"], row["epochs_run"], row["wall_s"]) == (80, 250, 6, 10.0)
     assert (row["code_digest"], row["commit"], row["device_name"]) == ("c0de", "abc123def456", "cpu (x86_64)")
-    assert frame.dtypes["fraction"] == float and frame.dtypes["seed"] == np.int64
+    assert frame.dtypes["fraction"] == np.float64 and frame.dtypes["seed"] == np.int64
 
 
 def test_intervals_are_the_bootstrap_of_the_stored_predictions(records):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from ecgbench.engine.config import TrainConfig
 from ecgbench.engine.train import ArraySplit, fit, predict
 from ecgbench.models import build_model
-from ecgbench.engine.config import TrainConfig
 from ecgbench.study import Cell
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

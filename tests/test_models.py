@@ -6,6 +6,7 @@ from torch import nn
 
 from ecgbench.models import MODELS, Classifier, build_model, register_model
 from ecgbench.models.rnn import RNNBackbone
+from ecgbench.transfer.forward import classifier_forward, source_outputs
 
 # Parameter counts for 5 classes quoted for the paper's architectures.
 EXPECTED_MILLIONS = {"resnet1d18": 4.11, "resnet1d50": 17.0, "resnet1d101": 29.3,
@@ -53,8 +54,9 @@ def test_the_resnet_head_is_the_papers_fc1_relu_fc2_and_fc2_is_its_last_layer():
     model = build_model("resnet1d50", 5)
     assert (model.head.fc1.in_features, model.head.fc1.out_features) == (2048, 512)
     assert (model.head.fc2.in_features, model.head.fc2.out_features) == (512, 5)
-    assert model.last_layer_inputs(torch.randn(2, 1000, 12)).shape == (2, 512)
-    assert build_model("lstm", 5).last_layer_inputs(torch.randn(2, 1000, 12)).shape == (2, 100_000)
+    x = torch.randn(2, 1000, 12).numpy()
+    assert source_outputs(classifier_forward(model), x)[1].shape == (2, 512)  # what fc2 reads
+    assert source_outputs(classifier_forward(build_model("lstm", 5)), x)[1].shape == (2, 100_000)
 
 
 @pytest.mark.parametrize("name", ["resnet1d18", "lstm"])

@@ -165,9 +165,11 @@ def _data_new(root: Path, name: str = "demo_down") -> int:
                                               .replace(",train", ",training", 1)),
      "line 2: split 'training' is not one of"),
     (lambda f: (f / "labels.csv").write_text("rec,labels\nrecords/r000,A\n"), "missing ['record'], unknown ['rec']"),
-    (lambda f: (f / "labels.csv").write_text((f / "labels.csv").read_text().replace("records/r000,", "records/r000,B,")),
+    (lambda f: (f / "labels.csv").write_text((f / "labels.csv").read_text()
+                                             .replace("records/r000,", "records/r000,B,")),
      "labels.csv line 2: 5 fields, the header has 4 (a record's labels are separated by ';', not ','"),
-    (lambda f: (f / "labels.csv").write_text(re.sub(r"records/r000,[^\n]*", "records/r000", (f / "labels.csv").read_text())),
+    (lambda f: (f / "labels.csv").write_text(re.sub(r"records/r000,[^\n]*", "records/r000",
+                                                    (f / "labels.csv").read_text())),
      "labels.csv line 2: 1 fields, the header has 4"),
     (lambda f: (f / "labels.csv").write_text((f / "labels.csv").read_text() + "records/r000,A,p0,train\n"),
      "1 label row(s) repeat a record (one row per record): "),
@@ -220,8 +222,8 @@ def test_a_manifest_whose_units_per_mv_would_invert_the_signals_is_refused(tmp_p
 
 
 def test_the_wfdb_loader_refuses_a_zero_gain_naming_the_record(own_data, tmp_path):
-    from ecgbench.data.loaders.labelled import WfdbLoader
     from ecgbench.data.loaders.base import EcgRecordError
+    from ecgbench.data.loaders.labelled import WfdbLoader
 
     shutil.copytree(own_data / "demo_down", tmp_path / "demo_down")
     header = tmp_path / "demo_down" / "records" / "r000.hea"
@@ -230,7 +232,8 @@ def test_the_wfdb_loader_refuses_a_zero_gain_naming_the_record(own_data, tmp_pat
     parts[2] = "0(16)/mV"
     header.write_text("\n".join([lines[0], " ".join(parts), *lines[2:]]) + "\n")
     loader = WfdbLoader(tmp_path / "demo_down", load_manifest(demo.DEMO_DOWN))
-    with pytest.raises(EcgRecordError, match="record records/r000: .*r000.hea: gain '0' in signal line .* must be a positive"):
+    with pytest.raises(EcgRecordError,
+                       match="record records/r000: .*r000.hea: gain '0' in signal line .* must be a positive"):
         loader.read(loader.index().entries[0])
 
 

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from record_factory import make_record
 from torch import nn
 
 from ecgbench.cli import main
@@ -26,8 +27,18 @@ from ecgbench.perf import ceiling, machine, measure
 from ecgbench.perf.ceiling import matmul_ceiling
 from ecgbench.perf.grid import grid_seconds, step_rates
 from ecgbench.perf.machine import wait_until_quiet
-from ecgbench.perf.measure import (LR, N_CLASSES, LoaderStall, epoch_splits, fresh_model, inference_step,
-                                   loader_stall, our_epoch, random_batch, train_step)
+from ecgbench.perf.measure import (
+    LR,
+    N_CLASSES,
+    LoaderStall,
+    epoch_splits,
+    fresh_model,
+    inference_step,
+    loader_stall,
+    our_epoch,
+    random_batch,
+    train_step,
+)
 from ecgbench.perf.memory import format_peak, smoke_cell_peak_mb
 from ecgbench.perf.readings import load_run
 from ecgbench.perf.reference import PaperStyleDataset, float64_copy, paper_style_epoch
@@ -35,7 +46,6 @@ from ecgbench.perf.report import COMMAND, EpochTiming, PerfRun, Throughput, rend
 from ecgbench.results.store import write_record
 from ecgbench.sections import CAPACITY_SECTION, extract_section, replace_section
 from ecgbench.study import Cell, get_profile
-from record_factory import make_record
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,8 @@ def records(results: Path) -> dict[str, dict]:
 
 
 def comparable(record: dict) -> dict:
-    """What must be identical between two runs of a cell: everything but timings, dates, process facts and the digest over them."""
+    """What must be identical between two runs of a cell: everything but timings, dates, process facts and the
+    digest over them."""
     return {k: v for k, v in record.items() if k not in ("timing", "created", "environment", "history",
                                                               "content_sha256")} | {
         "history": [{k: v for k, v in h.items() if k != "seconds"} for h in record["history"]]}

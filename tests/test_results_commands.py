@@ -6,13 +6,13 @@ import json
 
 import pandas as pd
 import pytest
+from record_factory import make_record
 
 from ecgbench.cli import main
 from ecgbench.results import frame
 from ecgbench.results.commands import EXPORT_FORMATS
 from ecgbench.results.runs import save_run
 from ecgbench.results.store import write_record
-from record_factory import make_record
 
 CELLS = [("ptb", "resnet1d18", 1.0, "scratch", 0), ("ptb", "lstm", 1.0, "scratch", 0),
          ("ptb", "lstm", 0.25, "scratch", 0)]

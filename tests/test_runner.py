@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import ecgbench.runner as runner
-from ecgbench.results.store import read_record, record_path
 from ecgbench.engine.config import TrainConfig
+from ecgbench.results.store import read_record, record_path
 from ecgbench.study import Cell, identity_hash
 
 SCRATCH = Cell("ptb", "resnet1d18", 0.25, "scratch", 0)

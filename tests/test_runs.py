@@ -5,14 +5,22 @@ import json
 from pathlib import Path
 
 import pytest
+from record_factory import make_record
 
 from ecgbench.codeid import code_digest
 from ecgbench.results.runs import (
-    RunError, as_run, find_run, list_runs, load_run_file, machine_id, resolve_run, runs_table, save_run,
+    RunError,
+    as_run,
+    find_run,
+    list_runs,
+    load_run_file,
+    machine_id,
+    resolve_run,
+    runs_table,
+    save_run,
 )
 from ecgbench.results.schema import sealed
 from ecgbench.results.store import write_record
-from record_factory import make_record
 
 
 @pytest.fixture

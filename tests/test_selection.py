@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ecgbench.cluster.selection import collect_selection
-from ecgbench.study import Cell, enumerate_cells, enumerate_transferability, get_profile, iter_upstream_needs
+from ecgbench.study import Cell, enumerate_cells, enumerate_transferability, get_profile, pretrainings_of
 
 SMOKE = enumerate_cells(get_profile("smoke"))
 SMOKE_SCORES = enumerate_transferability(get_profile("smoke"))
@@ -83,7 +83,7 @@ def test_the_readme_documents_only_selections_checked_here():
 def test_each_readme_selection_collects_exactly_its_cells_scores_and_checkpoints(selection):
     cell_rule, score_rule, pretrain_rule = README_SELECTIONS[selection]
     collected = collect_selection(["--ecg-profile", "smoke", *selection])
-    pretrainings = list(iter_upstream_needs(SMOKE))
+    pretrainings = list(pretrainings_of(SMOKE))
     assert set(collected.cells) == {c for c in SMOKE if cell_rule and cell_rule(c)}
     assert set(collected.scores) == {t for t in SMOKE_SCORES if score_rule and score_rule(t)}
     assert set(collected.pretrainings) == {p for p in pretrainings if pretrain_rule and pretrain_rule(p)}

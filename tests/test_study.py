@@ -3,9 +3,17 @@ import dataclasses
 import pytest
 
 from ecgbench.cli import main
-from ecgbench.study import (Cell, ProfileError, enumerate_cells, get_profile, identity_hash, iter_upstream_needs,
-                            load_profiles, stable_seed, subset_size)
-
+from ecgbench.study import (
+    Cell,
+    ProfileError,
+    enumerate_cells,
+    get_profile,
+    identity_hash,
+    load_profiles,
+    pretrainings_of,
+    stable_seed,
+    subset_size,
+)
 
 PROFILE_BASE = """[x]
 description = "d"
@@ -27,11 +35,12 @@ def test_smoke_grid_is_the_papers_full_grid():
     assert len(cells) == 90 + 216 + 216 == len(set(cells))
     assert not [c for c in cells if c.upstream == c.downstream]
     assert all((c.upstream is None) == (c.regime == "scratch") for c in cells)
-    assert len(list(iter_upstream_needs(cells))) == 3 * 6
+    assert len(list(pretrainings_of(cells))) == 3 * 6
 
 
 def test_cell_keys_and_file_names():
-    assert Cell("ptb", "resnet1d18", 0.25, "finetune", 0, "cpsc2018").key == "cpsc2018->ptb-resnet1d18-f0.25-finetune-s0"
+    cell = Cell("ptb", "resnet1d18", 0.25, "finetune", 0, "cpsc2018")
+    assert cell.key == "cpsc2018->ptb-resnet1d18-f0.25-finetune-s0"
     assert Cell("ptb", "gru", 1.0, "scratch", 0).key == "ptb-gru-f1.0-scratch-s0"
     assert Cell("ptb", "gru", 0.05, "linear", 2, "ptbxl").file_stem == "ptbxl_to_ptb-gru-f0.05-linear-s2"
 

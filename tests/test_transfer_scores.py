@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from ecgbench.transfer.scores import HIGHER_IS_BETTER, all_scores, leep, logme, melep, scored_labels
+from ecgbench.transfer.scores import (
+    SCORES,
+    all_scores,
+    higher_is_better,
+    leep,
+    logme,
+    melep,
+    register_score,
+    scored_labels,
+)
 
 
 def _fixed_input(n: int = 64, n_source: int = 5, n_target: int = 4, dim: int = 8, seed: int = 0):
@@ -190,8 +199,20 @@ def test_informative_upstream_ranks_above_shuffled_one(seed):
     order = rng.permutation(n)
     good = all_scores(informative_prob, informative_features, y)
     shuffled = all_scores(informative_prob[order], informative_features[order], y)
-    for name, higher_is_better in HIGHER_IS_BETTER.items():
-        assert (good[name] > shuffled[name]) == higher_is_better, (name, good[name], shuffled[name])
+    for name, higher in higher_is_better().items():
+        assert (good[name] > shuffled[name]) == higher, (name, good[name], shuffled[name])
+
+
+def test_the_score_registry_names_each_score_once_and_a_registered_score_joins_every_task(monkeypatch):
+    assert higher_is_better() == {"melep": False, "leep": True, "logme": True}
+    with pytest.raises(ValueError, match="'leep' is already registered"):
+        register_score("leep", True, lambda *args: 0.0)
+    source_prob, features, y = _fixed_input()
+    before = all_scores(source_prob, features, y)
+    monkeypatch.setattr("ecgbench.transfer.scores.SCORES", dict(SCORES))
+    register_score("width", True, lambda source_prob, features, y, gram: float(features.shape[1]))
+    after = all_scores(source_prob, features, y)
+    assert after == {**before, "width": float(features.shape[1])} and higher_is_better()["width"] is True
 
 
 # --- bad inputs and constant labels ---------------------------------------------------------------------------

@@ -6,19 +6,23 @@ import dataclasses
 import json
 
 import pytest
+from test_plugin import GRID, _collected
+from test_transferability_report import grid as hand_built_grid
 
 from ecgbench.cli import main
-from ecgbench.cost import split_sizes, task_flops, task_work, work_flops
 from ecgbench.cluster.phases import phase_tasks
+from ecgbench.cost import split_sizes, task_flops, task_work, work_flops
 from ecgbench.results.score_records import (
-    SCORE_SCHEMA_VERSION, ScoreRecordError, load_score_records, read_score_record, score_record_path,
+    SCORE_SCHEMA_VERSION,
+    ScoreRecordError,
+    load_score_records,
+    read_score_record,
+    score_record_path,
     write_score_record,
 )
 from ecgbench.results.store import load_records, write_record
 from ecgbench.study import Cell, Pretraining, Transferability, enumerate_transferability, get_profile, subset_size
 from ecgbench.transfer_ranking import NO_OUTCOMES, caveat
-from test_plugin import GRID, _collected
-from test_transferability_report import grid as hand_built_grid
 
 TASK = Transferability("cpsc2018", "ptb", "resnet1d18", 1.0, 0)
 # Two upstreams, one model, the whole training set: the smallest profile with a ranking to print.
@@ -73,7 +77,7 @@ def test_score_tasks_in_phase_tasks_and_cost_one_forward_pass_over_their_subset(
     assert phase_tasks("transfer", [cell], [], [TASK]) == [TASK]
     assert phase_tasks("pretrain", [cell], [], [TASK]) == [Pretraining("cpsc2018", "resnet1d18", 0)]
     assert phase_tasks("all", [cell], [], [TASK]) == [cell, TASK]
-    small = TASK._replace(fraction=0.25)
+    small = dataclasses.replace(TASK, fraction=0.25)
     work = task_work(profile, small)
     assert work.train_samples == 0
     assert work.infer_samples == subset_size(split_sizes(profile.synthetic_records["ptb"])["train"], 0.25)
@@ -209,7 +213,8 @@ def test_the_cli_ranks_upstreams_by_each_score_and_trains_missing_checkpoints_on
 def test_a_downstream_outside_the_profile_is_a_clear_error(capsys, tmp_path):
     assert main(["transferability", "--downstream", "mine", "--profile", "smoke"]) == 2
     assert "profile 'smoke' has no dataset 'mine'" in capsys.readouterr().err
-    (tmp_path / "p.toml").write_text(TINY_PROFILES.replace('upstreams = ["ptbxl", "cpsc2018"]', 'upstreams = ["ptbxl"]'))
+    one_upstream = TINY_PROFILES.replace('upstreams = ["ptbxl", "cpsc2018"]', 'upstreams = ["ptbxl"]')
+    (tmp_path / "p.toml").write_text(one_upstream)
     assert main(["transferability", "--downstream", "ptbxl", "--profile", "tiny", "--profiles",
                  str(tmp_path / "p.toml"), "--results", str(tmp_path / "r")]) == 1
     assert "nothing to rank: profile tiny scores no upstream for ptbxl" in capsys.readouterr().err

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from record_factory import make_record
 from scipy.stats import kendalltau, spearmanr
 
 from ecgbench.results.findings import record_score
 from ecgbench.results.transferability import (
-    POOLED, TOO_FEW, ScoreRecordError, analyse_transferability, kendall_rows, spearman_rows, transferability_section,
+    POOLED,
+    TOO_FEW,
+    ScoreRecordError,
+    analyse_transferability,
+    kendall_rows,
+    spearman_rows,
+    transferability_section,
     validate_score_record,
 )
-from record_factory import make_record
 
 DIRECTIONS = {"melep": False, "leep": True, "logme": True}
 QUALITY = {"ptbxl": 2.0, "cpsc2018": 1.0, "georgia": 0.3}  # how well each upstream's fine-tune separates

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from record_factory import make_record
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from ecgbench.cli import main
@@ -16,8 +17,7 @@ from ecgbench.results.bootstrap import macro_auroc_resampled, point_value
 from ecgbench.results.schema import DIGEST_KEY, SCHEMA_VERSION, ResultRecordError
 from ecgbench.results.store import RecordWriteError, load_records, read_record, record_path, write_record
 from ecgbench.results.tally import RunTally
-from ecgbench.study import Cell
-from record_factory import make_record
+from ecgbench.study import Cell, Transferability
 
 GRID = Path(__file__).parents[1] / "benchmarks" / "test_grid.py"
 ONE_CELL = "ptb and not ptbxl and gru and f0.25 and scratch"  # smoke, one seed: ptb-gru-f0.25-scratch-s0
@@ -143,6 +143,21 @@ def test_a_full_disk_fails_the_cell_naming_the_record_file(make_runner, monkeypa
         runner.run(SCRATCH)
     assert str(error.value) == f"cannot write result record {path}: No space left on device (ENOSPC)"
     assert error.value.errno == errno.ENOSPC and not path.exists()
+
+
+@pytest.mark.parametrize("task", [Cell("ptb", "gru", 0.25, "finetune", 0, "ptbxl"),
+                                  Transferability("ptbxl", "ptb", "gru", 0.25, 0)], ids=["cell", "score task"])
+def test_a_failed_task_whose_record_cannot_be_written_keeps_its_cause(make_runner, monkeypatch, task):
+    runner = make_runner()
+    def unreadable(*args):
+        raise RuntimeError("the upstream checkpoint is unreadable")
+    monkeypatch.setattr(runner, "upstream_checkpoint", unreadable)
+    monkeypatch.setattr("ecgbench.results.store.atomic_write_bytes", _failing_write(errno.ENOSPC))
+    with pytest.raises(RecordWriteError) as error:
+        runner.run(task) if isinstance(task, Cell) else runner.transferability(task)
+    assert "No space left on device (ENOSPC)" in str(error.value)
+    assert "the task had failed before: RuntimeError: the upstream checkpoint is unreadable" in str(error.value)
+    assert error.value.errno == errno.ENOSPC
 
 
 def test_a_read_only_disk_fails_a_checkpoint_naming_its_file(tmp_path, monkeypatch):

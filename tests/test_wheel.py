@@ -11,6 +11,7 @@ import shutil
 import site
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,8 @@ def _run(args: list, cwd: Path, env: dict) -> str:
 
 def test_the_wheel_runs_a_cell_from_an_empty_folder(tmp_path):
     source = tmp_path / "src"  # a copy, so that the build's egg-info and build/ never land in the checkout
-    shutil.copytree(ROOT / "ecgbench", source / "ecgbench", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("ecgbench", "data_manifests"):  # the wheel maps the top-level data_manifests/ into the package
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -58,6 +60,10 @@ def test_the_wheel_runs_a_cell_from_an_empty_folder(tmp_path):
     where = _run([python, "-c", "import ecgbench, ecgbench.data.manifest as m; print(ecgbench.__file__, "
                                 "m.MANIFEST_DIR)"], empty, env)
     assert str(venv_site) in where and str(ROOT) not in where, where
+    assert "ecgbench/data/manifests" in where, where
+    shipped = _run([python, "-c", "from ecgbench.data.manifest import MANIFEST_DIR as m; "
+                                  "print(sorted(p.name for p in m.glob('*.toml')))"], empty, env)
+    assert shipped.strip() == str(sorted(p.name for p in (ROOT / "data_manifests").glob("*.toml"))), shipped
     (empty / "tiny.toml").write_text(PROFILE)
     listed = _run([venv / "bin" / "ecgbench", "grid", "--profiles", "tiny.toml", "--profile", "tiny", "--list"],
                   empty, env)
@@ -78,3 +84,16 @@ def test_the_wheel_runs_a_cell_from_an_empty_folder(tmp_path):
     info = _run([venv / "bin" / "ecgbench", "data", "info", "mine", "--root", "data", "--ecg-manifest", "mine.toml"],
                 empty, env)
     assert "20 records kept of 20 indexed" in info
+
+
+def test_the_wheel_lists_every_package_of_the_source():
+    """pyproject.toml lists the packages (a mapped one cannot be found): a new package must be listed too."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "ecgbench").rglob("__init__.py")}
+    assert on_disk | {"ecgbench.data.manifests"} == listed, f"add to [tool.setuptools] packages: {on_disk - listed}"
+
+
+def test_a_checkout_reads_the_manifests_from_the_top_level_folder():
+    from ecgbench.data.manifest import MANIFEST_DIR
+
+    assert MANIFEST_DIR == ROOT / "data_manifests" and (MANIFEST_DIR / "ptbxl.toml").is_file()

@@ -30,8 +30,16 @@ from ecgbench.cost.flops import flops_per_sample
 from ecgbench.data import open_dataset
 from ecgbench.models import MODELS
 from ecgbench.perf.ceiling import ceiling_dtype, matmul_ceiling
-from ecgbench.perf.measure import (configure_device, epoch_splits, fresh_model, inference_step, loader_stall,
-                                   our_epoch, random_batch, train_step)
+from ecgbench.perf.measure import (
+    configure_device,
+    epoch_splits,
+    fresh_model,
+    inference_step,
+    loader_stall,
+    our_epoch,
+    random_batch,
+    train_step,
+)
 from ecgbench.perf.memory import smoke_cell_peak_mb
 from ecgbench.perf.reference import PaperStyleDataset, float64_copy, item_fetch_ms, paper_style_epoch
 

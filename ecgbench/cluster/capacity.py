@@ -26,7 +26,7 @@ from ecgbench.cluster.submit import cell_shard_counts
 from ecgbench.cost import CostModel, format_cost, grid_tasks, training_work, work_flops
 from ecgbench.results.store import load_records
 from ecgbench.sections import CAPACITY_SECTION, replace_section
-from ecgbench.study import Cell, Profile, enumerate_cells, enumerate_transferability, get_profile, iter_upstream_needs
+from ecgbench.study import Cell, Profile, enumerate_cells, enumerate_transferability, get_profile, pretrainings_of
 
 PROBE_PROFILES = Path("benchmarks/capacity-probe.toml")
 
@@ -120,7 +120,7 @@ def render_section(records: list[dict], probe: Profile, target: Profile, gpus: l
         epochs.setdefault(cell.model, []).append(seconds)
     per_model = [(m, f"{statistics.median(epochs[m]):.2f}", f"{rates[m] * 1e15:.1f}") for m in target.models]
     n_cells = len(enumerate_cells(target))
-    n_pre = len(list(iter_upstream_needs(enumerate_cells(target))))
+    n_pre = len(list(pretrainings_of(enumerate_cells(target))))
     n_scores = len(enumerate_transferability(target))
     return "\n".join([
         f"## Capacity plan: the `{target.name}` grid on 1, 8 and 64 GPUs",
@@ -130,7 +130,8 @@ def render_section(records: list[dict], probe: Profile, target: Profile, gpus: l
         "probe cell (the first pays cuDNN's kernel search) over the FLOPs of one epoch gives seconds per FLOP per "
         f"model; each of the {n_cells} cells, {n_pre} pre-trainings and {n_scores} transferability score tasks of "
         f"`{target.name}` costs its FLOPs times "
-        "that (`ecgbench/cluster/capacity.py` with the cost model of `ecgbench/cost`). Regenerate on a GPU machine: `pytest benchmarks/test_grid.py "
+        "that (`ecgbench/cluster/capacity.py` with the cost model of `ecgbench/cost`). Regenerate on a GPU machine: "
+        "`pytest benchmarks/test_grid.py "
         "--ecg-profiles benchmarks/capacity-probe.toml --ecg-profile probe --ecg-results DIR`, then "
         "`ecgbench capacity --probe DIR --update reports/performance.md`.",
         "",
@@ -163,7 +164,7 @@ def _capacity_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_capacity_command(subparsers: argparse._SubParsersAction) -> None:
+def add_capacity_commands(subparsers: argparse._SubParsersAction) -> None:
     """``ecgbench capacity``: the capacity plan of a profile from the capacity probe's records."""
     p = subparsers.add_parser("capacity", help="wall time of a profile's grid on G GPUs, from the capacity probe",
                               description=__doc__.split("\n")[0])

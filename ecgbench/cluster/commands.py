@@ -6,13 +6,20 @@ import shlex
 import sys
 from pathlib import Path
 
-from ecgbench.cost import load_measured, measured_seconds, save_measured
 from ecgbench.cluster.selection import GRID_FILE, collect_selection
 from ecgbench.cluster.status import grid_status, render_status
-from ecgbench.cluster.submit import (EXECUTORS, ClusterSettings, parse_only, plan_submission, render_plan,
-                                     selected_shards, submit)
+from ecgbench.cluster.submit import (
+    EXECUTORS,
+    ClusterSettings,
+    parse_only,
+    plan_submission,
+    render_plan,
+    selected_shards,
+    submit,
+)
+from ecgbench.cost import load_measured, measured_seconds, save_measured
+from ecgbench.options import add_profile_options, study_profile
 from ecgbench.results.store import load_records
-from ecgbench.study import DEFAULT_PROFILE, get_profile
 
 
 def _sbatch_flag(text: str) -> tuple[str, str]:
@@ -82,9 +89,7 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    profile = get_profile(args.profile, args.profiles)
-    if args.seeds is not None:
-        profile = profile.with_seeds(args.seeds)
+    profile = study_profile(lambda name: getattr(args, name), "--")
     if not args.results.is_dir():
         print(f"error: {args.results}: no such results folder", file=sys.stderr)
         return 1
@@ -120,8 +125,5 @@ def add_cluster_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_submit)
     st = sub.add_parser("status", help="done / failed / missing cells of a grid and the estimated remaining cost")
     st.add_argument("--results", type=Path, required=True)
-    st.add_argument("--profile", default=DEFAULT_PROFILE)
-    st.add_argument("--profiles", type=Path, default=None, metavar="FILE",
-                    help="a TOML file of your own profiles instead of the packaged profiles.toml")
-    st.add_argument("--seeds", type=int, default=None)
+    add_profile_options(st.add_argument, "--")
     st.set_defaults(func=_status)

@@ -7,6 +7,7 @@ the peak per cell comes from stored records (``environment.peak_gpu_mb``), the f
 from __future__ import annotations
 
 import math
+import os
 
 MAX_CELLS_PER_GPU = 8  # past this, CPU cores (one per worker) run out before the GPU does
 MEMORY_HEADROOM = 0.8  # share of the free memory K cells may take (allocator fragmentation, cuDNN workspaces)
@@ -36,3 +37,26 @@ def check_workers(workers: int, gpus: int, per_gpu: int) -> str | None:
         return None
     return (f"-n {workers} puts {math.ceil(workers / gpus)} cells on one GPU, more than --ecg-cells-per-gpu "
             f"{per_gpu} allows on {gpus} GPU(s): use -n {gpus * per_gpu} (or -n auto)")
+
+
+def visible_gpus() -> int:
+    """The GPUs torch sees (``CUDA_VISIBLE_DEVICES`` respected), 0 without CUDA."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def share_machine(worker_id: str, workers: int) -> str | None:
+    """For one of ``workers`` xdist workers on C cores: C/N torch threads, and its own GPU when there are GPUs."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    return worker_device(worker_id, visible_gpus())
+
+
+def cells_per_gpu_here(peaks_mb: list[float], gpus: int) -> int:
+    """``cells_per_gpu`` for the least free of ``gpus`` devices and the largest of the cells' peaks."""
+    import torch
+
+    free_mb = min(torch.cuda.mem_get_info(i)[0] for i in range(gpus)) / 2**20
+    return cells_per_gpu(free_mb, max(peaks_mb, default=None))

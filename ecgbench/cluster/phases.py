@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ecgbench.cost import CostModel, Task
 from ecgbench.cluster.shards import ShardSpec, partition
-from ecgbench.study import Cell, Pretraining, Transferability, iter_upstream_needs
+from ecgbench.cost import CostModel, Task
+from ecgbench.study import Cell, Pretraining, Transferability, pretrainings_of
 
 PHASES = ("all", "pretrain", "scratch", "transfer")
 
@@ -25,7 +25,7 @@ def phase_tasks(phase: str, cells: Sequence[Cell], pretrainings: Sequence[Pretra
     selected directly.
     """
     if phase == "pretrain":
-        return list(dict.fromkeys([*pretrainings, *iter_upstream_needs([*cells, *scores])]))
+        return list(dict.fromkeys([*pretrainings, *pretrainings_of([*cells, *scores])]))
     if phase == "scratch":
         return [c for c in cells if c.regime == "scratch"]
     if phase == "transfer":

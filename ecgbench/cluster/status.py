@@ -18,7 +18,7 @@ from ecgbench.cost import CostModel, format_cost, measured_seconds
 from ecgbench.engine.checkpoint import checksum_path
 from ecgbench.results.store import load_records
 from ecgbench.runner import checkpoint_file
-from ecgbench.study import Profile, enumerate_cells, iter_upstream_needs
+from ecgbench.study import Profile, enumerate_cells, pretrainings_of
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def grid_status(results_dir: Path, profile: Profile) -> GridStatus:
     records = [r for r in everything.records if r["profile"] == profile.name]
     state = {r["key"]: r["status"] for r in records}
     cells = enumerate_cells(profile)
-    needs = list(iter_upstream_needs(cells))
+    needs = list(pretrainings_of(cells))
     costs = CostModel(profile, measured_seconds(records))
     counts: dict[tuple[str, str], list[int]] = {}
     remaining = 0.0

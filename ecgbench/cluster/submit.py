@@ -19,9 +19,9 @@ from typing import Any
 
 from submitit.helpers import Checkpointable
 
-from ecgbench.cost import CostModel, Task, format_cost
 from ecgbench.cluster.phases import phase_tasks, split_into_shards
 from ecgbench.cluster.selection import GRID_FILE, Selection
+from ecgbench.cost import CostModel, Task, format_cost
 
 EXECUTORS = ("slurm", "local")
 SUCCESS_CODES = (0, 1, 5)  # all passed; some cells failed (each recorded as failed); nothing left to run

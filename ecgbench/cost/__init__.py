@@ -21,11 +21,20 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ecgbench.engine.config import TrainConfig
-from ecgbench.study import (Cell, Pretraining, Profile, Transferability, dataset_records, enumerate_cells,
-                            enumerate_transferability, iter_upstream_needs, subset_size)
+from ecgbench.study import (
+    Cell,
+    Pretraining,
+    Profile,
+    Task,
+    Transferability,
+    dataset_records,
+    enumerate_cells,
+    enumerate_transferability,
+    pretrainings_of,
+    subset_size,
+)
 
 SPLIT_SHARES = {"train": 0.7, "val": 0.1, "test": 0.2}  # the synthetic stand-ins' patient split
-Task = Cell | Pretraining | Transferability
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,7 @@ def grid_tasks(profile: Profile) -> list[Task]:
     """Every upstream pre-training, every cell and every score task of ``profile``'s whole grid, checkpoints
     first."""
     cells = enumerate_cells(profile)
-    return [*iter_upstream_needs(cells), *cells, *enumerate_transferability(profile)]
+    return [*pretrainings_of(cells), *cells, *enumerate_transferability(profile)]
 
 
 def measured_seconds(records: Iterable[dict]) -> dict[str, float]:

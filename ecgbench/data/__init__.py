@@ -6,8 +6,15 @@ from pathlib import Path
 from ecgbench.data.classes import DATASET_CLASSES, DOWNSTREAMS, UPSTREAMS
 from ecgbench.data.dataset import PreparedDataset
 from ecgbench.data.prepare import load
-from ecgbench.data.registry import (DATASETS, DatasetFilesMissing, get_manifest, has_standin, missing_files,
-                                    register_dataset, register_manifest_file)
+from ecgbench.data.registry import (
+    DATASETS,
+    DatasetFilesMissing,
+    get_manifest,
+    has_standin,
+    missing_files,
+    register_dataset,
+    register_manifest_file,
+)
 
 SYNTHETIC_DATA_SEED = 0  # a dataset is a fixed thing: cell seeds change init, subsets and order, not the data
 

@@ -1,9 +1,9 @@
 """Dataset manifests: what a complete copy of a source is and how it becomes a ``PreparedDataset``.
 
-One TOML file per dataset; the study's five ship in ``ecgbench/data/manifests/`` (package data, so an installed
-wheel has them). The schema is strict (unknown or missing keys are errors) because a misspelt key that is
-silently ignored changes labels or splits without anyone noticing. Which names map to which manifest files is
-the dataset registry's job (``data/registry.py``).
+One TOML file per dataset; the study's five live in the checkout's top-level ``data_manifests/``, which the
+wheel ships as ``ecgbench/data/manifests/``. The schema is strict (unknown or missing keys are errors) because a
+misspelt key that is silently ignored changes labels or splits without anyone noticing. Which names map to
+which manifest files is the dataset registry's job (``data/registry.py``).
 """
 from __future__ import annotations
 
@@ -20,7 +20,14 @@ from typing import Any, Literal
 
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES
 
-MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
+
+def _manifest_dir() -> Path:
+    """The shipped manifests: inside an installed wheel, else the checkout's ``data_manifests/`` (editable too)."""
+    installed = Path(__file__).resolve().parent / "manifests"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "data_manifests"
+
+
+MANIFEST_DIR = _manifest_dir()
 UNKNOWN_SHA256 = "unknown"  # a checksum nobody could compute from a complete copy yet: verify says "not checked"
 
 

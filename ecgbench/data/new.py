@@ -163,4 +163,4 @@ def usage(name: str, root: Path, out: Path) -> str:
   pytest --pyargs ecgbench.grid --ecg-manifest {out} --ecg-data {root} --ecg-profiles my_profiles.toml
 with my_profiles.toml naming {name} as a downstream (or upstream), e.g. downstreams = ["{name}"]. To share it,
 ship the manifest in your package and declare it: [project.entry-points."ecgbench.datasets"] {name} = "pkg.module:MANIFEST"
-(MANIFEST: the manifest's path)."""
+(MANIFEST: the manifest's path)."""  # noqa: E501 (the entry-point line is copied as one line)

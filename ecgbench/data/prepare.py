@@ -38,15 +38,15 @@ from ecgbench.atomic import atomic_write_bytes, replace_folder
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
 from ecgbench.data.duplicates import Duplicates, merged_groups, resolve_duplicates, same_file_key
 from ecgbench.data.fetch import verify_copy
-from ecgbench.data.fingerprint import fingerprint_signals, find_matches, load_fingerprints, save_fingerprints
+from ecgbench.data.fingerprint import find_matches, fingerprint_signals, load_fingerprints, save_fingerprints
 from ecgbench.data.labels import LabelMap
-from ecgbench.data.loaders import Loader, MissingFileError, RecordEntry, EcgRecordError, check_unique, loader_class
+from ecgbench.data.loaders import EcgRecordError, Loader, MissingFileError, RecordEntry, check_unique, loader_class
 from ecgbench.data.manifest import DataError, Manifest
-from ecgbench.data.registry import get_manifest
 from ecgbench.data.preprocess import SignalError, model_input, standard_leads
 from ecgbench.data.quality import QualityReport, quality_flags
+from ecgbench.data.registry import get_manifest
 from ecgbench.data.splits import assign_splits
-from ecgbench.locks import host_lock
+from ecgbench.locks import build_once
 
 PREPARE_VERSION = "3"  # 2: info.json holds the quality flags; 3: fingerprints.npz and duplicates
 CHUNK_RECORDS = 32  # records per task sent to a worker process
@@ -393,18 +393,16 @@ def prepare(name: str, root: Path, *, cache_dir: Path | None = None, limit: int 
     loader_type = loader_class(manifest.format.kind)
     key = cache_key(manifest, loader_type, source, limit)
     out = Path(cache_dir or default_cache_dir()) / "prepared" / f"{name}-{key}"
-    found = _cached(out, name, report=False)
-    if found is not None:
-        return found
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with host_lock(out):  # one builder per entry across processes (pytest-xdist workers)
-        found = _cached(out, name, report=True)
-        if found is not None:
-            return found
+    def build_and_read() -> Prepared:
         _build(manifest, loader_type, source, out, key, limit, workers or default_workers(), allow_missing,
                progress)
-    built = read_prepared(out, name)
-    return Prepared(built.dataset, built.folder, built.info, built=True)
+        built = read_prepared(out, name)
+        return Prepared(built.dataset, built.folder, built.info, built=True)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # One builder per entry across processes (pytest-xdist workers); only the check under the lock reports.
+    return build_once(out, lambda: _cached(out, name, report=False), build_and_read,
+                      find_again=lambda: _cached(out, name, report=True))[0]
 
 
 def load(name: str, root: Path, *, cache_dir: Path | None = None, **options) -> PreparedDataset:

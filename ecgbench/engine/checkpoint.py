@@ -15,7 +15,7 @@ import torch
 
 from ecgbench.atomic import atomic_path, atomic_write_bytes
 from ecgbench.digests import file_sha256
-from ecgbench.locks import host_lock
+from ecgbench.locks import build_once
 
 
 def checksum_path(path: Path) -> Path:
@@ -67,13 +67,9 @@ def cached_checkpoint(path: Path, checkpoint_id: str, build: Callable[[], dict])
     ``checkpoint_id`` is set here. Built once per host (a host-local lock); across hosts the atomic rename
     publishes whole files.
     """
-    found = load_checkpoint(path, checkpoint_id)
-    if found is not None:
-        return found, False
-    with host_lock(path):
-        found = load_checkpoint(path, checkpoint_id)
-        if found is not None:
-            return found, False
+    def build_and_save() -> dict:
         ckpt = {**build(), "checkpoint_id": checkpoint_id}
         _save(ckpt, path)
-        return ckpt, True
+        return ckpt
+
+    return build_once(path, lambda: load_checkpoint(path, checkpoint_id), build_and_save)

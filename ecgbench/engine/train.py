@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecgbench.metrics import bce_loss, classification_metrics
 from ecgbench.engine.config import TrainConfig
+from ecgbench.metrics import bce_loss, classification_metrics
 
 
 class NonFiniteLossError(RuntimeError):

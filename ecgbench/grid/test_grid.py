@@ -24,8 +24,8 @@ def test_cell(ecg_cell, ecg_run):
         assert value is None or (math.isfinite(value) and 0.0 <= value <= 1.0), (metric, value)
 
 
-def test_transferability(ecg_scoring, ecg_score):
-    record = ecg_score(ecg_scoring)
+def test_transferability(ecg_transferability, ecg_score):
+    record = ecg_score(ecg_transferability)
     if record["status"] == "failed" and record["error"].startswith("NothingToScore"):
         pytest.skip(record["error"].splitlines()[0])  # a tiny subset with one label pattern: recorded, not a bug
     assert record["status"] == "ok", record["error"]

@@ -77,5 +77,5 @@ register_model("lstm", partial(rnn, nn.LSTM, False), "rnn")
 register_model("bilstm", partial(rnn, nn.LSTM, True), "rnn")
 register_model("gru", partial(rnn, nn.GRU, False), "rnn")
 
-__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelSpec", "PAPER_HEAD_POLICY", "build_model", "model_family",
-           "register_model"]
+__all__ = ["Classifier", "FAMILIES", "HEAD_POLICIES", "MODELS", "ModelSpec", "PAPER_HEAD_POLICY", "build_model",
+           "model_family", "register_model"]

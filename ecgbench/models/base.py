@@ -80,14 +80,3 @@ class Classifier(nn.Module):
                 module.training = False
             self.get_submodule(self._trainable).train(mode)
         return self
-
-    def last_layer_inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """What the last layer reads (the penultimate features), from one forward pass."""
-        seen: list[torch.Tensor] = []
-        layer = self.get_submodule(self.new_part_name(PAPER_HEAD_POLICY))
-        handle = layer.register_forward_pre_hook(lambda _module, args: seen.append(args[0]))
-        try:
-            self(x)
-        finally:
-            handle.remove()
-        return seen[0]

@@ -46,7 +46,7 @@ def run_smoke_cell(model: str, cache_dir: Path, results_dir: Path, threads: int)
     """Run ``model``'s heaviest smoke cell in this process; this process's peak RSS (MiB) afterwards."""
     import torch
 
-    from ecgbench.runner import RunOptions, CellRunner
+    from ecgbench.runner import CellRunner, RunOptions
     from ecgbench.study import Cell, get_profile
 
     torch.set_num_threads(threads)

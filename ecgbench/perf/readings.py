@@ -125,7 +125,8 @@ def load_run(path: Path, grid_profile: Profile) -> PerfRun:
     throughputs = _throughputs(benches, ceilings)
     names = facts["device_names"]
     return PerfRun(
-        date=data["datetime"], device_name=", ".join(names.values()), torch_version=facts["torch"], threads=facts["threads"],
+        date=data["datetime"], device_name=", ".join(names.values()), torch_version=facts["torch"],
+        threads=facts["threads"],
         load_start=facts["load_start"], load_end=facts["load_end"], ceilings=ceilings, throughputs=throughputs,
         epochs=_epochs(benches),
         stalls=[LoaderStall(_field(b, "model"), int(_field(b, "batch")), _field(b, "device"),

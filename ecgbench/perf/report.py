@@ -173,10 +173,12 @@ def render(run: PerfRun, command: str = COMMAND) -> str:
         "## Throughput per model",
         "",
         "pytest-benchmark's median of several timed rounds after a warm-up step. `train` is the engine's own "
-        "`train_step` with its `make_optimiser` (forward, BCE loss, backward, Adam) on a batch already in memory; `inference` is `predict`'s forward. "
+        "`train_step` with its `make_optimiser` (forward, BCE loss, backward, Adam) on a batch already in memory; "
+        "`inference` is `predict`'s forward. "
         "GFLOP/sample counts forward+backward for `train` and forward for `inference` (`torch.utils.flop_counter`; "
         "recurrent layers counted analytically because the fused CPU LSTM kernel is invisible to the counter). "
-        "Fraction of ceiling is achieved FLOP/s over the run's best float32 matmul ceiling reading (bf16 on CUDA). Speed-up is over "
+        "Fraction of ceiling is achieved FLOP/s over the run's best float32 matmul ceiling reading (bf16 on CUDA). "
+        "Speed-up is over "
         "the same step in float64, as the paper's code runs it. CPU share is the CPU time the measuring process "
         f"got per wall second and thread ({run.threads} threads): 1.00 means no other process took CPU from it, "
         "lower means the row was slowed by other load.",

@@ -23,7 +23,12 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from ecgbench.results.compare import (
-        DEFAULT_METRICS, compare, gate_failures, parse_fail_spec, terminal_table, write_comparison,
+        DEFAULT_METRICS,
+        compare,
+        gate_failures,
+        parse_fail_spec,
+        terminal_table,
+        write_comparison,
     )
 
     gate = parse_fail_spec(args.fail) if args.fail else None

@@ -19,8 +19,17 @@ from matplotlib.ticker import MaxNLocator
 
 from ecgbench.atomic import atomic_path
 from ecgbench.results.findings import (
-    CONVERGENCE_SHARE, MIN_EPOCHS, Pair, canonical_order, epochs_to_converge, mean_by, model_family, paired_cells,
-    seed_mean_scores, shared_validation_metric, validation_curve,
+    CONVERGENCE_SHARE,
+    MIN_EPOCHS,
+    Pair,
+    canonical_order,
+    epochs_to_converge,
+    mean_by,
+    model_family,
+    paired_cells,
+    seed_mean_scores,
+    shared_validation_metric,
+    validation_curve,
 )
 
 DPI = 100

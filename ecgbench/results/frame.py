@@ -14,6 +14,7 @@ import pandas as pd
 from ecgbench.atomic import atomic_path
 from ecgbench.codeid import record_code_digest
 from ecgbench.results.bootstrap import METRICS
+from ecgbench.results.markdown import first_line
 from ecgbench.results.record_intervals import BootstrapScores
 from ecgbench.results.runs import SavedRun, as_run
 
@@ -22,16 +23,11 @@ TEST_METRICS = ("f1_weighted", "f1_macro", "auroc_macro", "auprc_macro")
 FORMATS = ("csv", "json")
 
 
-def _first_line(text: str | None) -> str | None:
-    lines = (text or "").strip().splitlines()
-    return lines[0] if lines else None
-
-
 def _row(record: dict, scores: BootstrapScores | None) -> dict:
     cell, test = record["cell"], record["test"] or {}
     sizes, timing, environment = record["sizes"] or {}, record["timing"] or {}, record["environment"] or {}
     row = {"key": record["key"], **{axis: cell[axis] for axis in AXES[1:]}, "status": record["status"],
-           "error": _first_line(record["error"])}
+           "error": first_line(record["error"])}
     for metric in TEST_METRICS:
         row[metric] = test.get(metric)
         if scores is not None and metric in METRICS:

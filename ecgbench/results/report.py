@@ -17,13 +17,20 @@ from tabulate import tabulate
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.codeid import code_digest_counts
 from ecgbench.data.classes import DOWNSTREAMS
-from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
 from ecgbench.results.figures import render_figures
-from ecgbench.results.overlap_section import overlap_section
-from ecgbench.results.transferability import transferability_section
 from ecgbench.results.findings import (
-    Pair, canonical_order, evaluate_findings, findings_markdown, paired_cells, record_score, seed_mean_scores,
+    Pair,
+    canonical_order,
+    evaluate_findings,
+    findings_markdown,
+    paired_cells,
+    record_score,
+    seed_mean_scores,
 )
+from ecgbench.results.markdown import first_line, markdown_table
+from ecgbench.results.overlap_section import overlap_section
+from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
+from ecgbench.results.transferability import transferability_section
 
 REPORT_NAME = "leaderboard.md"
 MISSING, FAILED = "-", "failed"
@@ -42,10 +49,6 @@ GroupKey = tuple  # (downstream, model, fraction, regime, upstream)
 def _markdown_cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _table(rows: list[list], headers: list[str]) -> str:
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 # --- grouping -----------------------------------------------------------------------------------------------
@@ -142,7 +145,7 @@ def _downstream_tables(scores: BootstrapScores, groups: dict[GroupKey, list[dict
         rows = [[f"{fraction:g}", model] + [_cell_text(scores, groups.get((downstream, model, fraction, *c), []),
                                                         metric) for c in columns]
                 for fraction in fractions for model in models]
-        lines += [f"**{title}**, test set, mean over seeds [95 % CI]", "", _table(rows, headers), ""]
+        lines += [f"**{title}**, test set, mean over seeds [95 % CI]", "", markdown_table(rows, headers), ""]
     return lines
 
 
@@ -162,7 +165,7 @@ def _difference_table(scores: BootstrapScores, groups: dict[GroupKey, list[dict]
         return ["No fine-tune cells for this downstream.", ""]
     headers = ["upstream", "fraction", "model", "paired seeds"] + [label for _, _, label in TABLE_METRICS]
     return ["**Fine-tune minus scratch** (same model, fraction and seed; paired bootstrap on the same test "
-            "records) [95 % CI]", "", _table(rows, headers), ""]
+            "records) [95 % CI]", "", markdown_table(rows, headers), ""]
 
 
 def _ordered_cells(cells: set[tuple[str, float, str]]) -> list[tuple[str, float, str]]:
@@ -184,7 +187,7 @@ def _summary_table(pairs: list[Pair]) -> list[str]:
         return ["No fine-tune cell has an ok scratch twin yet.", ""]
     headers = ["upstream → downstream", "fraction", "models", "scratch", "fine-tune", "gain"]
     return ["Test weighted F1 averaged over seeds, then over the models with both cells.", "",
-            _table(rows, headers), ""]
+            markdown_table(rows, headers), ""]
 
 
 def _figure_lines(records: list[dict], out_dir: Path) -> tuple[list[str], list[Path]]:
@@ -218,32 +221,27 @@ def _literature(scores: BootstrapScores, groups: dict[GroupKey, list[dict]]) -> 
     else:
         note = "No real-data scratch row for downstream ptbxl exists in this run, so there is nothing to set beside."
     return lines + ["PTB-XL superdiagnostic macro AUROC.", "",
-                    _table(rows, ["source", "setting", "model", "macro AUROC"]), "", note, ""]
-
-
-def _first_line(text: str | None) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[0] if lines else "(no error text)"
+                    markdown_table(rows, ["source", "setting", "model", "macro AUROC"]), "", note, ""]
 
 
 def _failures(records: list[dict]) -> list[str]:
     failed = [r for r in records if r["status"] == "failed"]
     if not failed:
         return ["## Failed cells", "", "None.", ""]
-    rows = [[r["key"], _markdown_cell(_first_line(r.get("error")))] for r in failed]
-    return ["## Failed cells", "", _table(rows, ["cell", "error"]), ""]
+    rows = [[r["key"], _markdown_cell(first_line(r.get("error")) or "(no error text)")] for r in failed]
+    return ["## Failed cells", "", markdown_table(rows, ["cell", "error"]), ""]
 
 
 # --- entry points -------------------------------------------------------------------------------------------
 
 def build_report(records: list[dict], out_dir: Path, title: str | None = None, *, n_resamples: int = 1000,
-                 notes: Iterable[str] = (), score_records: list[dict] = ()) -> list[Path]:
+                 notes: Iterable[str] = (), score_records: list[dict] = (), sections: Iterable[str] = ()) -> list[Path]:
     """Write ``leaderboard.md`` and its figures into ``out_dir``; return the written paths (Markdown first).
 
     ``notes``: provenance lines the caller adds: what the run that wrote it did (trained, reused, skipped cells),
     how many stale records it left out. With transferability ``score_records`` (``ecgbench.results.score_records``)
     the leaderboard also has their section: how well each score predicted the measured outcomes of ``records``,
-    and its figure.
+    and its figure. ``sections``: Markdown sections a plugin adds (``pytest_ecgbench_leaderboard_sections``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -263,7 +261,7 @@ def build_report(records: list[dict], out_dir: Path, title: str | None = None, *
                                                          n_resamples=n_resamples)
         lines.append(section)
         figure_paths += section_paths
-    lines += [*overlap_section(records), *_literature(scores, groups), *_failures(records)]
+    lines += [*overlap_section(records), *sections, *_literature(scores, groups), *_failures(records)]
     markdown_path = out_dir / REPORT_NAME
     atomic_write_bytes(markdown_path, ("\n".join(lines).rstrip() + "\n").encode())
     return [markdown_path, *figure_paths]

@@ -28,6 +28,7 @@ from tabulate import tabulate
 from ecgbench import __version__
 from ecgbench.codeid import code_identity
 from ecgbench.locks import host_lock
+from ecgbench.provenance import utc_now
 from ecgbench.results.schema import ResultRecordError, validate_record
 from ecgbench.results.store import check_document, load_records, read_json, write_json
 
@@ -78,10 +79,6 @@ def machine_id() -> str:
     """The machine folder of this host, as pytest-benchmark names it: ``Linux-x86_64-CPython-3.11``."""
     version = ".".join(platform.python_version_tuple()[:2])
     return f"{platform.system()}-{platform.machine()}-{platform.python_implementation()}-{version}"
-
-
-def _utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def check_name(name: str) -> str:
@@ -171,7 +168,7 @@ def save_run(source: SavedRun | Path | str | Iterable[dict], name: str, root: Pa
         number = 1 + max((r.number for r in list_runs(root) if r.machine == machine), default=0)
         identity = code_identity()
         saved = SavedRun(name=name, records=run.records, source=run.source, number=number, machine=machine,
-                         created=_utc_now(), path=folder / f"{number:04d}_{name}.json",
+                         created=utc_now(), path=folder / f"{number:04d}_{name}.json",
                          saved_by={"ecgbench": __version__, **identity.as_dict()})
         document = {"run_schema_version": RUN_SCHEMA_VERSION, "name": name, "number": number, "machine": machine,
                     "created": saved.created, "source": saved.source, "saved_by": saved.saved_by,

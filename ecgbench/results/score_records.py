@@ -10,7 +10,7 @@ The shape the analysis needs (``validate_score_record``; other keys are allowed 
   upstream, downstream, model, fraction, seed
   status            "ok" or "failed"; a failed record holds the text in ``error`` and is left out
   scores            {name: float}, e.g. {"melep": 0.41, "leep": -0.52, "logme": -0.98} (ok records)
-  higher_is_better  {name: bool}: which way each score points (``ecgbench.transfer.scores.HIGHER_IS_BETTER``)
+  higher_is_better  {name: bool}: which way each score points (``ecgbench.transfer.scores.SCORES``)
   n_records         downstream training records of the forward pass
 
 A stored record (schema 2, ``validate_stored_score_record``) has exactly these keys, no others:

@@ -29,18 +29,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy.stats import ConstantInputWarning, kendalltau, rankdata, spearmanr
-from tabulate import tabulate
 
 from ecgbench.data.classes import DOWNSTREAMS
 from ecgbench.results.bootstrap import Interval, percentile_interval
 from ecgbench.results.figures import MODEL_MARKERS, FigureOutcome, legend_below, panelled_figure, save_figure
 from ecgbench.results.findings import TEST_METRIC, canonical_order, record_score
+from ecgbench.results.markdown import markdown_table
 from ecgbench.results.record_intervals import BootstrapScores, format_interval
 from ecgbench.results.score_records import ScoreRecordError, validate_score_record
 
 MIN_UPSTREAMS = 3
 POOLED = "pooled ranks"
-KNOWN_SCORES = ("melep", "leep", "logme")  # the display order; other scores follow alphabetically
+# The display order of the study's scores (``ecgbench.transfer.scores.SCORES``, a sibling layer this one may not
+# import); other scores follow alphabetically, and every direction is read from the score records themselves.
+KNOWN_SCORES = ("melep", "leep", "logme")
 OUTCOMES = {"f1": "fine-tune weighted F1", "gain": "gain over scratch"}
 FIGURE_NAME = "transferability.png"
 MAX_PAIR_CELLS = 4_000_000  # resamples x point pairs per Kendall block: bounds memory on the pooled rows
@@ -340,10 +342,6 @@ def _correlation_text(correlation: Correlation) -> str:
             f"ρ {format_interval(correlation.spearman, signed=True)}")
 
 
-def _table(rows: list[list], headers: list[str]) -> str:
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-
-
 def transferability_markdown(analysis: TransferabilityAnalysis, figure_name: str | None = None) -> str:
     """The report section: how each score is read, pooled rows, per-cell rows, the figure (when drawn)."""
     names = _score_names(analysis.higher_is_better)
@@ -357,7 +355,7 @@ def transferability_markdown(analysis: TransferabilityAnalysis, figure_name: str
         f"({analysis.n_resamples} resamples) and the seeds. A score that predicts well correlates with the sign "
         "below; a correlation needs 3 or more upstreams. Within one cell every upstream shares the scratch "
         "baseline, so F1 and gain rank the upstreams alike.", "",
-        _table([[n, _sign_text(analysis.higher_is_better[n])] for n in names], ["score", "expected sign"]), "",
+        markdown_table([[n, _sign_text(analysis.higher_is_better[n])] for n in names], ["score", "expected sign"]), "",
         f"**Pooled over the grid** ({POOLED}: one correlation over the upstreams of every cell with 3 or more, "
         "each ranked within its own cell, so that cells are never compared with each other; mean over cells: the "
         "mean of the per-cell correlations)", "",
@@ -366,7 +364,7 @@ def transferability_markdown(analysis: TransferabilityAnalysis, figure_name: str
     rows = [[scope, n, *[f"{pooled[(scope, n, o)].n_upstreams}" for o in OUTCOMES],
              *[_correlation_text(pooled[(scope, n, o)]) for o in OUTCOMES]]
             for scope in (POOLED, "mean over cells") for n in names]
-    lines += [_table(rows, ["pooled", "score", *[f"points or cells ({o})" for o in OUTCOMES],
+    lines += [markdown_table(rows, ["pooled", "score", *[f"points or cells ({o})" for o in OUTCOMES],
                             *[f"vs {label}" for label in OUTCOMES.values()]]), ""]
     per_cell = defaultdict(dict)
     for c in analysis.correlations:
@@ -376,7 +374,7 @@ def transferability_markdown(analysis: TransferabilityAnalysis, figure_name: str
              found[names[0]].n_seeds, *[_correlation_text(found[n]) for n in names]]
             for (cell, outcome), found in per_cell.items()]
     lines += ["**Per downstream, model and fraction**", "",
-              _table(rows, ["downstream", "model", "fraction", "outcome", "upstreams", "seeds", *names]), ""]
+              markdown_table(rows, ["downstream", "model", "fraction", "outcome", "upstreams", "seeds", *names]), ""]
     if analysis.failed_score_keys:
         lines += [f"Failed score records ({len(analysis.failed_score_keys)}, left out): "
                   + ", ".join(analysis.failed_score_keys), ""]

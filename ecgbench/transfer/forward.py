@@ -86,7 +86,7 @@ def transferability_scores(forward: SourceForward, x: np.ndarray, y: np.ndarray,
                            batch_size: int = 256, gram: Gram = numpy_gram) -> dict[str, float]:
     """``{"melep", "leep", "logme"}`` of one upstream on downstream records x [n, 1000, 12], labels y [n, C].
 
-    Signs as ``ecgbench.transfer.scores.HIGHER_IS_BETTER``: MELEP lower is better, LEEP and LogME higher.
+    Signs as ``ecgbench.transfer.scores.SCORES``: MELEP lower is better, LEEP and LogME higher.
     LogME forms an n x n Gram matrix of the features when they are wider than n (the RNNs' 100 000): memory
     8 n^2 bytes and O(n^2 D) time, the cost to plan for on large downstream sets.
     """

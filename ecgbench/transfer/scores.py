@@ -31,11 +31,11 @@ and so never changes their ranking: we leave it out so MELEP stays a mean over i
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-HIGHER_IS_BETTER = {"melep": False, "leep": True, "logme": True}
 LOGME_EPSILON = 1e-5  # the reference's regulariser of the fixed-point updates
 LOGME_MAX_ITERATIONS = 11  # as the reference: converges in 2-3, stops after 11
 LOGME_TOLERANCE = 1e-3  # relative change of alpha / beta that ends the iteration (the reference's)
@@ -212,6 +212,38 @@ def logme(features, y, gram: Gram = numpy_gram) -> float:
     return float(np.mean(evidences))  # each label has exactly two indicators: the mean of the per-label means
 
 
+@dataclass(frozen=True)
+class Score:
+    """A transferability score: its name, which way is better, and how it is computed from one forward pass
+    (source probabilities, last-layer inputs, downstream labels, the Gram of the device)."""
+
+    name: str
+    higher_is_better: bool
+    compute: Callable[[np.ndarray, np.ndarray, np.ndarray, Gram], float]
+
+
+SCORES: dict[str, Score] = {}
+
+
+def register_score(name: str, higher_is_better: bool,
+                   compute: Callable[[np.ndarray, np.ndarray, np.ndarray, Gram], float]) -> Score:
+    """Add a score to every score task (as lm-eval's ``register_metric``); a name is registered once."""
+    if name in SCORES:
+        raise ValueError(f"transferability score {name!r} is already registered")
+    SCORES[name] = score = Score(name, higher_is_better, compute)
+    return score
+
+
+register_score("melep", False, lambda source_prob, features, y, gram: melep(source_prob, y))
+register_score("leep", True, lambda source_prob, features, y, gram: leep(source_prob, y))
+register_score("logme", True, lambda source_prob, features, y, gram: logme(features, y, gram))
+
+
+def higher_is_better() -> dict[str, bool]:
+    """Which way each registered score points, as a score record stores it."""
+    return {name: score.higher_is_better for name, score in SCORES.items()}
+
+
 def all_scores(source_prob, features, y, gram: Gram = numpy_gram) -> dict[str, float]:
-    """Every score of one forward pass, keyed as ``HIGHER_IS_BETTER``."""
-    return {"melep": melep(source_prob, y), "leep": leep(source_prob, y), "logme": logme(features, y, gram)}
+    """Every registered score of one forward pass, by name, in registration order."""
+    return {name: score.compute(source_prob, features, y, gram) for name, score in SCORES.items()}

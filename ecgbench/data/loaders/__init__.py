@@ -2,8 +2,15 @@
 ``register_format`` or an ``ecgbench.formats`` entry point naming their ``Loader`` subclass)."""
 from __future__ import annotations
 
-from ecgbench.data.loaders.base import (Index, Loader, MissingFileError, RawRecord, RecordEntry,
-                                        EcgRecordError, check_unique)
+from ecgbench.data.loaders.base import (
+    EcgRecordError,
+    Index,
+    Loader,
+    MissingFileError,
+    RawRecord,
+    RecordEntry,
+    check_unique,
+)
 from ecgbench.data.loaders.cinc import CincLoader
 from ecgbench.data.loaders.code_test import CodeTestLoader
 from ecgbench.data.loaders.labelled import ArrayLoader, WfdbLoader

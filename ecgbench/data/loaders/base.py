@@ -125,9 +125,3 @@ class Loader(ABC):
 
     def path(self, relative: str) -> Path:
         return self.root / relative
-
-    def require(self, entry: RecordEntry) -> None:
-        """Raise ``MissingFileError`` for the first file of ``entry`` that is not on disk."""
-        for relative in self.record_files(entry):
-            if not self.path(relative).is_file():
-                raise MissingFileError(entry.record_id, f"missing file {self.path(relative)}")

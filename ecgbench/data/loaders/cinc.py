@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, EcgRecordError
-from ecgbench.data.loaders.wfdb_format import (Header, check_checksums, clipped_channels, parse_header,
-                                               to_millivolts)
+from ecgbench.data.loaders.base import EcgRecordError, Index, Loader, MissingFileError, RawRecord, RecordEntry
+from ecgbench.data.loaders.wfdb_format import Header, check_checksums, clipped_channels, parse_header, to_millivolts
 from ecgbench.data.manifest import DataError
 
 

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ecgbench.data.loaders.array_file import ArrayFileLoader
-from ecgbench.data.loaders.base import Index, Loader, MissingFileError, RawRecord, RecordEntry, EcgRecordError
+from ecgbench.data.loaders.base import EcgRecordError, Index, Loader, MissingFileError, RawRecord, RecordEntry
 from ecgbench.data.loaders.wfdb_format import _TO_MV as TO_MV
 from ecgbench.data.loaders.wfdb_format import check_header_gains
 from ecgbench.data.manifest import DataError

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ecgbench.data.loaders.base import Index, Loader, RawRecord, RecordEntry, EcgRecordError
+from ecgbench.data.loaders.base import EcgRecordError, Index, Loader, RawRecord, RecordEntry
 from ecgbench.data.loaders.cinc import index_cinc, read_cinc
 from ecgbench.data.loaders.wfdb_format import parse_header, read_wfdb
 from ecgbench.data.manifest import DataError

@@ -12,7 +12,7 @@ import ast
 from dataclasses import dataclass
 from typing import Literal
 
-from ecgbench.data.loaders.base import Index, Loader, RawRecord, RecordEntry, EcgRecordError
+from ecgbench.data.loaders.base import EcgRecordError, Index, Loader, RawRecord, RecordEntry
 from ecgbench.data.loaders.wfdb_format import read_wfdb
 from ecgbench.data.manifest import DataError
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgbench.data.loaders.base import MissingFileError, RawRecord, EcgRecordError
+from ecgbench.data.loaders.base import EcgRecordError, MissingFileError, RawRecord
 
 _RECORD_LINE = re.compile(r"^(?P<name>\S+?)(?:\.mat)?\s+(?P<n_sig>\d+)\s+(?P<fs>[\d.]+)\S*\s+(?P<n>\d+)(\s|$)")
 _FORMAT = re.compile(r"^(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::\d+)?(?:\+(?P<offset>\d+))?$")

@@ -1,0 +1,165 @@
+"""The session object of the study (the pytest-benchmark pattern): registered in ``pytest_configure``, it keeps
+the phase/shard selection, tallies which cells ran from the test reports (the controller under xdist sees every
+worker's reports) and writes the leaderboard once in ``pytest_sessionfinish``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ecgbench.cluster.shards import ShardSpec
+from ecgbench.plugin.tasks import split_by_kind, task_of
+from ecgbench.results.leaderboard import rebuild_leaderboard
+from ecgbench.results.score_records import load_score_records
+from ecgbench.results.store import load_records
+from ecgbench.results.tally import RunTally
+from ecgbench.runner import RunOptions
+from ecgbench.study import Profile, Task
+
+CELL_PROPERTY = "ecg_cell"
+SCORE_PROPERTY = "ecg_transferability"
+OUTCOME_PROPERTY = "ecg_outcome"  # "trained ok", "reused failed", ...: where the cell's record came from
+SKIP_PROPERTY = "ecg_skip"  # why a study cell was skipped
+SESSION_PLUGIN = "ecgbench-session"  # the name other code finds this session's state by, without importing us
+
+
+class EcgSession:
+    """Per-session state, registered as a plugin object (the pytest-benchmark pattern)."""
+
+    def __init__(self, profile: Profile, options: RunOptions, is_worker: bool, phase: str = "all",
+                 shard: ShardSpec | None = None, measured_costs: Path | None = None) -> None:
+        self.profile = profile
+        self.options = options
+        self.phase = phase
+        self.shard = shard
+        self.measured_costs = measured_costs
+        self.report_dir = options.results_dir.parent
+        self.is_worker = is_worker
+        self.tally = RunTally(options.results_dir)
+        self.scores_run: list[str] = []
+        self.selected_tasks: list[Task] = []  # after -k/-m, phase and shard (read by ecgbench submit)
+        self.written: list[Path] = []
+        self.problems: list[str] = []
+        self.summary: str | None = None
+        self.scores_summary: str | None = None
+        self.stale_note: str | None = None  # how many stale records the leaderboard left out
+        self.errors: list[str] = []  # what went wrong at session end (shown in the ecgbench section, exit non-zero)
+
+    @property
+    def cells_run(self) -> list[str]:
+        """Keys of the study cells this session started."""
+        return self.tally.started
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
+        """After ``-k``/``-m`` have selected cells, keep the tasks of ``--ecg-phase`` and ``--ecg-shard``.
+
+        The pre-training phase also takes back the pre-training cases ``-k`` left out: it runs what the
+        selected cells need. Items that are no study task are dropped under a phase or a shard.
+        """
+        everything = list(items)
+        result = yield
+        if self.phase == "all" and self.shard is None:
+            self.selected_tasks = [task for item in items if (task := task_of(item)) is not None]
+            return result
+        from ecgbench.cluster.phases import phase_tasks, shard_of
+        from ecgbench.cost import CostModel, load_measured
+
+        tasks = phase_tasks(self.phase, *split_by_kind([task_of(item) for item in items]))
+        if self.shard is not None:
+            try:
+                measured = load_measured(self.measured_costs) if self.measured_costs else None
+            except ValueError as e:
+                raise pytest.UsageError(f"--ecg-costs: {e}") from None
+            tasks = shard_of(tasks, self.shard, CostModel(self.profile, measured))
+        wanted = {task.key for task in tasks}
+        kept = [item for item in everything if (task := task_of(item)) is not None and task.key in wanted]
+        kept_ids = {id(item) for item in kept}
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])
+        _undo_deselection(config, kept)
+        items[:] = kept
+        self.selected_tasks = [task_of(item) for item in kept]
+        return result
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Seen by the controller for every worker's test: which study cells ran, were reused or were skipped."""
+        properties = dict(report.user_properties)
+        if report.when == "call" and CELL_PROPERTY in properties:
+            key = properties[CELL_PROPERTY]
+            self.tally.started.append(key)
+            if OUTCOME_PROPERTY in properties:
+                self.tally.outcomes[key] = tuple(properties[OUTCOME_PROPERTY].split())
+        if report.skipped and SKIP_PROPERTY in properties:
+            self.tally.skipped[report.nodeid] = properties[SKIP_PROPERTY]
+        if report.when == "call" and SCORE_PROPERTY in properties:
+            self.scores_run.append(properties[SCORE_PROPERTY])
+
+    def records(self) -> list[dict]:
+        """Every stored record of the profile in the results folder; unreadable ones go to ``problems``."""
+        loaded = load_records(self.options.results_dir, self.profile.name)
+        self.problems = loaded.problems
+        return loaded.records
+
+    def score_records(self) -> list[dict]:
+        """Every stored transferability score record of the profile; unreadable ones go to ``problems``."""
+        loaded = load_score_records(self.options.results_dir, self.profile.name)
+        self.problems += loaded.problems
+        return loaded.records
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """The controller (or a plain run) writes the leaderboard from every stored record of the profile.
+
+        Nothing here may raise: a failure (a full or read-only disk, an untrusted results folder) is kept for
+        the ecgbench section of the summary and makes the exit status non-zero, so pytest's own summary of
+        the cells still prints.
+        """
+        if self.is_worker or not (self.tally.seen or self.scores_run):
+            return
+        from ecgbench.results.report import terminal_summary
+
+        try:
+            records, scores = self.records(), self.score_records()
+            ran, scored = set(self.tally.started), set(self.scores_run)
+            self.summary = terminal_summary([r for r in records if r["key"] in ran])
+            failed = sum(r["status"] == "failed" for r in scores if r["key"] in scored)
+            self.scores_summary = (f"transferability scores: {len(scored) - failed} ok, {failed} failed"
+                                   if scored else None)
+            if ran or scored:
+                self.written, self.stale_note = rebuild_leaderboard(
+                    records, scores, self.report_dir, self.options.keep_stale, "--ecg-keep-stale",
+                    notes=[f"this run: {line}" for line in self.tally.lines()],
+                    sections=session.config.hook.pytest_ecgbench_leaderboard_sections)
+        except Exception as error:  # reported in the summary section instead of a traceback that hides it
+            self.errors.append(f"the leaderboard was not written: {type(error).__name__}: {error}")
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.is_worker or not (self.tally.seen or self.scores_run):
+            return
+        terminalreporter.section("ecgbench")
+        if self.summary:
+            terminalreporter.write_line(self.summary)
+        for line in self.tally.lines():
+            terminalreporter.write_line(line)
+        if self.scores_summary:
+            terminalreporter.write_line(self.scores_summary)
+        for problem in self.problems:
+            terminalreporter.write_line(f"skipped unreadable record: {problem}")
+        if self.stale_note:
+            terminalreporter.write_line(self.stale_note)
+        for path in self.written:
+            terminalreporter.write_line(f"wrote {path}")
+        for error in self.errors:
+            terminalreporter.write_line(f"error: {error}", red=True, bold=True)
+
+
+STATE_KEY = pytest.StashKey[EcgSession]()
+
+
+def _undo_deselection(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Take ``items`` (pre-trainings that ``-k`` had left out) off the terminal's deselected count."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and "deselected" in reporter.stats:
+        back = {id(item) for item in items}
+        reporter.stats["deselected"] = [item for item in reporter.stats["deselected"] if id(item) not in back]
