@@ -35,7 +35,7 @@ def _overlap(args: argparse.Namespace) -> int:
     return 1 if test_shared else 0
 
 
-def add_overlap_command(sub: argparse._SubParsersAction) -> None:
+def add_overlap_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("overlap", help="recordings two datasets share, per split (exit 1: B's test split shares any)")
     p.add_argument("a", help="a dataset (e.g. the upstream)")
     p.add_argument("b", help="another dataset (e.g. the downstream, whose test split must share nothing)")
