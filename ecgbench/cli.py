@@ -16,6 +16,7 @@ from ecgbench.cluster.capacity import add_capacity_commands
 from ecgbench.cluster.commands import add_cluster_commands
 from ecgbench.cluster.phases import PHASES, phase_tasks
 from ecgbench.data.commands import add_data_commands
+from ecgbench.data.overlap_command import add_overlap_commands
 from ecgbench.options import add_profile_options, study_profile
 from ecgbench.perf.commands import add_perf_commands
 from ecgbench.registered import add_registry_commands
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "its current configuration is the one the leaderboard shows")
     report.set_defaults(func=_report)
     add_data_commands(sub)
+    add_overlap_commands(sub)
     add_results_commands(sub)
     add_cluster_commands(sub)
     add_capacity_commands(sub)

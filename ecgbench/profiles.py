@@ -12,6 +12,7 @@ from typing import Any
 
 from ecgbench.checkpoints import CHECKPOINTS, get_checkpoint
 from ecgbench.data.classes import DATASET_CLASSES, UPSTREAMS
+from ecgbench.data.overlap import DEFAULT_OVERLAP, OVERLAP_MODES
 from ecgbench.data.registry import DATASETS, has_standin
 from ecgbench.engine.config import TrainConfig
 from ecgbench.engine.precision import POLICIES
@@ -64,6 +65,7 @@ class Profile:
     train: TrainConfig
     head_policy: str = PAPER_HEAD_POLICY
     precision: str = "auto"
+    overlap: str = DEFAULT_OVERLAP  # the overlap guard's mode (``ecgbench.data.overlap``)
 
     def with_seeds(self, seeds: int) -> "Profile":
         """The profile with another seed count (``--ecg-seeds``), checked like the profile's own."""
@@ -157,8 +159,9 @@ def _parse_profile(name: str, table: Any, where: str) -> Profile:
         raise ProfileError(f"{at} synthetic_records: must be a table dataset = records, got {t['synthetic_records']!r}")
     t["synthetic_records"] = {k: _number(v, f"{at} synthetic_records.{k}", int, 1)
                               for k, v in t["synthetic_records"].items()}
-    if "head_policy" in t and not isinstance(t["head_policy"], str):
-        raise ProfileError(f"{at} head_policy: must be a string, got {t['head_policy']!r}")
+    for key in ("head_policy", "overlap"):
+        if key in t and not isinstance(t[key], str):
+            raise ProfileError(f"{at} {key}: must be a string, got {t[key]!r}")
     if t.get("precision", "auto") not in POLICIES:
         raise ProfileError(f"{at} precision: must be one of {', '.join(POLICIES)}, got {t['precision']!r}")
     profile = Profile(name=name, **t)
@@ -197,6 +200,8 @@ def _validate(p: Profile, where: str) -> None:
                  if d in DATASETS and not has_standin(d)]
     if p.head_policy not in HEAD_POLICIES:
         problems.append(f"head_policy: unknown head_policy {p.head_policy!r} (known: {', '.join(HEAD_POLICIES)})")
+    if p.overlap not in OVERLAP_MODES:
+        problems.append(f"overlap: unknown overlap {p.overlap!r} (known: {', '.join(OVERLAP_MODES)})")
     if problems:
         raise ProfileError(f"{at}: " + "; ".join(problems))
     check_grid_size(p, at)

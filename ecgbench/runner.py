@@ -18,6 +18,9 @@ import torch
 from ecgbench import codeid
 from ecgbench.checkpoints import CHECKPOINTS, get_checkpoint, given_checkpoint
 from ecgbench.data import PreparedDataset, open_dataset
+from ecgbench.data.duplicates import dataset_fingerprints
+from ecgbench.data.fingerprint import FingerprintSet, load_fingerprints, union
+from ecgbench.data.overlap import Overlap, OverlapError, enforce, find_overlap, training_fingerprints
 from ecgbench.data.registry import get_manifest
 from ecgbench.data.splits import check_every_split
 from ecgbench.engine.checkpoint import cached_checkpoint
@@ -52,6 +55,8 @@ from ecgbench.study import (
     stable_seed,
     subset_size,
 )
+from ecgbench.trained_on import KEY as TRAINED_ON
+from ecgbench.trained_on import checkpoint_entry
 from ecgbench.transfer.forward import classifier_forward, device_gram, source_outputs
 from ecgbench.transfer.scores import all_scores, higher_is_better
 
@@ -171,6 +176,7 @@ class CellRunner:
         self.update_record = update_record
         self.on_epoch = on_epoch
         self._datasets: dict[tuple[str, InputSpec], PreparedDataset] = {}
+        self._overlaps: dict[tuple[str, str], Overlap] = {}
 
     def _epoch_callback(self, key: str, config: TrainConfig) -> Callable[[dict], None] | None:
         if self.on_epoch is None:
@@ -262,7 +268,8 @@ class CellRunner:
         """
         code_digest = code_digest or codeid.code_identity().digest
         ds = self.model_data(cell.downstream, cell.model)
-        record_ids = ds.record_ids[np.concatenate([self.train_subset(cell), ds.indices("val"), ds.indices("test")])]
+        val_idx, test_idx, overlap = self.evaluation_splits(cell)
+        record_ids = ds.record_ids[np.concatenate([self.train_subset(cell), val_idx, test_idx])]
         used = (cell.downstream, *([cell.upstream] if is_dataset_upstream(cell.upstream) else []))
         return {
             "cell": cell.key, "profile": self.profile.name, "classes": list(ds.classes),
@@ -276,7 +283,49 @@ class CellRunner:
             codeid.IDENTITY_KEY: code_digest, "schema_version": SCHEMA_VERSION,
             **({"upstream_weights_sha256": get_checkpoint(cell.upstream).sha256} if cell.upstream in CHECKPOINTS
                else {}),
+            **(overlap.identity() if overlap else {}),
         }
+
+    def overlap(self, upstream: str, downstream: str) -> Overlap:
+        """The overlap guard of a transfer pair (``ecgbench.data.overlap``); raises ``OverlapError`` under the
+        default mode when the upstream was trained on downstream validation/test recordings."""
+        if (upstream, downstream) not in self._overlaps:  # a search per pair and process, not per identity
+            down = self.dataset(downstream)
+            self._overlaps[(upstream, downstream)] = find_overlap(
+                self.profile.overlap, upstream, self.trained_on(upstream, down.source), down,
+                dataset_fingerprints(down))
+        return enforce(self._overlaps[(upstream, downstream)])
+
+    def guard(self, upstream: str, downstream: str) -> Overlap | None:
+        """``overlap`` of a transfer pair; None for the random-feature control, which has seen no recording."""
+        return None if upstream == RANDOM_UPSTREAM else self.overlap(upstream, downstream)
+
+    def trained_on(self, upstream: str, downstream_source: str) -> FingerprintSet | None:
+        """The recordings ``upstream`` was trained on, None when unknown. A given checkpoint names a fingerprint
+        file or the datasets it was trained on (all their records count: which ones it used is not known); a
+        named dataset that is not at hand as the downstream's kind of data (real or synthetic) cannot be
+        compared, so the overlap stays unknown rather than checked against a stand-in."""
+        if is_dataset_upstream(upstream):
+            up = self.dataset(upstream)
+            return training_fingerprints(up, dataset_fingerprints(up))
+        given = get_checkpoint(upstream)
+        if given.fingerprints_path is not None:
+            return load_fingerprints(given.fingerprints_path)
+        if not given.pretrained_on_known:
+            return None
+        named = [self.dataset(name) for name in given.pretrained_on]
+        if any(ds.source != downstream_source for ds in named):
+            return None
+        return union(upstream, [dataset_fingerprints(ds) for ds in named])
+
+    def evaluation_splits(self, cell: Cell) -> tuple[np.ndarray, np.ndarray, Overlap | None]:
+        """The validation and test positions a cell uses, after the overlap guard for a transfer cell (the
+        random-feature control has seen no recording: nothing to guard)."""
+        ds = self.dataset(cell.downstream)
+        overlap = self.guard(cell.upstream, cell.downstream) if cell.upstream else None
+        if overlap is None:
+            return ds.indices("val"), ds.indices("test"), None
+        return overlap.kept(ds, "val"), overlap.kept(ds, "test"), overlap
 
     def made_by_other_code(self, cell: Cell, record: dict) -> bool:
         """Whether ``record`` is stale: this cell as other result-affecting code made it, all else identical.
@@ -336,7 +385,8 @@ class CellRunner:
                 "precision": config.precision,
                 "data_digest": ds.digest, "input": ds.input.to_dict(), "best_epoch": result.best_epoch,
                 "history": result.history,
-                "train_seconds": result.train_seconds}
+                "train_seconds": result.train_seconds,
+                TRAINED_ON: checkpoint_entry(training_fingerprints(ds, dataset_fingerprints(ds)))}
 
     def _random_init(self, model_name: str, seed: int) -> dict:
         """The random-feature control: the weights a pre-training of this model and seed would start from."""
@@ -418,7 +468,7 @@ class CellRunner:
             torch.cuda.reset_peak_memory_stats(self.device)  # the record's peak_gpu_mb is this cell's alone
         ds = self.model_data(cell.downstream, cell.model)
         model, pretrain_cost = self.initial_model(cell)
-        train_idx, val_idx, test_idx = self.train_subset(cell), ds.indices("val"), ds.indices("test")
+        (val_idx, test_idx, overlap), train_idx = self.evaluation_splits(cell), self.train_subset(cell)
         config = self._config(self.profile.train, cell.model)
         result = fit(model, _split(ds, train_idx), _split(ds, val_idx), config,
                      seed=stable_seed("fit", cell.key), device=self.device,
@@ -435,6 +485,7 @@ class CellRunner:
             "sizes": {"train": len(train_idx), "train_full": len(ds.indices("train")), "val": len(val_idx),
                       "test": len(test_idx)},
             "timing": {"train_s": result.train_seconds, **pretrain_cost},
+            **({"overlap": overlap.info()} if overlap else {}),
         }
 
     def _save(self, cell: Cell, identity: dict, started: float, outcome: dict | None = None,
@@ -451,6 +502,8 @@ class CellRunner:
             "timing": {**outcome["timing"], "wall_s": time.perf_counter() - started},
             "environment": environment(self.device), "created": utc_now(),
         }
+        if isinstance(error, OverlapError):
+            record["overlap"] = error.overlap.info()
         if self.update_record is not None:
             self.update_record(record=record, cell=cell)
         return _write(lambda: write_record(self.options.results_dir, self.record_stem(cell), record), error)
@@ -465,7 +518,8 @@ class CellRunner:
                 "data_source": ds.source, "downstream_digest": ds.digest, "input": ds.input.to_dict(),
                 "subset_digest": identity_hash({"ids": subset_ids.tolist()}),
                 "checkpoint_id": self.checkpoint_id(task.upstream, task.model, task.seed),
-                codeid.IDENTITY_KEY: codeid.code_identity().digest, "schema_version": SCORE_SCHEMA_VERSION}
+                codeid.IDENTITY_KEY: codeid.code_identity().digest, "schema_version": SCORE_SCHEMA_VERSION,
+                **(guarded.identity() if (guarded := self.guard(task.upstream, task.downstream)) else {})}
 
     def stored_scores(self, task: Transferability, score_id: str) -> dict | None:
         """The stored score record of ``task`` if reusable under the re-run mode; a corrupt file is re-run."""

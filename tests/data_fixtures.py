@@ -21,10 +21,11 @@ PTB_CHANNELS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "
 
 
 def ecg_like(seconds: float, rate_hz: float, n_leads: int = 12, seed: int = 0) -> np.ndarray:
-    """Millivolts [samples, leads]: narrow 'QRS' spikes at 72 bpm plus a slow 'T' wave, distinct per lead."""
+    """Millivolts [samples, leads]: narrow 'QRS' spikes plus a slow 'T' wave, distinct per lead; the heart rate
+    (55-95 bpm) and the first beat depend on ``seed``, so two seeds are two recordings, not one (fingerprints)."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(round(seconds * rate_hz))) / rate_hz
-    beats = np.arange(0.3, seconds, 60 / 72)
+    beats = np.arange(rng.uniform(0.1, 0.6), seconds, 60 / rng.uniform(55, 95))
     qrs = np.exp(-0.5 * ((t[:, None] - beats) / 0.012) ** 2).sum(axis=1)
     tw = np.exp(-0.5 * ((t[:, None] - beats - 0.28) / 0.05) ** 2).sum(axis=1)
     gains = rng.uniform(0.5, 1.5, n_leads) * rng.choice([-1, 1], n_leads)

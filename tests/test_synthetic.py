@@ -364,10 +364,10 @@ def test_cache_generates_once_and_memory_maps(tmp_path, counted: list[str]) -> N
     assert "ptb" in entries[0] and "n40" in entries[0] and "seed0" in entries[0]
 
 
-@pytest.mark.parametrize("suffix", [".npy", ".npz"])
-def test_truncated_cache_is_regenerated(tmp_path, counted: list[str], suffix: str) -> None:
+@pytest.mark.parametrize("name", ["signals.npy", "meta.npz", "fingerprints.npz"])
+def test_truncated_cache_is_regenerated(tmp_path, counted: list[str], name: str) -> None:
     expected = np.array(synthetic.load_synthetic("ptb", 40, 1, tmp_path).signals)
-    (path,) = (tmp_path / "synthetic").rglob(f"*{suffix}")
+    (path,) = (tmp_path / "synthetic").rglob(name)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     again = synthetic.load_synthetic("ptb", 40, 1, tmp_path)
     assert counted == ["ptb", "ptb"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ecgbench.data.fingerprint import FingerprintSet
 from ecgbench.inputs import DEFAULT_INPUT, STANDARD_LEADS, InputSpec
 
 SPLITS = ("train", "val", "test")
@@ -36,6 +37,7 @@ class PreparedDataset:
     source: str
     digest: str
     input: InputSpec = DEFAULT_INPUT
+    fingerprints: FingerprintSet | None = None  # stored at prepare (``fingerprint.py``); None: built in memory
 
     def __post_init__(self) -> None:
         n = len(self.signals)

@@ -144,6 +144,7 @@ class Quality:
     clipped: QualityRule  # a sample at the ADC's limit (a saturated amplifier)
     padded: QualityRule  # >= 0.5 s at the start/end where no lead changes (a short recording zero-padded)
     cropped: QualityRule  # longer than the model's window, padding aside: the rest is cut (preprocess.crop)
+    duplicate: QualityRule = "keep"  # two records of one split holding one recording (``duplicates.py``)
 
 
 @dataclass(frozen=True)
@@ -181,15 +182,19 @@ class Manifest:
 # Strict parsing: a table's keys must be exactly the dataclass's fields, recursively
 # ----------------------------------------------------------------------------------------------------------
 def strict_build(cls: type, value: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a TOML table, rejecting unknown and missing keys and wrong types."""
+    """Build dataclass ``cls`` from a TOML table, rejecting unknown and missing keys and wrong types (a field
+    with a default, added after manifests were written, may be left out)."""
     hints = typing.get_type_hints(cls)
     if not isinstance(value, dict):
         raise ManifestError(f"{where}: expected a table, got {type(value).__name__}")
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown, missing = sorted(set(value) - set(names)), [n for n in names if n not in value]
+    fields = dataclasses.fields(cls)
+    names = [f.name for f in fields]
+    optional = {f.name for f in fields if f.default is not dataclasses.MISSING}
+    unknown = sorted(set(value) - set(names))
+    missing = [n for n in names if n not in value and n not in optional]
     if unknown or missing:
         raise ManifestError(f"{where}: unknown keys {unknown}, missing keys {missing}")
-    return cls(**{n: _convert(hints[n], value[n], f"{where}.{n}") for n in names})
+    return cls(**{n: _convert(hints[n], value[n], f"{where}.{n}") for n in names if n in value})
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:

@@ -12,7 +12,8 @@ warning: the records its index lists are read. A record the index lists whose fi
 unless ``allow_missing``, and then it is dropped and counted; a damaged record likewise unless the manifest
 says ``bad_records = "skip"``. A record that reads cleanly but is suspect (a flat lead, clipping, padding,
 cropping: ``quality.py``) is kept, dropped or refused as the manifest's ``[quality]`` rules say, and listed in
-``info.json`` under ``quality`` either way.
+``info.json`` under ``quality`` either way. Every kept record is fingerprinted (``fingerprints.npz``,
+``fingerprint.py``); one recording held by two records is refused or counted (``duplicates.py``).
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ import numpy as np
 
 from ecgbench.atomic import atomic_write_bytes, naming_write_errors, replace_folder
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
+from ecgbench.data.duplicates import Duplicates, merged_groups, resolve_duplicates, same_file_key
 from ecgbench.data.fetch import verify_copy
+from ecgbench.data.fingerprint import find_matches, fingerprint_signals, load_fingerprints, save_fingerprints
 from ecgbench.data.labels import LabelMap
 from ecgbench.data.loaders import EcgRecordError, Loader, MissingFileError, RecordEntry, check_unique, loader_class
 from ecgbench.data.manifest import DataError, Manifest
@@ -46,7 +49,8 @@ from ecgbench.data.splits import assign_splits
 from ecgbench.inputs import DEFAULT_INPUT, InputSpec
 from ecgbench.locks import build_once
 
-PREPARE_VERSION = "3"  # 2: info.json holds the quality flags; 3: and the signals' sha256, verified on open
+PREPARE_VERSION = "3"  # 2: info.json holds the quality flags; 3: the signals' sha256 (verified on open),
+# fingerprints.npz and the duplicate rule
 CHUNK_RECORDS = 32  # records per task sent to a worker process
 PARALLEL_MIN_RECORDS = 1000  # below this, starting worker processes (~2 s each) costs more than it saves
 CACHE_WHAT = "the prepared-data cache"  # how write errors name what they failed to write
@@ -120,7 +124,8 @@ def read_prepared(folder: Path, name: str, spec: InputSpec | None = None) -> Pre
         dataset = PreparedDataset(name=name, signals=signals, labels=fields["labels"],
                                   classes=tuple(fields["classes"].tolist()), record_ids=fields["record_ids"],
                                   patient_ids=fields["patient_ids"], split=fields["split"], source="real",
-                                  digest=info["digest"], input=spec)
+                                  digest=info["digest"], input=spec,
+                                  fingerprints=load_fingerprints(folder / "fingerprints.npz"))
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
         raise CacheError(f"{folder}: {type(e).__name__}: {e}") from None
     return Prepared(dataset, folder, info, built=False)
@@ -268,7 +273,7 @@ def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Pat
     started = time.perf_counter()
     with loader_type(source, manifest) as loader:
         index = loader.index()
-    check_unique(index.entries)
+        check_unique(index.entries, same_file_key(loader))
     copy = verify_copy(manifest, source, index=index)
     if not copy.ok:
         warnings.warn(f"{source} is not the complete {manifest.name} release the manifest describes ("
@@ -285,16 +290,19 @@ def _build(manifest: Manifest, loader_type: type[Loader], source: Path, out: Pat
         quality = QualityReport(manifest)
         kept, signals_sha = _write_signals(tmp, loader_type, source, manifest, entries, workers, progress, drops,
                                            quality)
-        labels = np.stack([rows[i] for i in kept])
-        meta = _write_meta(tmp, manifest, [entries[i] for i in kept], labels)
+        entries, labels = [entries[i] for i in kept], np.stack([rows[i] for i in kept])
+        entries, labels, split, duplicates, signals_sha = _screen_duplicates(tmp, manifest, entries, labels,
+                                                                             signals_sha, drops)
+        meta = _write_meta(tmp, manifest, entries, labels, split)
         seconds = time.perf_counter() - started
         info = {
             "name": manifest.name, "title": manifest.title, "version": manifest.version, "source": str(source),
             "cache_key": key, "digest": array_digest(*meta, np.array(signals_sha)), "signals_sha256": signals_sha,
             "manifest_digest": manifest.digest(), "loader": f"{loader_type.kind} v{loader_type.version}",
-            "prepare_version": PREPARE_VERSION, "limit": limit, "records": len(kept),
+            "prepare_version": PREPARE_VERSION, "limit": limit, "records": len(entries),
             "indexed": len(index.entries) + len(index.problems), "without_class": int((labels.sum(1) == 0).sum()),
             "dropped": drops.records, "dropped_by_reason": drops.by_reason(), "quality": quality.info(),
+            "duplicates": duplicates.info(),
             "copy_problems": copy.problems(),
             "notes": index.notes, "scaling": manifest.preprocess.scaling, "workers": workers,
             "seconds": round(seconds, 3), "records_per_second": round(len(entries) / seconds, 1),
@@ -338,13 +346,46 @@ def _write_signals(tmp: Path, loader_type: type[Loader], source: Path, manifest:
     return kept, sha.hexdigest()
 
 
-def _write_meta(tmp: Path, manifest: Manifest, entries: list[RecordEntry], labels: np.ndarray
+def _screen_duplicates(tmp: Path, manifest: Manifest, entries: list[RecordEntry], labels: np.ndarray,
+                       signals_sha: str, drops: _Drops
+                       ) -> tuple[list[RecordEntry], np.ndarray, np.ndarray, Duplicates, str]:
+    """Fingerprint the kept records (``tmp/fingerprints.npz``) and split them, duplicates kept together; then
+    the manifest's duplicate rule (``duplicates.py``). Returns the entries, labels and split left, the
+    duplicates and the signals' sha256."""
+    record_ids = np.array([e.record_id for e in entries])
+    prints = fingerprint_signals(manifest.name, np.load(tmp / "signals.npy", mmap_mode="r"), record_ids)
+    matches = find_matches(prints)
+    split = assign_splits(manifest.split, labels, merged_groups(np.array([e.patient_id for e in entries]), matches),
+                          merged_groups(record_ids, matches), [e.fold for e in entries],
+                          [e.describe() for e in entries])
+    duplicates = resolve_duplicates(manifest, matches, split, entries)
+    if duplicates.dropped:
+        for i in duplicates.dropped:
+            drops.add(entries[i].record_id, "duplicate: the same recording as an earlier record of its split")
+        keep = np.setdiff1d(np.arange(len(entries)), duplicates.dropped)
+        signals_sha = _keep_rows(tmp / "signals.npy", keep)
+        entries, labels, split, prints = [entries[i] for i in keep], labels[keep], split[keep], prints.subset(keep)
+    save_fingerprints(prints, tmp / "fingerprints.npz")
+    return entries, labels, split, duplicates, signals_sha
+
+
+def _keep_rows(path: Path, keep: np.ndarray) -> str:
+    """``path`` (signals.npy) reduced to the rows ``keep``; the sha256 of the rows left."""
+    signals = np.load(path, mmap_mode="r")
+    kept = np.ascontiguousarray(signals[keep])
+    del signals
+    sha = hashlib.sha256()
+    for x in kept:
+        sha.update(x.tobytes())
+    np.save(path, kept)
+    return sha.hexdigest()
+
+
+def _write_meta(tmp: Path, manifest: Manifest, entries: list[RecordEntry], labels: np.ndarray, split: np.ndarray
                 ) -> tuple[np.ndarray, ...]:
     """``tmp/meta.npz``: labels, classes, ids and the split of the kept records (returned in ``_META`` order)."""
     record_ids = np.array([e.record_id for e in entries])
     patient_ids = np.array([e.patient_id for e in entries])
-    split = assign_splits(manifest.split, labels, patient_ids, record_ids, [e.fold for e in entries],
-                          [e.describe() for e in entries])
     meta = dict(labels=labels, classes=np.array(manifest.classes), record_ids=record_ids, patient_ids=patient_ids,
                 split=split)
     with naming_write_errors(tmp / "meta.npz", CACHE_WHAT):

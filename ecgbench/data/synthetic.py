@@ -25,6 +25,7 @@ import numpy as np
 from ecgbench.atomic import naming_write_errors, replace_folder
 from ecgbench.data.classes import DATASET_CLASSES
 from ecgbench.data.dataset import N_LEADS, N_SAMPLES, PreparedDataset, array_digest
+from ecgbench.data.fingerprint import fingerprint_signals, load_fingerprints, save_fingerprints
 from ecgbench.data.respec import signals_at
 from ecgbench.data.splits import stratified_split
 from ecgbench.data.synthetic_heart import draw_heart
@@ -110,16 +111,18 @@ def generate(name: str, n_records: int, seed: int) -> PreparedDataset:
     """The synthetic stand-in of dataset ``name``: same (name, n_records, seed), same bytes and digest."""
     cohort = _simulate(name, n_records, seed)
     digits = max(6, len(str(n_records - 1)))
+    record_ids = np.array([f"{name}-{i:0{digits}d}" for i in range(n_records)])
     return PreparedDataset(
         name=name,
         signals=cohort.signals,
         labels=cohort.labels,
         classes=DATASET_CLASSES[name],
-        record_ids=np.array([f"{name}-{i:0{digits}d}" for i in range(n_records)]),
+        record_ids=record_ids,
         patient_ids=np.array([f"{name}-p{p:0{digits}d}" for p in cohort.patient]),
         split=cohort.split,
         source="synthetic",
         digest=array_digest(cohort.signals, cohort.labels, cohort.split, np.array(GENERATOR_VERSION)),
+        fingerprints=fingerprint_signals(name, cohort.signals, record_ids),
     )
 
 
@@ -177,6 +180,7 @@ def _read_cache(folder: Path, name: str, spec: InputSpec) -> PreparedDataset | N
             source="synthetic",
             digest=str(fields["digest"]),
             input=spec,
+            fingerprints=load_fingerprints(folder / "fingerprints.npz"),  # absent in older entries: regenerated
         )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
@@ -192,6 +196,8 @@ def _write_cache(folder: Path, dataset: PreparedDataset) -> None:
             np.savez(tmp / "meta.npz", labels=dataset.labels, classes=np.array(dataset.classes),
                      record_ids=dataset.record_ids, patient_ids=dataset.patient_ids, split=dataset.split,
                      digest=np.array(dataset.digest))
+        with naming_write_errors(folder / "fingerprints.npz", "the synthetic-data cache"):
+            save_fingerprints(dataset.fingerprints, tmp / "fingerprints.npz")
         replace_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

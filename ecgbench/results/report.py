@@ -32,6 +32,7 @@ from ecgbench.results.findings import (
 )
 from ecgbench.results.headlines import headlines, headlines_markdown
 from ecgbench.results.markdown import first_line, markdown_table
+from ecgbench.results.overlap_section import overlap_section
 from ecgbench.results.random_control import random_control_section
 from ecgbench.results.record_intervals import BOOTSTRAP_SEED, BootstrapScores, format_interval
 from ecgbench.results.transferability import transferability_section
@@ -292,8 +293,8 @@ def build_report(records: list[dict], out_dir: Path, title: str | None = None, *
                                                          n_resamples=n_resamples, profile_hint=profile_hint)
         lines.append(section)
         figure_paths += section_paths
-    lines += [*sections, *_literature(scores, groups), *_failures(records), findings_rules_markdown(findings), "",
-              *_provenance(records, n_resamples, notes)]
+    lines += [*overlap_section(records), *sections, *_literature(scores, groups), *_failures(records),
+              findings_rules_markdown(findings), "", *_provenance(records, n_resamples, notes)]
     markdown_path = out_dir / REPORT_NAME
     atomic_write_bytes(markdown_path, ("\n".join(lines).rstrip() + "\n").encode())
     return [markdown_path, *figure_paths]

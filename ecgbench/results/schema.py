@@ -27,6 +27,8 @@ Keys (schema 2):
   environment     {ecgbench, commit, dirty, python, torch, device, device_name, torch_threads, peak_rss_mb,
                    peak_gpu_mb (CUDA only: this cell's peak of allocated GPU memory)}
   created         ISO-8601 UTC time the record was written
+  overlap         (transfer cells) the overlap guard's finding: {upstream, downstream, mode, checked, decision,
+                  shared and dropped per split, examples}; see ``ecgbench.data.overlap``
   content_sha256  sha256 of the canonical JSON of every other key (``content_digest``), added by the store when
                   it writes the record; a stored record whose content no longer matches it (a hand-edited
                   metric) is rejected, naming the file. A record in memory may lack it; a stored one may not.
@@ -48,6 +50,7 @@ RECORD_KEYS = frozenset({
     "schema_version", "key", "cell", "cell_id", "identity", "profile", "data_source", "status", "error",
     "history", "best_epoch", "stop_reason", "test", "predictions", "sizes", "timing", "environment", "created",
 })
+OPTIONAL_KEYS = frozenset({"overlap"})  # transfer cells: what the overlap guard found (ecgbench.data.overlap)
 CELL_KEYS = frozenset({"upstream", "downstream", "model", "fraction", "regime", "seed"})
 OLDER_SCHEMAS = {1: "records without a content digest, probabilities rounded to 5 decimals"}
 
@@ -108,7 +111,7 @@ def validate_record(record: Any, where: str = "record", *, stored: bool = False)
         raise ResultRecordError(f"{where}: not a JSON object")
     _check_version(record, where)
     keys = set(record) - {DIGEST_KEY}
-    unknown, missing = keys - RECORD_KEYS, RECORD_KEYS - keys
+    unknown, missing = keys - RECORD_KEYS - OPTIONAL_KEYS, RECORD_KEYS - keys
     if unknown or missing:
         raise ResultRecordError(f"{where}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
     if stored or DIGEST_KEY in record:

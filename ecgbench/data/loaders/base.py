@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -64,20 +64,23 @@ class Index:
     notes: list[str] = field(default_factory=list)  # facts the user should know (e.g. no patient ids)
 
 
-def check_unique(entries: list[RecordEntry]) -> None:
+def check_unique(entries: list[RecordEntry], same_file: Callable[[RecordEntry], str] | None = None) -> None:
     """One record id, one signal, one split: a record id listed twice would be stored twice (and, with another
     fold, put one record in train and test); two ids reading one location would be two records with one signal.
-    Every loader's index passes here (``prepare`` calls it), so no source can break the rule."""
+    Every loader's index passes here (``prepare`` calls it), so no source can break the rule. ``same_file``
+    resolves a location to the file it reaches (``duplicates.same_file_key``), so aliases count as one."""
     problems: list[str] = []
-    for key, what in ((lambda e: e.record_id, "record id"), (lambda e: e.location, "signal location")):
+    for key, what in ((lambda e: e.record_id, "record id"), (same_file or (lambda e: e.location), "signal location")):
         groups: dict[str, list[RecordEntry]] = {}
         for entry in entries:
             groups.setdefault(key(entry), []).append(entry)
         for value, group in groups.items():
             if len(group) > 1:
-                problems.append(f"{what} {value!r} is listed {len(group)} times: "
+                shown = group[0].location if what == "signal location" else value
+                problems.append(f"{what} {shown!r} is listed {len(group)} times: "
                                 + "; ".join(e.describe() + (f" fold {e.fold}" if e.fold is not None else "")
-                                            for e in group))
+                                            for e in group)
+                                + (f"; all of them the file {value}" if shown != value else ""))
     if problems:
         raise DataError(f"the index lists {len(problems)} duplicate(s) (one record id must be one file and one "
                         "split; remove the extra rows): " + " | ".join(problems[:5])

@@ -1,0 +1,36 @@
+"""The leaderboard's overlap section: per upstream and downstream, the recordings the upstream was trained on
+that the downstream's validation/test splits hold (found by content fingerprint), and what the guard did. It
+says "none found" only where the guard checked and found none; an upstream whose training data are unknown
+reads "unknown"; transfer records made before the guard read "not checked"."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from tabulate import tabulate
+
+NOT_CHECKED = "not checked"
+
+
+def overlap_section(records: list[dict]) -> list[str]:
+    """Markdown lines of the section (none without transfer records)."""
+    pairs: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for record in records:
+        if record["cell"]["upstream"] is not None:
+            pairs[(record["cell"]["upstream"], record["cell"]["downstream"])].append(record)
+    if not pairs:
+        return []
+    rows = []
+    for (upstream, downstream), group in sorted(pairs.items()):
+        found = [r["overlap"] for r in group if r.get("overlap")]
+        decisions = sorted({o["decision"] for o in found}) + ([NOT_CHECKED] if len(found) < len(group) else [])
+        shared = {split: max((o["shared"].get(split, 0) for o in found if o["checked"]), default=None)
+                  for split in ("val", "test")}
+        counts = " / ".join("-" if n is None else str(n) for n in shared.values())
+        modes = ", ".join(sorted({o["mode"] for o in found})) or "-"
+        rows.append([upstream, downstream, modes, counts, ", ".join(decisions), str(len(group))])
+    table = tabulate(rows, headers=["upstream", "downstream", "guard", "shared val / test", "decision", "cells"],
+                     tablefmt="github", disable_numparse=True)
+    return ["## Overlap between upstream training data and downstream evaluation data", "",
+            ("Recordings an upstream checkpoint was trained on (its training and validation splits) that the "
+             "downstream's validation or test split holds, found by content fingerprint (README: what counts as "
+             "the same recording)."), "", table, ""]

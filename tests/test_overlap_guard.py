@@ -1,0 +1,140 @@
+"""The overlap guard through the runner (issue 22): a downstream whose test records are copies (another gain
+and offset) of recordings its upstream was trained on fails at once by default, drops them, or reports them as
+the profile says; checkpoints carry what they were trained on, wherever they are moved."""
+import dataclasses
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from ecgbench.data.duplicates import dataset_fingerprints
+from ecgbench.data.fingerprint import FingerprintError
+from ecgbench.data.overlap import training_fingerprints
+from ecgbench.results.compare import differing_test_set
+from ecgbench.runner import checkpoint_file
+from ecgbench.study import Cell, ProfileError, Transferability, load_profiles
+from ecgbench.trained_on import trained_on
+
+CELL = Cell("ptb", "resnet1d18", 1.0, "linear", 0, upstream="cpsc2018")
+N_COPIES = 3
+
+
+def _leaky(study) -> tuple[list[str], list[str]]:
+    """Downstream ptb with its first test records replaced by upstream cpsc2018 training recordings, re-scaled."""
+    up, down = study.dataset("cpsc2018"), study.dataset("ptb")
+    train, test = up.indices("train")[:N_COPIES], down.indices("test")[:N_COPIES]
+    signals = np.array(down.signals)
+    signals[test] = 1.7 * np.asarray(up.signals[train]) + 0.2
+    study._datasets["ptb"] = dataclasses.replace(down, signals=signals, fingerprints=None)
+    return up.record_ids[train].tolist(), down.record_ids[test].tolist()
+
+
+@pytest.fixture
+def guarded(make_runner, smoke_profile):
+    def make(mode: str):
+        study = make_runner(results=f"results-{mode}", profile=dataclasses.replace(smoke_profile, overlap=mode))
+        return study, _leaky(study)
+    return make
+
+
+def test_by_default_a_cell_whose_upstream_saw_its_test_records_fails_at_once_naming_both_sides(guarded):
+    study, (up_ids, down_ids) = guarded("fail")
+    record = study.run(CELL)
+    assert record["status"] == "failed"
+    first_line = record["error"].splitlines()[0]
+    assert first_line.startswith("OverlapError: upstream cpsc2018 was trained on recordings of downstream ptb's "
+                                 f"validation/test splits ({N_COPIES} of test)")
+    assert f"first cpsc2018 records {up_ids}" in first_line and f"= ptb records {down_ids}" in first_line
+    assert record["overlap"]["decision"] == "failed" and record["overlap"]["shared"]["test"] == N_COPIES
+    assert not checkpoint_file(study.options.results_dir, CELL.pretraining).exists()  # failed before training
+
+
+def test_drop_leaves_the_shared_records_out_and_changes_the_test_set_and_the_id(guarded):
+    study, (_, down_ids) = guarded("drop")
+    record = study.run(CELL)
+    assert record["status"] == "ok", record["error"]
+    n_test = len(study.dataset("ptb").indices("test"))
+    assert record["sizes"]["test"] == n_test - N_COPIES
+    assert not set(down_ids) & set(record["predictions"]["record_ids"])
+    assert record["identity"]["overlap"] == {"mode": "drop", "dropped": {"test": N_COPIES, "val": 0}}
+    assert record["overlap"]["decision"] == "dropped" and record["overlap"]["dropped"]["test"] == N_COPIES
+    reported, _ = guarded("report")
+    other = reported.run(CELL)
+    assert other["identity"]["split_digest"] != record["identity"]["split_digest"]
+    assert other["cell_id"] != record["cell_id"]
+    assert differing_test_set(record, other) is not None  # compare refuses to pair them
+
+
+def test_report_runs_on_every_record_and_records_what_is_shared(guarded):
+    study, (up_ids, down_ids) = guarded("report")
+    record = study.run(CELL)
+    assert record["status"] == "ok", record["error"]
+    assert record["sizes"]["test"] == len(study.dataset("ptb").indices("test"))
+    assert record["overlap"]["decision"] == "reported"
+    assert record["overlap"]["examples"]["test"] == [[u, d] for u, d in zip(up_ids, down_ids)]
+
+
+def test_the_default_guard_finds_nothing_on_distinct_data_and_leaves_the_id_as_it_was(make_runner):
+    study = make_runner()
+    record = study.run(CELL)
+    assert record["status"] == "ok", record["error"]
+    assert record["overlap"]["decision"] == "none found" and record["overlap"]["checked"]
+    assert "overlap" not in record["identity"]
+
+
+def test_a_transferability_task_is_guarded_too(guarded):
+    study, _ = guarded("fail")
+    record = study.transferability(Transferability("cpsc2018", "ptb", "resnet1d18", 1.0, 0))
+    assert record["status"] == "failed" and record["error"].startswith("OverlapError: upstream cpsc2018")
+
+
+def test_a_checkpoint_moved_to_another_results_folder_keeps_its_fingerprints(make_runner, tmp_path):
+    study = make_runner()
+    study.upstream_checkpoint("cpsc2018", "resnet1d18", 0)
+    moved = tmp_path / "elsewhere" / "ckpt.pt"
+    moved.parent.mkdir()
+    shutil.move(checkpoint_file(study.options.results_dir, CELL.pretraining), moved)
+    up = study.dataset("cpsc2018")
+    prints = trained_on(moved)
+    assert prints.digest() == training_fingerprints(up, dataset_fingerprints(up)).digest()
+    assert len(prints) == int(np.isin(up.split, ("train", "val")).sum())
+    assert trained_on({"state_dict": {}}) is None  # says nothing: unknown, never "none found"
+    import torch
+    ckpt = torch.load(moved, weights_only=True)
+    ckpt["trained_on"]["record_ids"][0] = "edited"
+    with pytest.raises(FingerprintError, match="does not match its digest"):
+        trained_on(ckpt)
+
+
+def test_an_unknown_overlap_mode_is_refused_naming_the_profile(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('[mine]\ndescription = ""\nupstreams = ["ptbxl"]\ndownstreams = ["ptb"]\nmodels = ["gru"]\n'
+                    'fractions = [1.0]\nregimes = ["finetune"]\nseeds = 1\n'
+                    'synthetic_records = { ptbxl = 60, ptb = 60 }\n'
+                    'pretrain = { epochs = 1, batch_size = 8, lr = 0.001 }\ntrain = { epochs = 1, batch_size = 8, '
+                    'lr = 0.001 }\noverlap = "ignore"\n')
+    with pytest.raises(ProfileError, match=re.escape(f"{path} [mine]: overlap: unknown overlap 'ignore' (known: "
+                                                     "fail, drop, report)")):
+        load_profiles(path)
+
+
+def _record(upstream, downstream, overlap=None):
+    return {"cell": {"upstream": upstream, "downstream": downstream},
+            **({"overlap": overlap} if overlap else {})}
+
+
+def test_the_leaderboard_section_says_none_found_only_where_it_checked():
+    from ecgbench.results.overlap_section import overlap_section
+
+    checked = {"mode": "fail", "checked": True, "decision": "none found", "shared": {"val": 0, "test": 0}}
+    failed = {"mode": "fail", "checked": True, "decision": "failed", "shared": {"val": 1, "test": 3}}
+    unknown = {"mode": "fail", "checked": False, "decision": "unknown", "shared": {}}
+    text = "\n".join(overlap_section([_record("ptbxl", "ptb", checked), _record("ptbxl", "georgia", failed),
+                                      _record("mine", "ptb", unknown), _record("cpsc2018", "ptb"),
+                                      _record(None, "ptb")]))
+    assert "| ptbxl      | ptb          | fail    | 0 / 0" in text and "none found" in text
+    assert "| ptbxl      | georgia      | fail    | 1 / 3" in text and "failed" in text
+    assert "| mine       | ptb          | fail    | - / -" in text and "unknown" in text
+    assert "| cpsc2018   | ptb          | -       | - / -" in text and "not checked" in text
+    assert overlap_section([_record(None, "ptb")]) == []
