@@ -11,6 +11,7 @@ import pytest
 from ecgbench.data.duplicates import dataset_fingerprints
 from ecgbench.data.fingerprint import FingerprintError
 from ecgbench.data.overlap import training_fingerprints
+from ecgbench.inputs import DEFAULT_INPUT
 from ecgbench.results.compare import differing_test_set
 from ecgbench.runner import checkpoint_file
 from ecgbench.study import Cell, ProfileError, Transferability, load_profiles
@@ -26,7 +27,7 @@ def _leaky(study) -> tuple[list[str], list[str]]:
     train, test = up.indices("train")[:N_COPIES], down.indices("test")[:N_COPIES]
     signals = np.array(down.signals)
     signals[test] = 1.7 * np.asarray(up.signals[train]) + 0.2
-    study._datasets["ptb"] = dataclasses.replace(down, signals=signals, fingerprints=None)
+    study._datasets["ptb", DEFAULT_INPUT] = dataclasses.replace(down, signals=signals, fingerprints=None)
     return up.record_ids[train].tolist(), down.record_ids[test].tolist()
 
 
@@ -47,7 +48,8 @@ def test_by_default_a_cell_whose_upstream_saw_its_test_records_fails_at_once_nam
                                  f"validation/test splits ({N_COPIES} of test)")
     assert f"first cpsc2018 records {up_ids}" in first_line and f"= ptb records {down_ids}" in first_line
     assert record["overlap"]["decision"] == "failed" and record["overlap"]["shared"]["test"] == N_COPIES
-    assert not checkpoint_file(study.options.results_dir, CELL.pretraining).exists()  # failed before training
+    # failed before training
+    assert not checkpoint_file(study.options.results_dir, CELL.pretraining, study.profile).exists()
 
 
 def test_drop_leaves_the_shared_records_out_and_changes_the_test_set_and_the_id(guarded):
@@ -94,7 +96,7 @@ def test_a_checkpoint_moved_to_another_results_folder_keeps_its_fingerprints(mak
     study.upstream_checkpoint("cpsc2018", "resnet1d18", 0)
     moved = tmp_path / "elsewhere" / "ckpt.pt"
     moved.parent.mkdir()
-    shutil.move(checkpoint_file(study.options.results_dir, CELL.pretraining), moved)
+    shutil.move(checkpoint_file(study.options.results_dir, CELL.pretraining, study.profile), moved)
     up = study.dataset("cpsc2018")
     prints = trained_on(moved)
     assert prints.digest() == training_fingerprints(up, dataset_fingerprints(up)).digest()

@@ -61,7 +61,8 @@ def add_checkpoint_commands(sub: argparse._SubParsersAction) -> None:
     new.add_argument("--fingerprints", type=Path, default=None, help="fingerprints of the records it was trained on")
     new.add_argument("--licence", default="", help="the weights' licence")
     new.add_argument("--citation", default="", help="how to cite the weights")
-    new.add_argument("--description", default="")
+    new.add_argument("--description", default="",
+                     help="one line on what the weights are (shown by ecgbench checkpoints)")
     new.add_argument("--out", type=Path, default=None, help="manifest path (default NAME.toml)")
     new.set_defaults(func=_new)
     sub.add_parser("checkpoints", help="list the registered checkpoints").set_defaults(func=_list)

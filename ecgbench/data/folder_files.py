@@ -8,6 +8,7 @@ looked at, never the folder's own path: ``--ecg-data ../data`` reads what its ab
 """
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path, PurePosixPath
 
 from ecgbench.data.manifest import DataError
@@ -28,9 +29,12 @@ def visible_files(root: Path, pattern: str) -> list[Path]:
 
 
 def inside_path(relative: str, what: str) -> str:
-    """``relative`` as a clean posix path below the dataset folder (``./a/b`` -> ``a/b``); an absolute path, a
-    ``..`` part or a hidden part raises ``OutsideDatasetError`` saying what ``what`` names and why it is refused."""
+    """``relative`` as a clean posix path below the dataset folder (``./a/b`` and ``a/../a/b`` -> ``a/b``, so
+    two spellings of one file are one file); an absolute path, a path that climbs out of the folder or a hidden
+    part raises ``OutsideDatasetError`` saying what ``what`` names and why it is refused."""
     path = PurePosixPath(relative.replace("\\", "/"))
+    if not path.is_absolute():
+        path = PurePosixPath(posixpath.normpath(path.as_posix()))
     outside = path.is_absolute() or ".." in path.parts
     if outside or any(part.startswith(".") for part in path.parts):
         kind = "a path outside the dataset folder" if outside else "a hidden path"

@@ -365,7 +365,8 @@ def _screen_duplicates(tmp: Path, manifest: Manifest, entries: list[RecordEntry]
         keep = np.setdiff1d(np.arange(len(entries)), duplicates.dropped)
         signals_sha = _keep_rows(tmp / "signals.npy", keep)
         entries, labels, split, prints = [entries[i] for i in keep], labels[keep], split[keep], prints.subset(keep)
-    save_fingerprints(prints, tmp / "fingerprints.npz")
+    with naming_write_errors(tmp / "fingerprints.npz", CACHE_WHAT):
+        save_fingerprints(prints, tmp / "fingerprints.npz")
     return entries, labels, split, duplicates, signals_sha
 
 

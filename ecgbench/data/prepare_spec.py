@@ -92,7 +92,8 @@ def _build(base: Prepared, manifest: Manifest, source: Path, out: Path, spec: In
             sha.update(signals[i].tobytes())
         signals.flush()
         del signals
-        shutil.copyfile(base.folder / "meta.npz", tmp / "meta.npz")
+        for name in ("meta.npz", "fingerprints.npz"):  # the same records: their labels and their fingerprints
+            shutil.copyfile(base.folder / name, tmp / name)
         d = base.dataset
         # the digest as read_prepared verifies it: the metadata and these signals' sha256 (which differs by spec)
         info = {**base.info, "input": spec.to_dict(), "based_on": base.info["cache_key"],
