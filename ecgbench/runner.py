@@ -17,7 +17,7 @@ import torch
 
 from ecgbench import codeid
 from ecgbench.checkpoints import CHECKPOINTS, get_checkpoint, given_checkpoint
-from ecgbench.data import PreparedDataset, open_dataset
+from ecgbench.data import DATASETS, PreparedDataset, has_standin, open_dataset
 from ecgbench.data.duplicates import dataset_fingerprints
 from ecgbench.data.fingerprint import FingerprintSet, load_fingerprints, union
 from ecgbench.data.overlap import Overlap, OverlapError, enforce, find_overlap, training_fingerprints
@@ -311,12 +311,21 @@ class CellRunner:
         given = get_checkpoint(upstream)
         if given.fingerprints_path is not None:
             return load_fingerprints(given.fingerprints_path)
-        if not given.pretrained_on_known:
+        if not given.pretrained_on_known or not all(self._at_hand(name, downstream_source)
+                                                    for name in given.pretrained_on):
             return None
-        named = [self.dataset(name) for name in given.pretrained_on]
-        if any(ds.source != downstream_source for ds in named):
-            return None
-        return union(upstream, [dataset_fingerprints(ds) for ds in named])
+        return union(upstream, [dataset_fingerprints(self.dataset(name)) for name in given.pretrained_on])
+
+    def _at_hand(self, name: str, source: str) -> bool:
+        """Whether dataset ``name`` can be opened as ``source`` data here: a registered dataset with its files
+        under the data folder (real), or with a stand-in size in the profile (synthetic). "CinC2021" named by a
+        checkpoint but not registered is not."""
+        if name not in DATASETS:
+            return False
+        has_files = self.options.data_root is not None and (Path(self.options.data_root) / name).exists()
+        if source == "real":
+            return has_files
+        return not has_files and name in self.profile.synthetic_records and has_standin(name)
 
     def evaluation_splits(self, cell: Cell) -> tuple[np.ndarray, np.ndarray, Overlap | None]:
         """The validation and test positions a cell uses, after the overlap guard for a transfer cell (the

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from ecgbench.checkpoints import CHECKPOINTS
 from ecgbench.data.loaders import FORMATS
 from ecgbench.data.registry import DATASETS
 from ecgbench.models import MODELS
@@ -14,9 +15,9 @@ pytest_plugins = ["pytester"]
 
 @pytest.fixture(autouse=True)
 def isolated_registries(monkeypatch):
-    """Each test sees the registries as they were before it: a dataset, model or format a test registers (with
-    ``--ecg-manifest`` through ``main``, say) must not leak into the next test on the same worker."""
-    for registry in (DATASETS, MODELS, FORMATS):
+    """Each test sees the registries as they were before it: a dataset, model, format or checkpoint a test
+    registers (with ``--ecg-manifest`` through ``main``, say) must not leak into the next test on the same worker."""
+    for registry in (DATASETS, MODELS, FORMATS, CHECKPOINTS):
         for attribute in ("_items", "_origins"):
             monkeypatch.setattr(registry, attribute, dict(getattr(registry, attribute)))
         monkeypatch.setattr(registry, "_discovered", registry._discovered)

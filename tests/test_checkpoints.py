@@ -4,12 +4,12 @@ import dataclasses
 import tomllib
 
 import pytest
-import tiny_model  # noqa: F401  registers tinycnn (or the demo package does)
+import tiny_model  # registers tinycnn (or the demo package does)
 import torch
+from tiny_model import new_checkpoint, tiny_weights
 
 from ecgbench import cli
 from ecgbench.checkpoints import (
-    CHECKPOINTS,
     CheckpointError,
     get_checkpoint,
     given_checkpoint,
@@ -23,36 +23,9 @@ from ecgbench.study import Cell, ProfileError, enumerate_cells, enumerate_transf
 TINY = tiny_model.NAME
 
 
-def _weights(path, model=TINY, outputs=3, seed=0):
-    torch.manual_seed(seed)
-    torch.save(build_model(model, outputs).state_dict(), path)
-    return path
-
-
-def _new(tmp_path, name, weights, *extra):
-    out = tmp_path / f"{name}.toml"
-    assert cli.main(["checkpoint", "new", name, "--model", TINY, "--weights", str(weights), "--out", str(out),
-                     *extra]) == 0
-    return out
-
-
-@pytest.fixture
-def registered():
-    """Register checkpoint manifests for one test, and forget them after it (the registry is process-wide)."""
-    names = []
-
-    def register(path):
-        names.append(register_checkpoint_file(path))
-        return names[-1]
-    yield register
-    for name in names:
-        CHECKPOINTS._items.pop(name, None)
-        CHECKPOINTS._origins.pop(name, None)
-
-
 def test_checkpoint_new_inspects_the_weights_and_writes_a_manifest(tmp_path, capsys):
-    weights = _weights(tmp_path / "w.pt")
-    out = _new(tmp_path, "myssl", weights, "--pretrained-on", "ptbxl", "--pretrained-on", "CinC2021",
+    weights = tiny_weights(tmp_path / "w.pt")
+    out = new_checkpoint(tmp_path, "myssl", weights, "--pretrained-on", "ptbxl", "--pretrained-on", "CinC2021",
                "--licence", "CC-BY-4.0", "--citation", "Me et al.")
     printed = capsys.readouterr().out
     assert "load into tinycnn exactly (no missing or unexpected key); transfer replaces head (3 outputs)" in printed
@@ -61,14 +34,14 @@ def test_checkpoint_new_inspects_the_weights_and_writes_a_manifest(tmp_path, cap
     m = load_manifest(out)
     assert m.weights_path == weights.resolve() and len(m.sha256) == 64 and m.licence == "CC-BY-4.0"
     assert m.pretrained_on_known and m.fingerprints_path is None and m.input.describe() == "100 Hz x 10 s, 12 leads"
-    unknown = load_manifest(_new(tmp_path, "anon", weights))
+    unknown = load_manifest(new_checkpoint(tmp_path, "anon", weights))
     assert unknown.pretrained_on == ("unknown",) and not unknown.pretrained_on_known
 
 
 def test_a_fingerprint_file_is_stored_and_must_exist(tmp_path):
-    weights = _weights(tmp_path / "w.pt")
+    weights = tiny_weights(tmp_path / "w.pt")
     (tmp_path / "fp.json").write_text("{}")
-    m = load_manifest(_new(tmp_path, "fp", weights, "--fingerprints", str(tmp_path / "fp.json")))
+    m = load_manifest(new_checkpoint(tmp_path, "fp", weights, "--fingerprints", str(tmp_path / "fp.json")))
     assert m.fingerprints_path == (tmp_path / "fp.json").resolve()
     (tmp_path / "fp.json").unlink()
     with pytest.raises(CheckpointError, match=r"fp.toml: fingerprints file .*fp.json does not exist"):
@@ -86,8 +59,8 @@ class Payload:
                                                     r"\(test_checkpoints.Payload\), which weights_only loading "
                                                     r"refuses to run"),
     (lambda p: p.write_bytes(b"not a torch file at all"), r"bad.pt: not a torch weights file"),
-    (lambda p: _weights(p, "resnet1d18"), r"bad.pt: does not fit model 'tinycnn' \(fits another model\?\)|"
-                                          r"bad.pt: does not fit model 'tinycnn': no 2-D head.weight"),
+    (lambda p: tiny_weights(p, model="resnet1d18"), r"bad.pt: does not fit model 'tinycnn' \(fits another model\?\)|"
+                                                    r"bad.pt: does not fit model 'tinycnn': no 2-D head.weight"),
 ])
 def test_unusable_weights_are_refused_naming_the_file(tmp_path, content, message, capsys):
     content(tmp_path / "bad.pt")
@@ -112,16 +85,16 @@ def test_weights_that_lack_or_add_keys_are_named(tmp_path):
         check_fit(read_state_dict(tmp_path / "w.pt"), TINY, tmp_path / "w.pt")
 
 
-def test_another_class_count_or_changed_weights_are_refused_when_used(tmp_path, registered):
-    weights = _weights(tmp_path / "w.pt")
-    out = _new(tmp_path, "counted", weights)
+def test_another_class_count_or_changed_weights_are_refused_when_used(tmp_path):
+    weights = tiny_weights(tmp_path / "w.pt")
+    out = new_checkpoint(tmp_path, "counted", weights)
     out.write_text(out.read_text().replace("outputs = 3", "outputs = 5"))
-    name = registered(out)
+    name = register_checkpoint_file(out)
     with pytest.raises(CheckpointError, match=r"w.pt: its last layer head has 3 outputs, the manifest says 5 classes"):
         given_checkpoint(name)
     out.write_text(out.read_text().replace("outputs = 5", "outputs = 3"))
     assert given_checkpoint(name)["classes"] == ["counted0", "counted1", "counted2"]
-    _weights(weights, seed=1)
+    tiny_weights(weights, seed=1)
     with pytest.raises(CheckpointError, match=r"counted.toml: weights .*w.pt have sha256 [0-9a-f]{64}, the manifest "
                                               r"says [0-9a-f]{64}: the weights changed"):
         given_checkpoint(name)
@@ -139,7 +112,7 @@ def test_another_class_count_or_changed_weights_are_refused_when_used(tmp_path, 
     (("model = \"tinycnn\"", "model = \"nosuch\""), "model 'nosuch' is not registered"),
 ])
 def test_a_bad_manifest_is_refused_naming_its_file_and_key(tmp_path, edit, message):
-    out = _new(tmp_path, "m", _weights(tmp_path / "w.pt"))
+    out = new_checkpoint(tmp_path, "m", tiny_weights(tmp_path / "w.pt"))
     assert edit[0] in out.read_text()
     out.write_text(out.read_text().replace(*edit))
     with pytest.raises(CheckpointError, match=message) as raised:
@@ -148,8 +121,8 @@ def test_a_bad_manifest_is_refused_naming_its_file_and_key(tmp_path, edit, messa
 
 
 @pytest.fixture
-def given_profile(tmp_path, registered, smoke_profile):
-    name = registered(_new(tmp_path, "given", _weights(tmp_path / "w.pt", outputs=5)))
+def given_profile(tmp_path, smoke_profile):
+    name = register_checkpoint_file(new_checkpoint(tmp_path, "given", tiny_weights(tmp_path / "w.pt", outputs=5)))
     return dataclasses.replace(smoke_profile, upstreams=(name, "random"), downstreams=("ptb",),
                                models=(TINY, "gru"), fractions=(1.0,))
 
@@ -181,14 +154,15 @@ def test_a_checkpoint_cell_starts_from_its_weights_and_its_id_follows_them(make_
     score = study.transferability(enumerate_transferability(given_profile)[0])
     assert score["status"] == "ok", score["error"]
     old_id = record["cell_id"]
-    _weights(tmp_path / "w.pt", outputs=5, seed=7)
-    _new(tmp_path, "given", tmp_path / "w.pt")  # the manifest accepts the new weights: a new sha256
+    tiny_weights(tmp_path / "w.pt", outputs=5, seed=7)
+    new_checkpoint(tmp_path, "given", tmp_path / "w.pt")  # the manifest accepts the new weights: a new sha256
     from ecgbench.study import identity_hash
     assert identity_hash(study.identity(cell)) != old_id
 
 
-def test_ecgbench_checkpoints_lists_what_is_registered(tmp_path, registered, capsys):
-    registered(_new(tmp_path, "listed", _weights(tmp_path / "w.pt"), "--pretrained-on", "ptbxl"))
+def test_ecgbench_checkpoints_lists_what_is_registered(tmp_path, capsys):
+    weights = tiny_weights(tmp_path / "w.pt")
+    register_checkpoint_file(new_checkpoint(tmp_path, "listed", weights, "--pretrained-on", "ptbxl"))
     capsys.readouterr()
     assert cli.main(["checkpoints"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| listed "))

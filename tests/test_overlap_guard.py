@@ -7,9 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
+from tiny_model import NAME as TINY
+from tiny_model import new_checkpoint, tiny_weights
 
+from ecgbench.checkpoints import register_checkpoint_file
 from ecgbench.data.duplicates import dataset_fingerprints
-from ecgbench.data.fingerprint import FingerprintError
+from ecgbench.data.fingerprint import FingerprintError, save_fingerprints
 from ecgbench.data.overlap import training_fingerprints
 from ecgbench.inputs import DEFAULT_INPUT
 from ecgbench.results.compare import differing_test_set
@@ -107,6 +110,62 @@ def test_a_checkpoint_moved_to_another_results_folder_keeps_its_fingerprints(mak
     ckpt["trained_on"]["record_ids"][0] = "edited"
     with pytest.raises(FingerprintError, match="does not match its digest"):
         trained_on(ckpt)
+
+
+GIVEN = Cell("ptb", TINY, 1.0, "linear", 0, upstream="given")
+
+
+@pytest.fixture
+def leaky_given(make_runner, smoke_profile, tmp_path):
+    """A runner for checkpoint ``given`` (tinycnn weights, its manifest written with ``checkpoint new OPTIONS``)
+    on downstream ptb whose first test records are cpsc2018 training recordings, re-scaled; georgia has neither
+    files nor a stand-in size in its profile."""
+    def make(*options: str):
+        weights = tiny_weights(tmp_path / "w.pt", outputs=5)
+        name = register_checkpoint_file(new_checkpoint(tmp_path, "given", weights, *options))
+        no_georgia = {k: v for k, v in smoke_profile.synthetic_records.items() if k != "georgia"}  # not at hand
+        study = make_runner(profile=dataclasses.replace(smoke_profile, upstreams=(name,), downstreams=("ptb",),
+                                                        models=(TINY,), fractions=(1.0,),
+                                                        synthetic_records=no_georgia))
+        return study, _leaky(study)
+    return make
+
+
+def test_a_checkpoints_fingerprint_file_finds_the_recordings_it_was_trained_on(make_runner, leaky_given, tmp_path):
+    up = make_runner().dataset("cpsc2018")
+    save_fingerprints(training_fingerprints(up, dataset_fingerprints(up)), tmp_path / "trained-on.json")
+    study, (up_ids, down_ids) = leaky_given("--fingerprints", str(tmp_path / "trained-on.json"))
+    record = study.run(GIVEN)
+    assert record["status"] == "failed"
+    assert record["error"].startswith(f"OverlapError: upstream given was trained on recordings of downstream ptb's "
+                                      f"validation/test splits ({N_COPIES} of test)")
+    assert f"= ptb records {down_ids}" in record["error"]
+
+
+def test_a_checkpoint_pretrained_on_a_dataset_is_checked_against_all_of_its_records(leaky_given):
+    study, _ = leaky_given("--pretrained-on", "cpsc2018")
+    record = study.run(GIVEN)
+    assert record["status"] == "failed" and record["overlap"]["shared"]["test"] == N_COPIES
+
+
+@pytest.mark.parametrize("options", [(), ("--pretrained-on", "CinC2021"), ("--pretrained-on", "georgia"),
+                                     ("--pretrained-on", "cpsc2018", "--pretrained-on", "CinC2021")],
+                         ids=["unknown", "not-a-dataset-here", "not-at-hand", "one-of-two-not-a-dataset-here"])
+def test_a_checkpoints_overlap_is_unknown_where_its_training_data_cannot_be_compared(leaky_given, options):
+    """Not "none found": an unregistered name, or a dataset with no files and no stand-in in the profile, cannot
+    be fingerprinted, so the guard cannot say (the cell runs, its record says "unknown")."""
+    study, _ = leaky_given(*options)
+    record = study.run(GIVEN)
+    assert record["status"] == "ok", record["error"]
+    assert record["overlap"]["decision"] == "unknown" and not record["overlap"]["checked"]
+
+
+def test_a_checkpoints_named_dataset_is_not_compared_as_a_stand_in_with_real_downstream_data(leaky_given):
+    study, _ = leaky_given("--pretrained-on", "cpsc2018")
+    down = study.dataset("ptb")
+    study._datasets["ptb", DEFAULT_INPUT] = dataclasses.replace(down, source="real")
+    assert study.trained_on("given", "real") is None
+    assert len(study.trained_on("given", "synthetic")) == len(study.dataset("cpsc2018").split)
 
 
 def test_an_unknown_overlap_mode_is_refused_naming_the_profile(tmp_path):

@@ -1,82 +1,110 @@
-"""The README walkthrough "does my pre-trained model help on my data?", end to end: a user's architecture with
-its own input (200 Hz x 5 s), its pre-trained weights through ``ecgbench checkpoint new``, a profile with that
-checkpoint, PTB-XL and ``random`` as upstreams, the pytest grid, the leaderboard and ``ecgbench transferability``."""
-import torch
-from tiny_model import TINY_MODEL_CONFTEST, build_tiny, import_what_training_imports
+"""The README walkthrough "does my pre-trained model help on my data?", end to end through an installed package:
+``tests/thirdparty`` registers an architecture of its own input (``tinycnn250``, 250 Hz x 8 s) and ships its
+pre-trained weights as the checkpoint ``demo_ssl`` (entry point group ``ecgbench.checkpoints``); the user's data
+are demo_down's WFDB records. A profile with that checkpoint, PTB-XL (a copy on disk in its own format) and
+``random`` as upstreams runs the pytest grid; the leaderboard and ``ecgbench transferability`` rank all three.
+
+scripts/quickstart.sh installs the package into a throw-away folder on the tests' PYTHONPATH, as for
+tests/test_own_data.py."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from data_fixtures import PtbxlRow, write_ptbxl
 
 from ecgbench import cli
-from ecgbench.checkpoints import CHECKPOINTS
-from ecgbench.models import MODELS, build_model, register_model
 
-MODEL = "tiny200"
-CONFTEST = TINY_MODEL_CONFTEST + f"""
+pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")  # wfdb's own pandas calls
+demo = pytest.importorskip("ecgbench_demo_ext", reason="pip install --target DIR ./tests/thirdparty; DIR on PYTHONPATH")
 
-if "{MODEL}" not in MODELS.names():
-    register_model("{MODEL}", build_tiny, "cnn", rate_hz=200, seconds=5)
-"""
-if MODEL not in MODELS.names():
-    register_model(MODEL, build_tiny, "cnn", rate_hz=200, seconds=5)
-import_what_training_imports()
-
-PROFILE = f"""[mine]
+PROFILE = """[mine]
 description = "does my pre-trained model help on my data?"
-upstreams = ["myssl", "ptbxl", "random"]
-downstreams = ["ptb"]
-models = ["{MODEL}"]
+upstreams = ["demo_ssl", "ptbxl", "random"]
+downstreams = ["demo_down"]
+models = ["tinycnn250"]
 fractions = [1.0]
 regimes = ["scratch", "finetune", "linear"]
 seeds = 1
-synthetic_records = {{ ptbxl = 60, ptb = 60 }}
-pretrain = {{ epochs = 1, batch_size = 16, lr = 0.003 }}
-train = {{ epochs = 2, batch_size = 16, lr = 0.003 }}
+synthetic_records = { ptbxl = 60 }  # a stand-in only where no PTB-XL files are given
+pretrain = { epochs = 1, batch_size = 16, lr = 0.003 }
+train = { epochs = 2, batch_size = 16, lr = 0.003 }
 """
+PTBXL_CODES = ({"NORM": 100.0}, {"IMI": 100.0}, {"NDT": 100.0}, {"LVH": 100.0}, {"CLBBB": 100.0})
 
 
-def test_a_given_checkpoint_meets_ptbxl_and_random_in_the_grid_report_and_ranking(pytester, data_cache, capsys):
-    torch.manual_seed(0)
-    torch.save(build_model(MODEL, 5).state_dict(), pytester.path / "myssl.pt")
-    manifest = pytester.path / "myssl.toml"
-    try:
-        assert cli.main(["checkpoint", "new", "myssl", "--model", MODEL, "--weights", str(pytester.path / "myssl.pt"),
-                         "--pretrained-on", "unknown", "--out", str(manifest)]) == 0
-        assert "input 200 Hz x 5 s, 12 leads" in capsys.readouterr().out
-        pytester.makeconftest(CONFTEST)
-        pytester.makepyfile(test_grid=_grid_module())
-        (pytester.path / "my.toml").write_text(PROFILE)
-        results = pytester.path / "reports" / "mine" / "results"
-        args = ["--ecg-profiles", "my.toml", "--ecg-profile", "mine", "--ecg-checkpoint", str(manifest),
-                "--ecg-cache", str(data_cache), "--ecg-results", str(results), "-p", "no:cacheprovider"]
-        collected = pytester.runpytest("--collect-only", "-q", *args)
-        ids = [line.split("::")[-1] for line in collected.outlines if "::" in line]
-        assert ids == ["test_pretrain[pretrain-ptbxl-tiny200-s0]",  # myssl and random are given, never trained
-                       "test_cell[ptb-tiny200-f1.0-scratch-s0]",
-                       "test_cell[myssl->ptb-tiny200-f1.0-finetune-s0]",
-                       "test_cell[ptbxl->ptb-tiny200-f1.0-finetune-s0]",
-                       "test_cell[myssl->ptb-tiny200-f1.0-linear-s0]", "test_cell[ptbxl->ptb-tiny200-f1.0-linear-s0]",
-                       "test_cell[random->ptb-tiny200-f1.0-linear-s0]",
-                       "test_transferability[myssl->ptb-tiny200-f1.0-s0]",
-                       "test_transferability[ptbxl->ptb-tiny200-f1.0-s0]",
-                       "test_transferability[random->ptb-tiny200-f1.0-s0]"]
-        run = pytester.runpytest(*args)
-        run.assert_outcomes(passed=10)
-        board = (results.parent / "leaderboard.md").read_text()
-        assert "fine-tune ← myssl" in board and "linear ← random" in board
-        assert "tiny200: 200 Hz x 5 s, 12 leads" in board
-        section = board.split("## Pre-trained vs random features (linear probe)")[1].split("\n## ")[0]
-        assert {line.split("|")[2].strip() for line in section.splitlines() if line.startswith("| ptb ")} == \
-            {"ptbxl", "myssl"}  # each upstream's linear probe beside the random control
-        capsys.readouterr()
-        assert cli.main(["transferability", "--downstream", "ptb", "--profiles", str(pytester.path / "my.toml"),
-                         "--profile", "mine", "--results", str(results), "--cache", str(data_cache),
-                         "--ecg-checkpoint", str(manifest)]) == 0
-        ranking = capsys.readouterr().out
-        assert all(name in ranking for name in ("myssl", "ptbxl", "random")), ranking
-    finally:
-        CHECKPOINTS._items.pop("myssl", None)
-        CHECKPOINTS._origins.pop("myssl", None)
+@pytest.fixture(scope="module")
+def my_data(tmp_path_factory) -> Path:
+    """The user's --ecg-data folder: demo_up (what demo_ssl was pre-trained on, as its pretrain module wrote it),
+    demo_down (the user's data) and a 50-record PTB-XL copy in PTB-XL's own layout, at 500 and 100 Hz."""
+    root = tmp_path_factory.mktemp("my-data")
+    demo.write_records(root / "demo_up", ("A", "B", "C"), 60, 1, with_split=False)
+    demo.write_records(root / "demo_down", ("A", "C"), 40, 2, with_split=True)
+    write_ptbxl(root, [PtbxlRow(i, 1000 + i, PTBXL_CODES[i % 5], i % 10 + 1) for i in range(1, 51)], rates=(500, 100))
+    return root
 
 
-def _grid_module() -> str:
-    from importlib import resources
+def test_the_package_ships_its_checkpoint_as_checkpoint_new_writes_it(tmp_path, capsys):
+    shipped = Path(demo.DEMO_SSL)
+    assert cli.main(["checkpoints"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| demo_ssl "))
+    assert [c.strip() for c in row.strip("|").split("|")][:4] == ["demo_ssl", "tinycnn250", "250 Hz x 8 s, 12 leads",
+                                                                   "demo_up"]
+    assert "ecgbench-demo-ext" in row  # registered by the package's entry point, no --ecg-checkpoint
+    table = tomllib.loads(shipped.read_text())
+    out = tmp_path / "demo_ssl.toml"
+    assert cli.main(["checkpoint", "new", "demo_ssl", "--model", "tinycnn250",
+                     "--weights", str(shipped.parent / table["weights"]), "--pretrained-on", "demo_up",
+                     "--licence", table["licence"], "--citation", table["citation"],
+                     "--description", table["description"], "--out", str(out)]) == 0
+    assert "input 250 Hz x 8 s, 12 leads; pre-trained on demo_up" in capsys.readouterr().out
+    written = tomllib.loads(out.read_text())
+    assert Path(written.pop("weights")) == shipped.parent / table.pop("weights")
+    assert written == table
 
-    return resources.files("ecgbench").joinpath("grid/test_grid.py").read_text()
+
+def test_weights_pretrained_as_the_package_says_are_accepted_by_checkpoint_new(tmp_path, capsys):
+    from ecgbench_demo_ext.pretrain import pretrain
+
+    weights = pretrain(tmp_path / "again.pt")
+    assert cli.main(["checkpoint", "new", "again", "--model", "tinycnn250", "--weights", str(weights),
+                     "--pretrained-on", "demo_up", "--out", str(tmp_path / "again.toml")]) == 0
+    assert tomllib.loads((tmp_path / "again.toml").read_text())["outputs"] == 3
+
+
+def test_my_checkpoint_meets_ptbxl_and_random_in_the_grid_leaderboard_and_ranking(my_data, tmp_path, capsys):
+    (tmp_path / "my.toml").write_text(PROFILE)
+    results = tmp_path / "reports" / "mine" / "results"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--pyargs", "ecgbench.grid",
+                          "--ecg-profiles", "my.toml", "--ecg-profile", "mine", "--ecg-data", str(my_data),
+                          "--ecg-cache", str(tmp_path / "cache"), "-rA"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    passed = sorted(line.split("::")[-1] for line in run.stdout.splitlines() if line.startswith("PASSED"))
+    assert passed == sorted(["test_cell[demo_ssl->demo_down-tinycnn250-f1.0-finetune-s0]",
+                             "test_cell[demo_ssl->demo_down-tinycnn250-f1.0-linear-s0]",
+                             "test_cell[demo_down-tinycnn250-f1.0-scratch-s0]",
+                             "test_cell[ptbxl->demo_down-tinycnn250-f1.0-finetune-s0]",
+                             "test_cell[ptbxl->demo_down-tinycnn250-f1.0-linear-s0]",
+                             "test_cell[random->demo_down-tinycnn250-f1.0-linear-s0]",
+                             "test_pretrain[pretrain-ptbxl-tinycnn250-s0]",  # demo_ssl, random: given, never trained
+                             "test_transferability[demo_ssl->demo_down-tinycnn250-f1.0-s0]",
+                             "test_transferability[ptbxl->demo_down-tinycnn250-f1.0-s0]",
+                             "test_transferability[random->demo_down-tinycnn250-f1.0-s0]"])
+    board = (results.parent / "leaderboard.md").read_text()
+    assert "fine-tune ← demo_ssl" in board and "linear ← random" in board
+    assert "tinycnn250: 250 Hz x 8 s, 12 leads" in board
+    probes = board.split("## Pre-trained vs random features (linear probe)")[1].split("\n## ")[0]
+    assert {line.split("|")[2].strip() for line in probes.splitlines() if line.startswith("| demo_down ")} == \
+        {"ptbxl", "demo_ssl"}  # each upstream's linear probe beside the random control
+    overlap = board.split("## Overlap")[1].split("\n## ")[0]
+    assert "demo_ssl" in overlap and "none found" in overlap  # checked against demo_up, its pretrained_on
+    capsys.readouterr()
+    assert cli.main(["transferability", "--downstream", "demo_down", "--profiles", str(tmp_path / "my.toml"),
+                     "--profile", "mine", "--results", str(results), "--cache", str(tmp_path / "cache"),
+                     "--data", str(my_data)]) == 0
+    ranking = capsys.readouterr().out
+    assert all(name in ranking for name in ("demo_ssl", "ptbxl", "random")), ranking

@@ -60,3 +60,24 @@ def import_what_training_imports() -> None:
     model, device = build_tiny(2), torch.device("cpu")
     train_step(model, make_optimiser(model.parameters(), 0.001, device), torch.zeros(2, 1000, 12),
                torch.zeros(2, 2), device, "fp32")
+
+
+def tiny_weights(path: Path, outputs: int = 3, seed: int = 0, model: str = NAME) -> Path:
+    """A state dict of ``model`` (tinycnn) with ``outputs`` classes, as a user's pre-training would save it."""
+    import torch
+
+    from ecgbench.models import build_model
+
+    torch.manual_seed(seed)
+    torch.save(build_model(model, outputs).state_dict(), path)
+    return path
+
+
+def new_checkpoint(folder: Path, name: str, weights: Path, *options: str) -> Path:
+    """``ecgbench checkpoint new NAME --model tinycnn --weights WEIGHTS OPTIONS``: the manifest it wrote."""
+    from ecgbench import cli
+
+    out = folder / f"{name}.toml"
+    assert cli.main(["checkpoint", "new", name, "--model", NAME, "--weights", str(weights), "--out", str(out),
+                     *options]) == 0
+    return out

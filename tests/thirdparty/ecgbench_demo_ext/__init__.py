@@ -1,4 +1,5 @@
-"""A user's package: a tiny CNN and two WFDB datasets (format 212, 250 Hz, 8 s records) for ecgbench."""
+"""A user's package: a tiny CNN, two WFDB datasets (format 212, 250 Hz, 8 s records), and a CNN of its own input
+(250 Hz x 8 s) with pre-trained weights shipped as a checkpoint, for ecgbench."""
 from __future__ import annotations
 
 import csv
@@ -12,6 +13,7 @@ from ecgbench.models import Classifier
 HERE = Path(__file__).resolve().parent
 DEMO_UP = HERE / "demo_up.toml"  # entry points of group ecgbench.datasets name these paths
 DEMO_DOWN = HERE / "demo_down.toml"
+DEMO_SSL = HERE / "demo_ssl.toml"  # an entry point of group ecgbench.checkpoints names this manifest
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 RATE_HZ, SECONDS = 250, 8
 
@@ -36,6 +38,30 @@ def tinycnn(n_classes: int) -> Classifier:
 
 
 tinycnn.family = "cnn"  # how an entry point declares its model family
+
+
+class _Backbone250(nn.Module):
+    """Three strided convolutions sized for 2000 samples (250 Hz x 8 s), seeing 1.2 s each: 16 features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv1d(12, 16, 15, stride=4), nn.ReLU(), nn.Conv1d(16, 16, 9, stride=4),
+                                  nn.ReLU(), nn.Conv1d(16, 16, 9, stride=2, dilation=2), nn.ReLU(),
+                                  nn.AdaptiveAvgPool1d(1), nn.Flatten())
+        self.out_features = 16
+
+    def forward(self, x):
+        return self.conv(x.transpose(1, 2))
+
+
+def tinycnn250(n_classes: int) -> Classifier:
+    backbone = _Backbone250()
+    return Classifier(backbone, _head(backbone.out_features, n_classes), head_factory=_head)
+
+
+tinycnn250.family = "cnn"
+tinycnn250.rate_hz = RATE_HZ  # the input it declares: ecgbench prepares every dataset at 250 Hz x 8 s for it
+tinycnn250.seconds = SECONDS
 
 
 def write_records(folder: Path, classes: tuple[str, ...], n: int, seed: int, with_split: bool) -> Path:
