@@ -174,12 +174,14 @@ def add_transferability_commands(sub) -> None:
 
 
 def ranking_profiles_hint(current: str) -> str:
-    """For a leaderboard that cannot rank upstreams: which packaged profiles pre-train on enough of them."""
+    """For a leaderboard that cannot rank upstreams: which packaged profiles fine-tune from enough of them (the
+    random-feature control has no fine-tune cells, so it is no upstream to rank by its gains)."""
     from ecgbench.results.transferability import MIN_UPSTREAMS
-    from ecgbench.study import load_profiles
+    from ecgbench.study import RANDOM_UPSTREAM, load_profiles
 
-    names = [name for name, p in load_profiles().items() if len(p.upstreams) >= MIN_UPSTREAMS]
+    names = [name for name, p in load_profiles().items()
+             if len([u for u in p.upstreams if u != RANDOM_UPSTREAM]) >= MIN_UPSTREAMS]
     if current in names or not names:
         return ""
-    return (f"profile {current} pre-trains on fewer; the packaged profiles {', '.join(names)} pre-train on "
-            f"{MIN_UPSTREAMS} or more and rank them")
+    return (f"profile {current} fine-tunes from fewer upstreams; the packaged profiles {', '.join(names)} fine-tune "
+            f"from {MIN_UPSTREAMS} or more and rank them")

@@ -186,3 +186,18 @@ def test_records_without_predictions_give_the_point_alone():
     outcomes[1] = {**outcomes[1], "predictions": None}
     found = _find(analyse_transferability(scores, outcomes, n_resamples=50), "cell", "logme", "f1")
     assert found.kendall.point == pytest.approx(1) and (found.kendall.low, found.kendall.n_resamples) == (None, 0)
+
+
+def test_the_no_ranking_hint_counts_only_upstreams_with_fine_tune_cells(monkeypatch, smoke_profile):
+    """The random control has no fine-tune cells: a profile of two datasets and random cannot rank by gains."""
+    import dataclasses
+
+    import ecgbench.study
+    from ecgbench.transfer_ranking import ranking_profiles_hint
+
+    profiles = {"two_and_random": dataclasses.replace(smoke_profile, upstreams=("ptbxl", "cpsc2018", "random")),
+                "three": smoke_profile}
+    monkeypatch.setattr(ecgbench.study, "load_profiles", lambda: profiles)
+    assert ranking_profiles_hint("two_and_random") == ("profile two_and_random fine-tunes from fewer upstreams; the "
+                                                       "packaged profiles three fine-tune from 3 or more and rank them")
+    assert ranking_profiles_hint("three") == ""
