@@ -32,7 +32,6 @@ from ecgbench.plugin.session import (
     OUTCOME_PROPERTY,
     SCORE_OUTCOME_PROPERTY,
     SCORE_PROPERTY,
-    SCORE_STATUS_PROPERTY,
     SESSION_PLUGIN,
     SKIP_PROPERTY,
     STATE_KEY,
@@ -281,6 +280,5 @@ def ecg_score(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callabl
         origin = "trained" if ecg_runner.will_train(task) else "reused"
         record = ecg_runner.transferability(task)
         request.node.user_properties.append((SCORE_OUTCOME_PROPERTY, f"{origin} {record['status']}"))
-        request.node.user_properties.append((SCORE_STATUS_PROPERTY, record["status"]))
         return record
     return score

@@ -23,8 +23,7 @@ SCORE_PROPERTY = "ecg_transferability"
 OUTCOME_PROPERTY = "ecg_outcome"  # "trained ok", "reused failed", ...: where the cell's record came from
 SKIP_PROPERTY = "ecg_skip"  # why a study cell was skipped
 CHECKPOINT_PROPERTY = "ecg_checkpoint"  # "trained", "reused" or "skipped": what a pre-training case did
-SCORE_OUTCOME_PROPERTY = "ecg_score_outcome"  # "trained ok", "reused failed", ...: as OUTCOME_PROPERTY
-SCORE_STATUS_PROPERTY = "ecg_score_status"  # the status of the score record a task wrote
+SCORE_OUTCOME_PROPERTY = "ecg_score_outcome"  # "trained ok", "reused failed", ...: its last word the record's status
 TASK_KINDS = {"test_pretrain[": ("checkpoint", CHECKPOINT_PROPERTY), "test_cell[": ("cell", OUTCOME_PROPERTY),
               "test_transferability[": ("score", SCORE_OUTCOME_PROPERTY)}
 
@@ -116,8 +115,9 @@ class EcgSession:
         if report.skipped and SKIP_PROPERTY in properties:
             self.tally.skipped[report.nodeid] = properties[SKIP_PROPERTY]
         if report.when == "call" and SCORE_PROPERTY in properties:
+            written = properties.get(SCORE_OUTCOME_PROPERTY)  # absent when the task wrote no record
             self.tally.scores[properties[SCORE_PROPERTY]] = score_outcome(report.outcome,
-                                                                          properties.get(SCORE_STATUS_PROPERTY))
+                                                                          written.split()[-1] if written else None)
 
     def records(self) -> list[dict]:
         """The stored records of the profile's current configuration in the results folder; unreadable ones go
