@@ -36,7 +36,6 @@ from ecgbench.plugin.session import (
     SKIP_PROPERTY,
     STATE_KEY,
     EcgSession,
-    task_outcome,
 )
 from ecgbench.plugin.tasks import parametrize_tasks, register_axis_markers
 from ecgbench.results.store import load_records, other_profiles_problem
@@ -186,7 +185,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _check_cells_per_gpu(config)
     register_axis_markers(config, profile)
     config.pluginmanager.register(session, SESSION_PLUGIN)
-    progress.register(config, session.profile, task_outcome)
+    progress.register(config, session.profile, session.tally)
     if not session.is_worker:
         config.pluginmanager.register(SavedRunSession.from_options(config, session), SAVED_RUN_PLUGIN)
 
