@@ -7,7 +7,9 @@ controller hands to its workers (``ecg_progress`` in ``workerinput``), read at t
 the runner's epoch callback reaches the reporter directly. The ETA prices the tasks left with the cost model's
 work per task (samples trained and inferred, ``ecgbench.cost.task_work``) at each model's seconds per unit of
 work measured on this run's trained tasks, divided by the tasks seen running at once. Not FLOPs: counting a
-model's FLOPs costs seconds of CPU that the run itself needs.
+model's FLOPs costs seconds of CPU that the run itself needs. What each finished task did it reads from the
+run's ``RunTally`` (filled by the plugin, which knows its report properties), the count the ecgbench section
+reads too.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import contextlib
 import json
 import shutil
 import tempfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Callable
 
@@ -23,14 +25,12 @@ import pytest
 
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.cost import TRAIN_OVER_FORWARD, grid_tasks, task_work
+from ecgbench.results.tally import RunTally
 from ecgbench.study import Pretraining, Profile
 
 WORKER_INPUT = "ecg_progress"
 STUDY_TESTS = ("test_pretrain", "test_cell", "test_transferability")  # the grid's test functions
 SLOWEST = 3
-# (kind, outcome, key) of a finished study task from its report: kind "cell", "checkpoint" or "score"; outcome
-# "trained ok", "reused failed", "skipped", ... (the plugin knows its report properties, this module does not).
-Classify = Callable[[pytest.TestReport], "tuple[str, str, str] | None"]
 
 
 def task_key(nodeid: str) -> str | None:
@@ -58,14 +58,13 @@ class EpochFile:
 
 
 class RunProgress:
-    """The controller's view of a run: planned tasks, tasks in flight, finished ones and their outcomes."""
+    """The controller's view of a run: planned tasks, tasks in flight; finished ones are the tally's."""
 
-    def __init__(self, profile: Profile, write: Callable[[str], None], classify: Classify) -> None:
-        self.profile, self.write, self.classify = profile, write, classify
+    def __init__(self, profile: Profile, write: Callable[[str], None], tally: RunTally) -> None:
+        self.profile, self.write, self.tally = profile, write, tally
         self.planned: list[str] = []
         self.running: list[str] = []  # keys of the tasks in flight, in start order
         self.epochs: dict[str, tuple[int, int]] = {}  # key -> (epoch, max epochs)
-        self.finished: dict[str, tuple[str, str, float]] = {}  # key -> (kind, outcome, seconds)
         self.epoch_folder: Path | None = None
         self.parallel = 1  # the most tasks seen running at once
         self._tasks: dict | None = None
@@ -96,28 +95,22 @@ class RunProgress:
         self.write(f"ecgbench {self._status()}: {key}: epoch {epoch}/{epochs}")
 
     def reported(self, report: pytest.TestReport) -> None:
-        found = self.classify(report)
+        """A study task's line at its teardown report, when the tally has what its earlier reports said."""
         key = task_key(report.nodeid)
-        if key is None or (found is None and report.when != "teardown"):
-            return
-        if found is not None:
-            kind, outcome, _ = found
-            seconds = report.duration if report.when == "call" else 0.0
-            self.finished[key] = (kind, outcome, seconds)
-        if report.when != "teardown" or key not in self.finished:
+        if report.when != "teardown" or key not in self.tally.tasks:
             return
         if key in self.running:
             self.running.remove(key)
         self.epochs.pop(key, None)
-        kind, outcome, seconds = self.finished[key]
-        if outcome.startswith("reused"):
+        ended = self.tally.tasks[key]
+        if ended.origin == "reused":
             self._quiet_reuses += 1
             return
         reused = f" (and {self._quiet_reuses} reused from stored records)" if self._quiet_reuses else ""
         self._quiet_reuses = 0
-        what = "checkpoint " if kind == "checkpoint" else "score task " if kind == "score" else ""
-        self.write(f"ecgbench {self._status()}: {what}{key}: {outcome}"
-                   f"{f' in {format_seconds(seconds)}' if seconds else ''}{reused}{self._in_flight()}")
+        what = "checkpoint " if ended.kind == "checkpoint" else "score task " if ended.kind == "score" else ""
+        self.write(f"ecgbench {self._status()}: {what}{key}: {ended.outcome}"
+                   f"{f' in {format_seconds(ended.seconds)}' if ended.seconds else ''}{reused}{self._in_flight()}")
 
     # -- status -----------------------------------------------------------------------------------------
     def _task(self, key: str):
@@ -141,21 +134,21 @@ class RunProgress:
         """Seconds left: each unfinished task's work at its model's measured seconds per unit of work (the mean
         rate for a model not trained yet), over the tasks that run at once; None before any task trained."""
         spent, done = defaultdict(float), defaultdict(float)
-        for key, (_, outcome, seconds) in self.finished.items():
-            if outcome.startswith("trained") and (task := self._task(key)) is not None and self.work(key):
-                spent[task.model] += seconds
+        for key, ended in self.tally.tasks.items():
+            if ended.origin == "trained" and (task := self._task(key)) is not None and self.work(key):
+                spent[task.model] += ended.seconds
                 done[task.model] += self.work(key)
         if not done:
             return None
         rates = {model: spent[model] / done[model] for model in done}
         fallback = sum(spent.values()) / sum(done.values())
-        left = [key for key in self.planned if key not in self.finished and self._task(key) is not None]
+        left = [key for key in self.planned if key not in self.tally.tasks and self._task(key) is not None]
         return sum(self.work(k) * rates.get(self._task(k).model, fallback) for k in left) / self.parallel
 
     def _status(self) -> str:
-        total = len(self.planned) or len(self.finished)
+        done, total = len(self.tally.tasks), len(self.planned) or len(self.tally.tasks)
         eta = self.eta()
-        return (f"[{len(self.finished)}/{total} done, {max(0, total - len(self.finished))} left, "
+        return (f"[{done}/{total} done, {max(0, total - done)} left, "
                 f"ETA {format_seconds(eta) if eta is not None else 'after the first trained task'}]")
 
     def _in_flight(self) -> str:
@@ -182,11 +175,10 @@ class RunProgress:
         """What each kind of task did, and the slowest trained cells."""
         lines = []
         for kind, label in (("cell", "cells"), ("checkpoint", "checkpoints"), ("score", "score tasks")):
-            counts = Counter(outcome for k, outcome, _ in self.finished.values() if k == kind)
-            if counts:
+            if counts := self.tally.count(kind):
                 lines.append(f"{label}: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())))
-        slow = sorted(((seconds, key) for key, (kind, outcome, seconds) in self.finished.items()
-                       if kind == "cell" and outcome.startswith("trained")), reverse=True)[:SLOWEST]
+        slow = sorted(((ended.seconds, key) for key, ended in self.tally.tasks.items()
+                       if ended.kind == "cell" and ended.origin == "trained"), reverse=True)[:SLOWEST]
         if slow:
             lines.append("slowest cells: " + ", ".join(f"{key} {format_seconds(s)}" for s, key in slow))
         return lines
@@ -195,9 +187,9 @@ class RunProgress:
 class ProgressPlugin:
     """The pytest side of ``RunProgress`` on the controller (or a plain run)."""
 
-    def __init__(self, config: pytest.Config, profile: Profile, classify: Classify) -> None:
+    def __init__(self, config: pytest.Config, profile: Profile, tally: RunTally) -> None:
         self.config = config
-        self.progress = RunProgress(profile, self._write, classify)
+        self.progress = RunProgress(profile, self._write, tally)
 
     def _write(self, line: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -254,7 +246,8 @@ def epoch_reporter(config: pytest.Config) -> Callable[[str, int, int], None] | N
 PLUGIN_NAME = "ecgbench-progress"
 
 
-def register(config: pytest.Config, profile: Profile, classify: Classify) -> None:
-    """Register the progress reporter on the controller or a plain run (never on an xdist worker)."""
+def register(config: pytest.Config, profile: Profile, tally: RunTally) -> None:
+    """Register the progress reporter of the run's ``tally`` on the controller or a plain run (never on an xdist
+    worker)."""
     if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(ProgressPlugin(config, profile, classify), PLUGIN_NAME)
+        config.pluginmanager.register(ProgressPlugin(config, profile, tally), PLUGIN_NAME)

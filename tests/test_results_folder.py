@@ -17,7 +17,7 @@ from ecgbench.results.datasets import dataset_lines, partial_copies
 from ecgbench.results.findings import paired_cells
 from ecgbench.results.schema import ResultRecordError, sealed
 from ecgbench.results.store import load_records, read_record, write_record
-from ecgbench.results.tally import RunTally, score_outcome
+from ecgbench.results.tally import RunTally, TaskOutcome, score_outcome
 
 import_what_training_imports()
 GRID = Path(__file__).parents[1] / "benchmarks" / "test_grid.py"
@@ -224,9 +224,14 @@ def test_a_score_task_is_counted_by_its_test_outcome_and_its_record(test_outcome
 
 def test_the_score_line_counts_each_outcome(tmp_path):
     tally = RunTally(tmp_path)
+    tally.tasks["cell"] = TaskOutcome("cell", "trained ok", started=True)
     assert tally.score_line() is None
-    tally.scores.update({"a": "ok", "b": "failed", "c": "skipped", "d": "ok"})
+    tally.tasks.update({"a": TaskOutcome("score", "trained ok"), "b": TaskOutcome("score", "reused failed"),
+                        "c": TaskOutcome("score", "trained skipped"), "d": TaskOutcome("score", "reused ok")})
     assert tally.score_line() == "transferability scores: 2 ok, 1 failed, 1 skipped"
+    tally.tasks["e"] = TaskOutcome("score", "skipped", reason="dataset demo has no synthetic stand-in")
+    assert tally.score_line() == ("transferability scores: 2 ok, 1 failed, 2 skipped "
+                                  "(1 x dataset demo has no synthetic stand-in)")
 
 
 def test_a_score_task_whose_record_cannot_be_written_is_counted_failed(study, monkeypatch):

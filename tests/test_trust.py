@@ -17,7 +17,7 @@ from ecgbench.results.bootstrap import macro_auroc_resampled, point_value
 from ecgbench.results.configuration import record_tag
 from ecgbench.results.schema import DIGEST_KEY, SCHEMA_VERSION, ResultRecordError
 from ecgbench.results.store import RecordWriteError, load_records, read_record, record_path, write_record
-from ecgbench.results.tally import RunTally
+from ecgbench.results.tally import RunTally, TaskOutcome
 from ecgbench.study import Cell, Transferability
 
 GRID = Path(__file__).parents[1] / "benchmarks" / "test_grid.py"
@@ -212,10 +212,14 @@ def test_the_summary_and_provenance_say_what_was_trained_and_what_reused(pyteste
 
 def test_the_tally_counts_skipped_cells_with_their_reasons_and_cells_without_a_record(tmp_path):
     tally = RunTally(tmp_path)
-    tally.started += ["a", "b", "c"]
-    tally.outcomes.update({"a": ("trained", "ok"), "b": ("reused", "failed")})
-    tally.skipped.update({f"s{i}": "upstream ptbxl is synthetic data but downstream ptb is real" for i in range(3)})
-    tally.skipped["t"] = "another reason"
+    mixed = "upstream ptbxl is synthetic data but downstream ptb is real"
+    tally.tasks.update({"a": TaskOutcome("cell", "trained ok", started=True),
+                        "b": TaskOutcome("cell", "reused failed", started=True),
+                        "c": TaskOutcome("cell", "failed", started=True)})
+    tally.tasks.update({f"s{i}": TaskOutcome("cell", "skipped", reason=mixed) for i in range(3)})
+    tally.tasks["t"] = TaskOutcome("cell", "skipped", reason="another reason")
+    tally.tasks["u"] = TaskOutcome("score", "skipped", reason=mixed)  # a score task: the score line's, no cell
+    tally.tasks["v"] = TaskOutcome("cell", "failed")  # failed in its setup: never started, so no record expected
     assert tally.lines() == [
         "trained here: 1 cells (1 ok, 0 failed)",
         f"reused from stored records in {tmp_path}: 1 cells (0 ok, 1 failed), not trained again; retrain them "
@@ -226,7 +230,7 @@ def test_the_tally_counts_skipped_cells_with_their_reasons_and_cells_without_a_r
 
 def test_the_tally_for_a_committed_leaderboard_names_the_results_folder_relative_to_it(tmp_path):
     tally = RunTally(tmp_path / "reports" / "results")
-    tally.outcomes["a"] = ("reused", "ok")
+    tally.tasks["a"] = TaskOutcome("cell", "reused ok", started=True)
     (reused,) = [line for line in tally.lines(relative_to=tmp_path / "reports") if line.startswith("reused")]
     assert reused.startswith("reused from stored records in results: 1 cells") and str(tmp_path) not in reused
 

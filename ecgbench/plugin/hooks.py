@@ -32,12 +32,10 @@ from ecgbench.plugin.session import (
     OUTCOME_PROPERTY,
     SCORE_OUTCOME_PROPERTY,
     SCORE_PROPERTY,
-    SCORE_STATUS_PROPERTY,
     SESSION_PLUGIN,
     SKIP_PROPERTY,
     STATE_KEY,
     EcgSession,
-    task_outcome,
 )
 from ecgbench.plugin.tasks import parametrize_tasks, register_axis_markers
 from ecgbench.results.store import load_records, other_profiles_problem
@@ -187,7 +185,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _check_cells_per_gpu(config)
     register_axis_markers(config, profile)
     config.pluginmanager.register(session, SESSION_PLUGIN)
-    progress.register(config, session.profile, task_outcome)
+    progress.register(config, session.profile, session.tally)
     if not session.is_worker:
         config.pluginmanager.register(SavedRunSession.from_options(config, session), SAVED_RUN_PLUGIN)
 
@@ -281,6 +279,5 @@ def ecg_score(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Callabl
         origin = "trained" if ecg_runner.will_train(task) else "reused"
         record = ecg_runner.transferability(task)
         request.node.user_properties.append((SCORE_OUTCOME_PROPERTY, f"{origin} {record['status']}"))
-        request.node.user_properties.append((SCORE_STATUS_PROPERTY, record["status"]))
         return record
     return score

@@ -1,6 +1,6 @@
 """The session object of the study (the pytest-benchmark pattern): registered in ``pytest_configure``, it keeps
-the phase/shard selection, tallies which cells ran from the test reports (the controller under xdist sees every
-worker's reports) and writes the leaderboard once in ``pytest_sessionfinish``."""
+the phase/shard selection, tallies what each study task did from the test reports (the controller under xdist sees
+every worker's reports) and writes the leaderboard once in ``pytest_sessionfinish``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,37 +9,44 @@ import pytest
 
 from ecgbench.cluster.shards import ShardSpec
 from ecgbench.plugin.tasks import split_by_kind, task_of
+from ecgbench.progress import task_key
 from ecgbench.results.configuration import current_configuration
 from ecgbench.results.datasets import partial_copies
 from ecgbench.results.leaderboard import rebuild_leaderboard
 from ecgbench.results.score_records import load_score_records
 from ecgbench.results.store import load_records
-from ecgbench.results.tally import RunTally, score_outcome
+from ecgbench.results.tally import RunTally, TaskOutcome, score_outcome
 from ecgbench.runner import RunOptions, cell_hyperparameters, pretrain_hyperparameters
 from ecgbench.study import Cell, Profile, Task
 
 CELL_PROPERTY = "ecg_cell"
 SCORE_PROPERTY = "ecg_transferability"
 OUTCOME_PROPERTY = "ecg_outcome"  # "trained ok", "reused failed", ...: where the cell's record came from
-SKIP_PROPERTY = "ecg_skip"  # why a study cell was skipped
+SKIP_PROPERTY = "ecg_skip"  # why a study cell (or its score task) was skipped
 CHECKPOINT_PROPERTY = "ecg_checkpoint"  # "trained", "reused" or "skipped": what a pre-training case did
-SCORE_OUTCOME_PROPERTY = "ecg_score_outcome"  # "trained ok", "reused failed", ...: as OUTCOME_PROPERTY
-SCORE_STATUS_PROPERTY = "ecg_score_status"  # the status of the score record a task wrote
-TASK_KINDS = {"test_pretrain[": ("checkpoint", CHECKPOINT_PROPERTY), "test_cell[": ("cell", OUTCOME_PROPERTY),
-              "test_transferability[": ("score", SCORE_OUTCOME_PROPERTY)}
+SCORE_OUTCOME_PROPERTY = "ecg_score_outcome"  # "trained ok", "reused failed", ...: its last word the record's status
+# grid test (progress.STUDY_TESTS) -> (kind, the property a cell or score task reports once past its skip checks,
+# the property of its outcome); a checkpoint is never "started": nothing of it goes into this run's records
+TASK_KINDS = {"test_pretrain": ("checkpoint", None, CHECKPOINT_PROPERTY),
+              "test_cell": ("cell", CELL_PROPERTY, OUTCOME_PROPERTY),
+              "test_transferability": ("score", SCORE_PROPERTY, SCORE_OUTCOME_PROPERTY)}
 
 
-def task_outcome(report: pytest.TestReport) -> tuple[str, str, str] | None:
-    """(kind, outcome, nodeid) of a study task's report that decides its outcome (the call, or a skipped or
-    failed setup), for the progress lines; None for other reports and other tests."""
-    if report.when != "call" and report.passed:
+def task_outcome(report: pytest.TestReport) -> tuple[str, TaskOutcome] | None:
+    """(task key, what it did) from the report of a study task that decides it (its call, or a setup that failed
+    or skipped); None for other reports and other tests. The one place that reads what the fixtures report."""
+    key = task_key(report.nodeid)
+    if key is None or report.when == "teardown" or (report.when == "setup" and report.passed):
         return None
-    found = next((kind for prefix, kind in TASK_KINDS.items() if prefix in report.nodeid), None)
-    if found is None:
-        return None
-    kind, outcome_property = found
-    outcome = dict(report.user_properties).get(outcome_property)
-    return kind, outcome or ("skipped" if report.skipped else "failed" if report.failed else "ok"), report.nodeid
+    kind, started_property, outcome_property = TASK_KINDS[report.nodeid.rpartition("::")[2].partition("[")[0]]
+    properties = dict(report.user_properties)
+    outcome = properties.get(outcome_property) or ("skipped" if report.skipped else "failed" if report.failed else "ok")
+    if kind == "score" and outcome_property in properties:  # counted by its test too: see score_outcome
+        origin, status = outcome.split()
+        outcome = f"{origin} {score_outcome(report.outcome, status)}"
+    return key, TaskOutcome(kind, outcome, seconds=report.duration if report.when == "call" else 0.0,
+                            reason=properties.get(SKIP_PROPERTY) if report.skipped else None,
+                            started=started_property in properties)
 
 
 SESSION_PLUGIN = "ecgbench-session"  # the name other code finds this session's state by, without importing us
@@ -72,7 +79,7 @@ class EcgSession:
     @property
     def cells_run(self) -> list[str]:
         """Keys of the study cells this session started."""
-        return self.tally.started
+        return self.tally.started("cell")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
@@ -106,18 +113,11 @@ class EcgSession:
         return result
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Seen by the controller for every worker's test: which study cells ran, were reused or were skipped."""
-        properties = dict(report.user_properties)
-        if report.when == "call" and CELL_PROPERTY in properties:
-            key = properties[CELL_PROPERTY]
-            self.tally.started.append(key)
-            if OUTCOME_PROPERTY in properties:
-                self.tally.outcomes[key] = tuple(properties[OUTCOME_PROPERTY].split())
-        if report.skipped and SKIP_PROPERTY in properties:
-            self.tally.skipped[report.nodeid] = properties[SKIP_PROPERTY]
-        if report.when == "call" and SCORE_PROPERTY in properties:
-            self.tally.scores[properties[SCORE_PROPERTY]] = score_outcome(report.outcome,
-                                                                          properties.get(SCORE_STATUS_PROPERTY))
+        """Seen by the controller for every worker's test: what each study task did, into the run's tally (which
+        the progress lines read at the task's teardown report, after this one)."""
+        if (done := task_outcome(report)) is not None:
+            key, outcome = done
+            self.tally.tasks[key] = outcome
 
     def records(self) -> list[dict]:
         """The stored records of the profile's current configuration in the results folder; unreadable ones go
@@ -153,11 +153,11 @@ class EcgSession:
 
         try:
             records, scores = self.records(), self.score_records()
-            ran = set(self.tally.started)
+            ran = set(self.cells_run)
             self.summary = terminal_summary([r for r in records if r["key"] in ran])
             self.dataset_warnings = partial_copies([r for r in records if r["key"] in ran])
             self.scores_summary = self.tally.score_line()
-            if ran or self.tally.scores:
+            if ran or self.tally.started("score"):
                 notes = [self.configuration_note] if self.configuration_note else []
                 self.written, self.stale_note = rebuild_leaderboard(
                     records, scores, self.report_dir, self.options.keep_stale, "--ecg-keep-stale",
