@@ -5,11 +5,11 @@ It reads only what the controller sees anyway: the start and the report of every
 The epoch of a cell in flight on an xdist worker comes through a small file per worker in a folder the
 controller hands to its workers (``ecg_progress`` in ``workerinput``), read at the next event; in a plain run
 the runner's epoch callback reaches the reporter directly. The ETA prices the tasks left with the cost model's
-work per task (samples trained and inferred, ``ecgbench.cost.task_work``) at each model's seconds per unit of
-work measured on this run's trained tasks, divided by the tasks seen running at once. Not FLOPs: counting a
-model's FLOPs costs seconds of CPU that the run itself needs. What each finished task did it reads from the
-run's ``RunTally`` (filled by the plugin, which knows its report properties), the count the ecgbench section
-reads too.
+work per task (samples trained and inferred, ``ecgbench.cost.task_work``) at the seconds per unit of work
+measured on this run's trained tasks of the same kind, model and dataset (else model, else all), divided by
+the tasks seen running at once. Not FLOPs: counting a model's FLOPs costs seconds of CPU that the run itself
+needs. What each finished task did it reads from the run's ``RunTally`` (filled by the plugin, which knows its
+report properties), the count the ecgbench section reads too.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import pytest
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.cost import TRAIN_OVER_FORWARD, grid_tasks, task_work
 from ecgbench.results.tally import RunTally
-from ecgbench.study import Pretraining, Profile
+from ecgbench.study import Cell, Pretraining, Profile, Transferability
 
 WORKER_INPUT = "ecg_progress"
 STUDY_TESTS = ("test_pretrain", "test_cell", "test_transferability")  # the grid's test functions
@@ -42,6 +42,15 @@ def task_key(nodeid: str) -> str | None:
 def format_seconds(seconds: float) -> str:
     minutes, rest = divmod(int(round(seconds)), 60)
     return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+def _rate_levels(task: Cell | Pretraining | Transferability) -> tuple[tuple, ...]:
+    """The groups whose measured rate prices ``task``, closest first: its kind, model and dataset; its model; all.
+    The cost model sizes a dataset from its manifest, so a partial or enlarged copy puts the work of all its
+    tasks off by one factor, which a rate measured on that dataset's own tasks cancels (a pre-training on a
+    300-record slice of PTB-XL must not price cells on a 400-record dataset)."""
+    dataset = task.upstream if isinstance(task, Pretraining) else task.downstream
+    return (type(task).__name__, task.model, dataset), (task.model,), ()
 
 
 class EpochFile:
@@ -131,19 +140,22 @@ class RunProgress:
         return work.train_samples * TRAIN_OVER_FORWARD + work.infer_samples
 
     def eta(self) -> float | None:
-        """Seconds left: each unfinished task's work at its model's measured seconds per unit of work (the mean
-        rate for a model not trained yet), over the tasks that run at once; None before any task trained."""
+        """Seconds left: each unfinished task's work at the seconds per unit of work measured on trained tasks
+        like it (``_rate_levels``), over the tasks that run at once; None before any task trained."""
         spent, done = defaultdict(float), defaultdict(float)
         for key, ended in self.tally.tasks.items():
-            if ended.origin == "trained" and (task := self._task(key)) is not None and self.work(key):
-                spent[task.model] += ended.seconds
-                done[task.model] += self.work(key)
+            if ended.origin == "trained" and (task := self._task(key)) is not None and (work := self.work(key)):
+                for level in _rate_levels(task):
+                    spent[level] += ended.seconds
+                    done[level] += work
         if not done:
             return None
-        rates = {model: spent[model] / done[model] for model in done}
-        fallback = sum(spent.values()) / sum(done.values())
+
+        def rate(task) -> float:
+            level = next(level for level in _rate_levels(task) if level in done)
+            return spent[level] / done[level]
         left = [key for key in self.planned if key not in self.tally.tasks and self._task(key) is not None]
-        return sum(self.work(k) * rates.get(self._task(k).model, fallback) for k in left) / self.parallel
+        return sum(self.work(k) * rate(self._task(k)) for k in left) / self.parallel
 
     def _status(self) -> str:
         done, total = len(self.tally.tasks), len(self.planned) or len(self.tally.tasks)

@@ -190,3 +190,16 @@ def test_the_progress_summary_and_the_ecgbench_section_count_one_tally(tmp_path)
         f"checkpoint {NEED.key}: trained", f"{trained.key}: trained ok", f"{lost.key}: failed",
         f"{skipped.key}: skipped", f"score task {SCORE.key}: trained skipped"]
     assert lines[2].endswith("(and 1 reused from stored records)") and lines[-1].startswith("ecgbench [6/6 done")
+
+
+def test_a_pretraining_prices_pretrainings_and_a_cell_prices_cells_of_its_model_and_dataset(run):
+    """The cost model sizes a dataset from its manifest: a partial copy puts a pre-training's estimated work off
+    by another factor than the cells', so each kind, model and dataset keeps its own measured rate."""
+    progress, _ = run
+    units = {c.key: progress.work(c.key) for c in CELLS}
+    progress.tally.tasks[NEED.key] = TaskOutcome("checkpoint", "trained", 1.0)  # a tiny copy: fast for its size
+    pretraining_rate = 1.0 / progress.work(NEED.key)
+    assert progress.eta() == pytest.approx(sum(units.values()) * pretraining_rate)  # only its model's rate so far
+    _finish(progress, CELLS[0].key, "trained ok", 30.0)
+    cell_rate = 30.0 / units[CELLS[0].key]
+    assert progress.eta() == pytest.approx(sum(units[c.key] for c in CELLS[1:]) * cell_rate)
