@@ -22,8 +22,9 @@ case "$task" in
   main) exec .venv/bin/python -m pytest benchmarks/test_grid.py -n 2 -q -p no:benchmark "$@" ;;
   test)
     .venv/bin/python -m pip install -q -e ".[dev]"
-    # The third-party package of tests/test_own_data.py (a model and two datasets by entry points only) goes
-    # into a throw-away folder on the tests' path alone: .venv's `ecgbench models` never lists its demo model.
+    # The third-party package of tests/test_own_data.py and tests/test_walkthrough_checkpoint.py (models, two
+    # datasets and a pre-trained checkpoint, by entry points only) goes into a throw-away folder on the tests'
+    # path alone: .venv's `ecgbench models` never lists its demo models.
     .venv/bin/python -m pip uninstall -q -y ecgbench-demo-ext 2>/dev/null || true  # an older script put it in .venv
     demo="$(mktemp -d)"; trap 'rm -rf "$demo"' EXIT
     .venv/bin/python -m pip install -q --no-deps --target "$demo" ./tests/thirdparty

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import ecgbench_demo_ext as demo
+import torch
 
 from ecgbench.data import open_dataset
 from ecgbench.inputs import DEFAULT_INPUT
@@ -101,7 +104,8 @@ def cell_costs(results: Path) -> dict[str, dict[str, float]]:
 
 
 def report(prepare: list[tuple], costs: dict, wall: float, board: str, command: str) -> str:
-    lines = [f"# Walkthrough costs ({time.strftime('%Y-%m-%d')})", "", f"`{command}`", "",
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, one process"
+    lines = [f"# Walkthrough costs ({time.strftime('%Y-%m-%d')})", "", f"`{command}` on {machine}", "",
              f"## Preparing an extra input spec ({model_input(MODEL).describe()}, beside "
              f"{DEFAULT_INPUT.describe()})", "",
              "| dataset | manifest's input, first prepare (s) | extra spec on top (s) | both read from the cache (s) |",
