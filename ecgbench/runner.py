@@ -18,6 +18,7 @@ import torch
 from ecgbench import codeid
 from ecgbench.checkpoints import CHECKPOINTS, get_checkpoint, given_checkpoint
 from ecgbench.data import DATASETS, PreparedDataset, has_standin, open_dataset
+from ecgbench.data.collections import members
 from ecgbench.data.duplicates import dataset_fingerprints
 from ecgbench.data.fingerprint import FingerprintSet, load_fingerprints, union
 from ecgbench.data.overlap import Overlap, OverlapError, enforce, find_overlap, training_fingerprints
@@ -291,34 +292,39 @@ class CellRunner:
         default mode when the upstream was trained on downstream validation/test recordings."""
         if (upstream, downstream) not in self._overlaps:  # a search per pair and process, not per identity
             down = self.dataset(downstream)
+            prints, not_compared = self.trained_on(upstream, down.source)
             self._overlaps[(upstream, downstream)] = find_overlap(
-                self.profile.overlap, upstream, self.trained_on(upstream, down.source), down,
-                dataset_fingerprints(down))
+                self.profile.overlap, upstream, prints, down, dataset_fingerprints(down), not_compared)
         return enforce(self._overlaps[(upstream, downstream)])
 
     def guard(self, upstream: str, downstream: str) -> Overlap | None:
         """``overlap`` of a transfer pair; None for the random-feature control, which has seen no recording."""
         return None if upstream == RANDOM_UPSTREAM else self.overlap(upstream, downstream)
 
-    def trained_on(self, upstream: str, downstream_source: str) -> FingerprintSet | None:
-        """The recordings ``upstream`` was trained on, None when unknown. A given checkpoint names a fingerprint
-        file or the datasets it was trained on (all their records count: which ones it used is not known); a
-        named dataset that is not at hand as the downstream's kind of data (real or synthetic) cannot be
-        compared, so the overlap stays unknown rather than checked against a stand-in."""
+    def trained_on(self, upstream: str, downstream_source: str) -> tuple[FingerprintSet | None, tuple[str, ...]]:
+        """The recordings ``upstream`` was trained on that can be compared here (None: none, or unknown), and the
+        datasets it was trained on that cannot. A given checkpoint names a fingerprint file or the datasets it
+        was trained on (all their records count: which ones it used is not known; a collection such as CinC2021
+        stands for its members); a named dataset that is not at hand as the downstream's kind of data (real or
+        synthetic) is not compared against a stand-in."""
         if is_dataset_upstream(upstream):
             up = self.dataset(upstream)
-            return training_fingerprints(up, dataset_fingerprints(up))
+            return training_fingerprints(up, dataset_fingerprints(up)), ()
         given = get_checkpoint(upstream)
         if given.fingerprints_path is not None:
-            return load_fingerprints(given.fingerprints_path)
-        if not given.pretrained_on_known or not all(self._at_hand(name, downstream_source)
-                                                    for name in given.pretrained_on):
-            return None
-        return union(upstream, [dataset_fingerprints(self.dataset(name)) for name in given.pretrained_on])
+            return load_fingerprints(given.fingerprints_path), ()
+        if not given.pretrained_on_known:
+            return None, ()
+        named = dict.fromkeys(member for name in given.pretrained_on for member in members(name))
+        at_hand = [name for name in named if self._at_hand(name, downstream_source)]
+        not_compared = tuple(name for name in named if name not in at_hand)
+        if not at_hand:
+            return None, not_compared
+        return union(upstream, [dataset_fingerprints(self.dataset(name)) for name in at_hand]), not_compared
 
     def _at_hand(self, name: str, source: str) -> bool:
         """Whether dataset ``name`` can be opened as ``source`` data here: a registered dataset with its files
-        under the data folder (real), or with a stand-in size in the profile (synthetic). "CinC2021" named by a
+        under the data folder (real), or with a stand-in size in the profile (synthetic). "INCART" named by a
         checkpoint but not registered is not."""
         if name not in DATASETS:
             return False

@@ -16,6 +16,7 @@ from ecgbench.data.fingerprint import FingerprintError, save_fingerprints
 from ecgbench.data.overlap import training_fingerprints
 from ecgbench.inputs import DEFAULT_INPUT
 from ecgbench.results.compare import differing_test_set
+from ecgbench.results.overlap_section import overlap_section
 from ecgbench.runner import checkpoint_file
 from ecgbench.study import Cell, ProfileError, Transferability, load_profiles
 from ecgbench.trained_on import trained_on
@@ -148,24 +149,50 @@ def test_a_checkpoint_pretrained_on_a_dataset_is_checked_against_all_of_its_reco
     assert record["status"] == "failed" and record["overlap"]["shared"]["test"] == N_COPIES
 
 
-@pytest.mark.parametrize("options", [(), ("--pretrained-on", "CinC2021"), ("--pretrained-on", "georgia"),
-                                     ("--pretrained-on", "cpsc2018", "--pretrained-on", "CinC2021")],
-                         ids=["unknown", "not-a-dataset-here", "not-at-hand", "one-of-two-not-a-dataset-here"])
-def test_a_checkpoints_overlap_is_unknown_where_its_training_data_cannot_be_compared(leaky_given, options):
-    """Not "none found": an unregistered name, or a dataset with no files and no stand-in in the profile, cannot
-    be fingerprinted, so the guard cannot say (the cell runs, its record says "unknown")."""
+@pytest.mark.parametrize("options, not_compared", [
+    ((), []),
+    (("--pretrained-on", "Hospital2019"), ["Hospital2019"]),  # no dataset of ecgbench's
+    (("--pretrained-on", "georgia"), ["georgia"]),  # no files, no stand-in size in the profile
+    (("--pretrained-on", "ptbxl", "--pretrained-on", "Hospital2019"), ["Hospital2019"]),  # ptbxl shares nothing
+], ids=["unknown", "not-a-dataset-here", "not-at-hand", "the-part-compared-shares-nothing"])
+def test_a_checkpoints_overlap_is_unknown_where_its_training_data_cannot_be_compared(leaky_given, options,
+                                                                                      not_compared):
+    """Not "none found": a dataset that cannot be fingerprinted here may hold the test records, so the guard
+    cannot say (the cell runs; its record says "unknown" and names what it could not compare)."""
     study, _ = leaky_given(*options)
     record = study.run(GIVEN)
     assert record["status"] == "ok", record["error"]
-    assert record["overlap"]["decision"] == "unknown" and not record["overlap"]["checked"]
+    assert record["overlap"]["decision"] == "unknown"
+    assert record["overlap"].get("not_compared", []) == not_compared
+    row = next(line for line in "\n".join(overlap_section([record])).splitlines() if line.startswith("| given "))
+    assert (f"unknown (not compared: {', '.join(not_compared)})" if not_compared else "| unknown ") in row
+
+
+def test_what_can_be_compared_fails_the_cell_even_when_the_rest_cannot(leaky_given):
+    study, _ = leaky_given("--pretrained-on", "cpsc2018", "--pretrained-on", "Hospital2019")
+    record = study.run(GIVEN)
+    assert record["status"] == "failed" and record["overlap"]["shared"]["test"] == N_COPIES
+    assert record["overlap"]["not_compared"] == ["Hospital2019"]
+
+
+@pytest.mark.parametrize("collection", ["CinC2021", "PhysioNet/CinC 2020"])
+def test_a_checkpoint_pretrained_on_a_challenge_collection_has_seen_all_of_its_member_downstream(leaky_given,
+                                                                                                  collection):
+    """The PhysioNet/CinC Challenge training sets hold all of PTB (and PTB-XL, CPSC2018, Georgia): every
+    validation and test record of downstream ptb was in the checkpoint's training data."""
+    study, _ = leaky_given("--pretrained-on", collection)
+    record = study.run(GIVEN)
+    ptb = study.dataset("ptb")
+    assert record["status"] == "failed"
+    assert record["overlap"]["shared"] == {"val": len(ptb.indices("val")), "test": len(ptb.indices("test"))}
+    assert "INCART" in record["overlap"]["not_compared"] and "ptb" not in record["overlap"]["not_compared"]
 
 
 def test_a_checkpoints_named_dataset_is_not_compared_as_a_stand_in_with_real_downstream_data(leaky_given):
     study, _ = leaky_given("--pretrained-on", "cpsc2018")
-    down = study.dataset("ptb")
-    study._datasets["ptb", DEFAULT_INPUT] = dataclasses.replace(down, source="real")
-    assert study.trained_on("given", "real") is None
-    assert len(study.trained_on("given", "synthetic")) == len(study.dataset("cpsc2018").split)
+    assert study.trained_on("given", "real") == (None, ("cpsc2018",))
+    prints, not_compared = study.trained_on("given", "synthetic")
+    assert len(prints) == len(study.dataset("cpsc2018").split) and not_compared == ()
 
 
 def test_an_unknown_overlap_mode_is_refused_naming_the_profile(tmp_path):

@@ -6,7 +6,8 @@ The profile's ``overlap`` decides: ``fail`` (the default) stops the cell at once
 count and the first records on each side; ``drop`` leaves the shared records out of that cell's validation and
 test sets (its test set, and so its id, differs: ``compare`` never pairs it with an unguarded cell); ``report``
 runs as is and records what is shared. An upstream whose training data are unknown is recorded as "unknown",
-never as "none found".
+never as "none found"; so is one whose training data could only partly be compared (a given checkpoint trained
+on a dataset that is not at hand here) when the part compared shares nothing.
 """
 from __future__ import annotations
 
@@ -49,6 +50,13 @@ class Overlap:
     checked: bool  # False: the upstream's training data are unknown
     shared: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # split -> (upstream id, downstream id)
     dropped: dict[str, np.ndarray] = field(default_factory=dict)  # split -> downstream positions left out
+    not_compared: tuple[str, ...] = ()  # datasets the upstream was trained on that could not be compared here
+
+    @property
+    def decision(self) -> str:
+        if self.checked and any(self.shared.values()):
+            return {"fail": "failed", "drop": "dropped", "report": "reported"}[self.mode]
+        return "unknown" if not self.checked or self.not_compared else "none found"
 
     def kept(self, ds: PreparedDataset, split: str) -> np.ndarray:
         """The positions of ``split`` the cell evaluates on (all, unless ``drop`` left some out)."""
@@ -64,10 +72,9 @@ class Overlap:
 
     def info(self) -> dict:
         """The record's ``overlap``: counts, the decision, and the first shared pairs per split."""
-        decision = ("unknown" if not self.checked else "none found" if not any(self.shared.values())
-                    else {"fail": "failed", "drop": "dropped", "report": "reported"}[self.mode])
         return {"upstream": self.upstream, "downstream": self.downstream, "mode": self.mode,
-                "checked": self.checked, "decision": decision,
+                "checked": self.checked, "decision": self.decision,
+                **({"not_compared": list(self.not_compared)} if self.not_compared else {}),
                 "shared": {s: len(p) for s, p in self.shared.items()},
                 "dropped": {s: len(v) for s, v in self.dropped.items()},
                 "examples": {s: [list(x) for x in p[:MAX_NAMED]] for s, p in self.shared.items()}}
@@ -82,21 +89,26 @@ def _describe(overlap: Overlap) -> str:
 
 
 def find_overlap(mode: str, upstream: str, trained_on: FingerprintSet | None, downstream: PreparedDataset,
-                 prints: FingerprintSet) -> Overlap:
-    """What ``upstream`` (trained on ``trained_on``; None: unknown) shares with ``downstream`` (fingerprints
-    ``prints``) in the guarded splits, and what ``mode`` drops; ``enforce`` raises under ``fail``."""
+                 prints: FingerprintSet, not_compared: tuple[str, ...] = ()) -> Overlap:
+    """What ``upstream`` (trained on ``trained_on``, and on ``not_compared`` datasets that cannot be compared;
+    None: unknown) shares with ``downstream`` (fingerprints ``prints``) in the guarded splits, and what ``mode``
+    drops; ``enforce`` raises under ``fail``."""
     if mode not in OVERLAP_MODES:
         raise ValueError(f"overlap must be one of {OVERLAP_MODES}, got {mode!r}")
     if trained_on is None:
-        return Overlap(upstream, downstream.name, mode, checked=False)
+        return Overlap(upstream, downstream.name, mode, checked=False, not_compared=not_compared)
     shared, dropped = {}, {}
     for split in GUARDED_SPLITS:
         idx = downstream.indices(split)
         matches = find_matches(trained_on, prints.subset(idx))
-        shared[split] = [(str(trained_on.record_ids[m.i]), str(downstream.record_ids[idx[m.j]])) for m in matches]
+        first = {}  # one pair per downstream record, so that the counts are of records: a recording the upstream
+        for m in matches:  # holds twice (two datasets of a collection, a duplicate) is one record of the split
+            first.setdefault(m.j, m)
+        shared[split] = [(str(trained_on.record_ids[m.i]), str(downstream.record_ids[idx[m.j]]))
+                         for m in first.values()]
         if mode == "drop":
             dropped[split] = np.unique(idx[[m.j for m in matches]]).astype(np.int64)
-    return Overlap(upstream, downstream.name, mode, True, shared, dropped)
+    return Overlap(upstream, downstream.name, mode, True, shared, dropped, not_compared)
 
 
 def enforce(overlap: Overlap) -> Overlap:

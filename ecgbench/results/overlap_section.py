@@ -1,14 +1,18 @@
 """The leaderboard's overlap section: per upstream and downstream, the recordings the upstream was trained on
 that the downstream's validation/test splits hold (found by content fingerprint), and what the guard did. It
-says "none found" only where the guard checked and found none; an upstream whose training data are unknown
-reads "unknown"; transfer records made before the guard read "not checked"."""
+says "none found" only where the guard checked and found none; an upstream whose training data are unknown, or
+could only partly be compared, reads "unknown" (naming what was not compared); transfer records made before the
+guard read "not checked"; the random-feature control has seen no recording."""
 from __future__ import annotations
 
 from collections import defaultdict
 
 from tabulate import tabulate
 
+from ecgbench.results.random_control import RANDOM
+
 NOT_CHECKED = "not checked"
+NOTHING_SEEN = "none: random features saw no recording"
 
 
 def overlap_section(records: list[dict]) -> list[str]:
@@ -22,7 +26,8 @@ def overlap_section(records: list[dict]) -> list[str]:
     rows = []
     for (upstream, downstream), group in sorted(pairs.items()):
         found = [r["overlap"] for r in group if r.get("overlap")]
-        decisions = sorted({o["decision"] for o in found}) + ([NOT_CHECKED] if len(found) < len(group) else [])
+        unguarded = NOTHING_SEEN if upstream == RANDOM else NOT_CHECKED
+        decisions = sorted({_decision(o) for o in found}) + ([unguarded] if len(found) < len(group) else [])
         shared = {split: max((o["shared"].get(split, 0) for o in found if o["checked"]), default=None)
                   for split in ("val", "test")}
         counts = " / ".join("-" if n is None else str(n) for n in shared.values())
@@ -34,3 +39,11 @@ def overlap_section(records: list[dict]) -> list[str]:
             ("Recordings an upstream checkpoint was trained on (its training and validation splits) that the "
              "downstream's validation or test split holds, found by content fingerprint (README: what counts as "
              "the same recording)."), "", table, ""]
+
+
+def _decision(overlap: dict) -> str:
+    """A record's decision; an "unknown" one names the datasets that could not be compared."""
+    not_compared = overlap.get("not_compared", [])
+    if overlap["decision"] == "unknown" and not_compared:
+        return f"unknown (not compared: {', '.join(not_compared)})"
+    return overlap["decision"]

@@ -28,7 +28,8 @@ Keys (schema 2):
                    peak_gpu_mb (CUDA only: this cell's peak of allocated GPU memory)}
   created         ISO-8601 UTC time the record was written
   overlap         (transfer cells) the overlap guard's finding: {upstream, downstream, mode, checked, decision,
-                  shared and dropped per split, examples}; see ``ecgbench.data.overlap``
+                  shared and dropped per split, examples, and not_compared: the datasets a given checkpoint was
+                  trained on that could not be compared, when there are any}; see ``ecgbench.data.overlap``
   content_sha256  sha256 of the canonical JSON of every other key (``content_digest``), added by the store when
                   it writes the record; a stored record whose content no longer matches it (a hand-edited
                   metric) is rejected, naming the file. A record in memory may lack it; a stored one may not.
