@@ -165,6 +165,27 @@ def test_a_bad_shard_or_costs_file_is_a_usage_error(pytester, grid):
     result.stderr.fnmatch_lines(["*--ecg-costs:*costs.json*JSON object*"])
 
 
+def test_a_checkpoint_another_task_of_the_run_built_counts_as_trained_and_one_of_an_earlier_run_as_reused(
+        pytester, grid):
+    """Under xdist a cell on another worker may build a checkpoint before its test_pretrain runs: that run
+    trained it, so the summary must not say "reused" (which reads as a stored checkpoint of an earlier run)."""
+    results, args = grid
+    pytester.makeconftest("""
+import pytest
+
+@pytest.fixture(autouse=True)
+def built_by_another_task(request, ecg_runner):
+    if request.node.name.startswith("test_pretrain"):
+        ecg_runner.upstream_checkpoint("cpsc2018", "resnet1d18", 0)
+""")
+    selection = ["-k", "pretrain-cpsc2018-resnet1d18-s0"]
+    first = pytester.runpytest(*selection, *args)
+    first.assert_outcomes(passed=1)
+    first.stdout.fnmatch_lines(["checkpoints: 1 trained"])
+    again = pytester.runpytest(*selection, *args)
+    again.stdout.fnmatch_lines(["checkpoints: 1 reused"])
+
+
 def test_three_shards_after_a_pretrain_phase_give_the_records_of_a_plain_run(pytester, grid, tmp_path):
     """The merge: a selection run plainly and run as pretrain phase + 3 shards has the same records."""
     from test_reliability import comparable, records

@@ -39,7 +39,7 @@ from ecgbench.plugin.session import (
 )
 from ecgbench.plugin.tasks import parametrize_tasks, register_axis_markers
 from ecgbench.results.store import load_records, other_profiles_problem
-from ecgbench.runner import RERUN_MODES, CellRunner
+from ecgbench.runner import RERUN_MODES, CellRunner, checkpoint_file
 from ecgbench.study import Cell, Pretraining, Profile, Transferability, default_results_dir
 
 PREFIX = "--ecg-"
@@ -262,7 +262,9 @@ def ecg_pretrain(ecg_runner: CellRunner, request: pytest.FixtureRequest) -> Call
             pytest.skip(f"{pretraining.key}: no selected task needs it (each reuses its stored record)")
         checkpoint, built_here = ecg_runner.upstream_checkpoint(pretraining.upstream, pretraining.model,
                                                                 pretraining.seed)
-        request.node.user_properties.append((CHECKPOINT_PROPERTY, "trained" if built_here else "reused"))
+        path = checkpoint_file(ecg_runner.options.results_dir, pretraining, ecg_runner.profile)
+        this_run = built_here or path.stat().st_mtime >= state.started_at  # a cell on another worker built it
+        request.node.user_properties.append((CHECKPOINT_PROPERTY, "trained" if this_run else "reused"))
         return checkpoint
     return pretrain
 

@@ -3,6 +3,7 @@ the phase/shard selection, tallies what each study task did from the test report
 every worker's reports) and writes the leaderboard once in ``pytest_sessionfinish``."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,7 @@ class EcgSession:
         self.configuration_note: str | None = None  # how many records of another configuration it left out
         self.dataset_warnings: list[str] = []  # partial copies the run's cells used, every run
         self.errors: list[str] = []  # what went wrong at session end (shown in the ecgbench section, exit non-zero)
+        self.started_at = time.time()  # a checkpoint file written since was trained by this run (another worker)
 
     @property
     def cells_run(self) -> list[str]:
