@@ -54,6 +54,7 @@ class Overlap:
 
     @property
     def decision(self) -> str:
+        """What the guard did; "none found" only where all the upstream was trained on was compared."""
         if self.checked and any(self.shared.values()):
             return {"fail": "failed", "drop": "dropped", "report": "reported"}[self.mode]
         return "unknown" if not self.checked or self.not_compared else "none found"
