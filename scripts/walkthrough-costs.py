@@ -12,7 +12,6 @@ data are demo_down's WFDB records (``--records``); PTB-XL is the real slice of t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -27,6 +26,8 @@ import torch
 from ecgbench.data import open_dataset
 from ecgbench.inputs import DEFAULT_INPUT
 from ecgbench.models import model_input
+from ecgbench.results.score_records import load_score_records
+from ecgbench.results.store import load_records
 
 MODEL = "tinycnn250"
 PROFILE = """[walkthrough]
@@ -85,11 +86,14 @@ def run_grid(out: Path, root: Path, seeds: int) -> float:
 
 def cell_costs(results: Path) -> dict[str, dict[str, float]]:
     """Seconds per upstream ("" for scratch) from the records: cell training, pre-training (once per seed, as
-    the checkpoint's train time), transferability score tasks."""
+    the checkpoint's train time), transferability score tasks. Read through the store, so a bad record stops
+    the report instead of being counted."""
+    cells, scores = load_records(results), load_score_records(results)
+    if cells.problems or scores.problems:
+        sys.exit("\n".join(cells.problems + scores.problems))
     costs: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     pretrain_by_seed: dict[tuple[str, int], float] = {}
-    for path in results.glob("*.json"):
-        record = json.loads(path.read_text())
+    for record in cells.records:
         upstream = record["cell"]["upstream"] or ""
         costs[upstream]["cells"] += 1
         costs[upstream]["train_s"] += record["timing"]["train_s"]
@@ -97,8 +101,7 @@ def cell_costs(results: Path) -> dict[str, dict[str, float]]:
             pretrain_by_seed[upstream, record["cell"]["seed"]] = record["timing"]["pretrain_s"]
     for (upstream, _), seconds in pretrain_by_seed.items():
         costs[upstream]["pretrain_s"] += seconds
-    for path in (results / "transferability").glob("*.json"):
-        record = json.loads(path.read_text())
+    for record in scores.records:
         costs[record["upstream"]]["scores_s"] += record["timing"]["wall_s"]
     return costs
 
