@@ -17,7 +17,7 @@ import torch
 
 from ecgbench import codeid
 from ecgbench.checkpoints import CHECKPOINTS, get_checkpoint, given_checkpoint
-from ecgbench.data import DATASETS, PreparedDataset, has_standin, open_dataset
+from ecgbench.data import DATASETS, PreparedDataset, has_files, has_standin, open_dataset
 from ecgbench.data.collections import members
 from ecgbench.data.duplicates import dataset_fingerprints
 from ecgbench.data.fingerprint import FingerprintSet, load_fingerprints, union
@@ -328,10 +328,10 @@ class CellRunner:
         checkpoint but not registered is not."""
         if name not in DATASETS:
             return False
-        has_files = self.options.data_root is not None and (Path(self.options.data_root) / name).exists()
+        real = has_files(name, self.options.data_root)
         if source == "real":
-            return has_files
-        return not has_files and name in self.profile.synthetic_records and has_standin(name)
+            return real
+        return not real and name in self.profile.synthetic_records and has_standin(name)
 
     def evaluation_splits(self, cell: Cell) -> tuple[np.ndarray, np.ndarray, Overlap | None]:
         """The validation and test positions a cell uses, after the overlap guard for a transfer cell (the

@@ -11,6 +11,7 @@ from ecgbench.data.registry import (
     DATASETS,
     DatasetFilesMissing,
     get_manifest,
+    has_files,
     has_standin,
     missing_files,
     register_dataset,
@@ -28,7 +29,7 @@ def open_dataset(name: str, *, synthetic_records: int | None, cache_dir: Path, d
     Records, labels and split are the same at every spec."""
     if name not in DATASETS:
         raise KeyError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    if data_root is not None and (Path(data_root) / name).exists():
+    if has_files(name, data_root):
         return prepare_at(name, Path(data_root), spec, cache_dir=Path(cache_dir)).dataset
     if (reason := missing_files(name, data_root)) is not None:
         raise DatasetFilesMissing(reason)
@@ -41,5 +42,5 @@ def open_dataset(name: str, *, synthetic_records: int | None, cache_dir: Path, d
 
 
 __all__ = ["DATASETS", "DATASET_CLASSES", "DOWNSTREAMS", "DatasetFilesMissing", "PreparedDataset", "UPSTREAMS",
-           "get_manifest", "has_standin", "load", "missing_files", "open_dataset", "prepare_at", "register_dataset",
-           "register_manifest_file"]
+           "get_manifest", "has_files", "has_standin", "load", "missing_files", "open_dataset", "prepare_at",
+           "register_dataset", "register_manifest_file"]

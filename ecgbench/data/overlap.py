@@ -108,7 +108,7 @@ def find_overlap(mode: str, upstream: str, trained_on: FingerprintSet | None, do
         shared[split] = [(str(trained_on.record_ids[m.i]), str(downstream.record_ids[idx[m.j]]))
                          for m in first.values()]
         if mode == "drop":
-            dropped[split] = np.unique(idx[[m.j for m in matches]]).astype(np.int64)
+            dropped[split] = np.unique(idx[list(first)]).astype(np.int64)
     return Overlap(upstream, downstream.name, mode, True, shared, dropped, not_compared)
 
 

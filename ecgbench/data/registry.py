@@ -92,6 +92,12 @@ def has_standin(name: str) -> bool:
     return name in DATASET_CLASSES
 
 
+def has_files(name: str, data_root: Path | None) -> bool:
+    """Whether ``data_root/name`` is there: the dataset is then real data, read from its files, never its
+    stand-in."""
+    return data_root is not None and (Path(data_root) / name).exists()
+
+
 def missing_files(name: str, data_root: Path | None) -> str | None:
     """Why ``name`` cannot be opened (no stand-in and no files), or None when it can."""
     if has_standin(name) or (data_root is not None and (Path(data_root) / name).is_dir()):
