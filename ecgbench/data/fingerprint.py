@@ -152,8 +152,8 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _candidates(a: FingerprintSet, b: FingerprintSet, same: bool) -> tuple[np.ndarray, np.ndarray]:
-    sa, sb = _sketch(a), (None if same else _sketch(b))
-    sb = sa if same else sb
+    sa = _sketch(a)
+    sb = sa if same else _sketch(b)
     rows, cols = [], []
     for start in range(0, len(a), _BLOCK):
         sims = sa[start:start + _BLOCK] @ sb.T

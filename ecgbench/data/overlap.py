@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ecgbench.data.dataset import PreparedDataset
-from ecgbench.data.fingerprint import FingerprintSet, find_matches
+from ecgbench.data.fingerprint import FingerprintSet, Match, find_matches
 from ecgbench.data.manifest import DataError
 
 OVERLAP_MODES = ("fail", "drop", "report")
@@ -89,6 +89,15 @@ def _describe(overlap: Overlap) -> str:
             f"{[u for u, _ in pairs]} = {overlap.downstream} records {[d for _, d in pairs]}")
 
 
+def one_per_record(matches: list[Match]) -> list[Match]:
+    """The first match of each record of the second set, so that counts are of its records: a recording the
+    first set holds twice (two datasets of a collection, a kept duplicate) is one record shared."""
+    first: dict[int, Match] = {}
+    for m in matches:
+        first.setdefault(m.j, m)
+    return list(first.values())
+
+
 def find_overlap(mode: str, upstream: str, trained_on: FingerprintSet | None, downstream: PreparedDataset,
                  prints: FingerprintSet, not_compared: tuple[str, ...] = ()) -> Overlap:
     """What ``upstream`` (trained on ``trained_on``, and on ``not_compared`` datasets that cannot be compared;
@@ -101,14 +110,10 @@ def find_overlap(mode: str, upstream: str, trained_on: FingerprintSet | None, do
     shared, dropped = {}, {}
     for split in GUARDED_SPLITS:
         idx = downstream.indices(split)
-        matches = find_matches(trained_on, prints.subset(idx))
-        first = {}  # one pair per downstream record, so that the counts are of records: a recording the upstream
-        for m in matches:  # holds twice (two datasets of a collection, a duplicate) is one record of the split
-            first.setdefault(m.j, m)
-        shared[split] = [(str(trained_on.record_ids[m.i]), str(downstream.record_ids[idx[m.j]]))
-                         for m in first.values()]
+        matches = one_per_record(find_matches(trained_on, prints.subset(idx)))
+        shared[split] = [(str(trained_on.record_ids[m.i]), str(downstream.record_ids[idx[m.j]])) for m in matches]
         if mode == "drop":
-            dropped[split] = np.unique(idx[list(first)]).astype(np.int64)
+            dropped[split] = np.unique(idx[[m.j for m in matches]]).astype(np.int64)
     return Overlap(upstream, downstream.name, mode, True, shared, dropped, not_compared)
 
 

@@ -14,6 +14,7 @@ def _overlap(args: argparse.Namespace) -> int:
     from ecgbench.data import open_dataset
     from ecgbench.data.duplicates import dataset_fingerprints
     from ecgbench.data.fingerprint import find_matches
+    from ecgbench.data.overlap import one_per_record
     from ecgbench.data.prepare import default_cache_dir
 
     cache = args.cache or default_cache_dir()
@@ -24,7 +25,7 @@ def _overlap(args: argparse.Namespace) -> int:
     test_shared = 0
     for split in SPLITS:
         idx = b.indices(split)
-        matches = find_matches(prints_a, prints_b.subset(idx))
+        matches = one_per_record(find_matches(prints_a, prints_b.subset(idx)))
         test_shared += len(matches) if split == "test" else 0
         print(f"  {b.name} {split}: {len(matches)} of {len(idx)} records shared with {a.name}")
         for m in matches[:_LISTED]:

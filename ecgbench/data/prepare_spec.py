@@ -21,7 +21,15 @@ from ecgbench.atomic import atomic_write_bytes, replace_folder
 from ecgbench.data.dataset import array_digest
 from ecgbench.data.loaders import EcgRecordError, loader_class
 from ecgbench.data.manifest import DataError, Manifest
-from ecgbench.data.prepare import CacheError, Prepared, default_workers, prepare, read_prepared, read_records
+from ecgbench.data.prepare import (
+    CacheError,
+    Prepared,
+    default_workers,
+    prepare,
+    read_prepared,
+    read_records,
+    worker_count,
+)
 from ecgbench.data.registry import get_manifest
 from ecgbench.inputs import STANDARD_LEADS, InputSpec
 from ecgbench.locks import host_lock
@@ -84,7 +92,7 @@ def _build(base: Prepared, manifest: Manifest, source: Path, out: Path, spec: In
         sha = hashlib.sha256()
         entries = [by_id[record_id] for record_id in ids]
         for i, (entry, result) in enumerate(read_records(loader_type, source, target, entries,
-                                                         workers if len(ids) >= 1000 else 1, progress)):
+                                                         worker_count(workers, len(ids)), progress)):
             if isinstance(result, EcgRecordError):
                 raise DataError(f"{source}: record {entry.record_id} was prepared as the manifest says but fails "
                                 f"at {spec.describe()}: {result.reason}")
