@@ -10,7 +10,8 @@ from tabulate import tabulate
 from ecgbench.atomic import atomic_write_bytes
 from ecgbench.checkpoints.manifest import UNKNOWN, CheckpointManifest, check_pretrained_on, parse_manifest
 from ecgbench.checkpoints.registry import CHECKPOINTS, get_checkpoint
-from ecgbench.checkpoints.weights import CheckpointError, check_fit, file_sha256, read_state_dict
+from ecgbench.checkpoints.weights import CheckpointError, check_fit, read_state_dict
+from ecgbench.digests import file_sha256
 from ecgbench.models import MODELS, model_input
 
 

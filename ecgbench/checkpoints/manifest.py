@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -137,4 +137,4 @@ def load_manifest(path: Path) -> CheckpointManifest:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path}: not valid TOML: {e}") from None
     manifest = parse_manifest(table, str(path), path.resolve().parent)
-    return CheckpointManifest(**{**manifest.__dict__, "source": path.resolve()})
+    return replace(manifest, source=path.resolve())

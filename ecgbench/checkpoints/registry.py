@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ecgbench.checkpoints.manifest import CheckpointManifest, load_manifest
-from ecgbench.checkpoints.weights import CheckpointError, check_fit, file_sha256, read_state_dict
+from ecgbench.checkpoints.weights import CheckpointError, check_fit, read_state_dict
+from ecgbench.digests import file_sha256
 from ecgbench.registry import Registry
 
 RANDOM = "random"  # the built-in upstream of ecgbench.study, which no checkpoint may shadow

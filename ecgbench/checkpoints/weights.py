@@ -5,7 +5,6 @@ naming the file, never executed. Each refusal says what differs (keys, shapes, o
 """
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
 from dataclasses import dataclass
@@ -18,14 +17,6 @@ from ecgbench.models import PAPER_HEAD_POLICY, build_model
 
 class CheckpointError(ValueError):
     """A checkpoint (manifest or weights) that cannot be used as an upstream; the message names the file."""
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
