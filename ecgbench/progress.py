@@ -77,6 +77,7 @@ class RunProgress:
         self.epoch_folder: Path | None = None
         self.parallel = 1  # the most tasks seen running at once
         self._tasks: dict | None = None
+        self._work: dict[str, float] = {}
         self._quiet_reuses = 0
 
     # -- events -------------------------------------------------------------------------------------------
@@ -132,12 +133,13 @@ class RunProgress:
         return None if task is None or isinstance(task, Pretraining) else task.pretraining
 
     def work(self, key: str) -> float:
-        """The task's work in forward passes of one sample (a training step counts ``TRAIN_OVER_FORWARD``)."""
-        task = self._task(key)
-        if task is None:
-            return 0.0
-        work = task_work(self.profile, task)
-        return work.train_samples * TRAIN_OVER_FORWARD + work.infer_samples
+        """The task's work in forward passes of one sample (a training step counts ``TRAIN_OVER_FORWARD``),
+        computed once per task: the ETA of every progress line reads it for all tasks."""
+        if key not in self._work:
+            task = self._task(key)
+            work = task_work(self.profile, task) if task is not None else None
+            self._work[key] = 0.0 if work is None else work.train_samples * TRAIN_OVER_FORWARD + work.infer_samples
+        return self._work[key]
 
     def eta(self) -> float | None:
         """Seconds left: each unfinished task's work at the seconds per unit of work measured on trained tasks
