@@ -94,12 +94,18 @@ def record_score(record: dict, metric: str = TEST_METRIC) -> float | None:
 
 
 def paired_cells(records: Iterable[dict]) -> list[Pair]:
-    """Every ok fine-tune record with its ok scratch twin (same downstream, model, fraction, seed, profile and
-    training settings: a pair never sets one learning rate against another), by key."""
+    """Every ok fine-tune record with its ok scratch twin, by key."""
+    return paired_records(records, lambda cell: cell["regime"] == "finetune", lambda cell: cell["regime"] == "scratch")
+
+
+def paired_records(records: Iterable[dict], treated: Callable[[dict], bool], control: Callable[[dict], bool]
+                   ) -> list[Pair]:
+    """Every ok record whose cell is ``treated`` with the ok ``control`` record of its twin cell (same downstream,
+    model, fraction, seed, profile and training settings: a pair never sets one learning rate against another),
+    as ``Pair(finetune=treated, scratch=control)``, by key."""
     ok = [r for r in records if r.get("status") == "ok"]
-    scratch = {_twin_key(r): r for r in ok if r["cell"]["regime"] == "scratch"}
-    pairs = [Pair(r, scratch[_twin_key(r)]) for r in ok
-             if r["cell"]["regime"] == "finetune" and _twin_key(r) in scratch]
+    controls = {_twin_key(r): r for r in ok if control(r["cell"])}
+    pairs = [Pair(r, controls[_twin_key(r)]) for r in ok if treated(r["cell"]) and _twin_key(r) in controls]
     return sorted(pairs, key=lambda p: p.keys)
 
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tabulate import tabulate
-
+from ecgbench.results.markdown import markdown_table
 from ecgbench.results.random_control import RANDOM
 
 NOT_CHECKED = "not checked"
@@ -33,8 +32,7 @@ def overlap_section(records: list[dict]) -> list[str]:
         counts = " / ".join("-" if n is None else str(n) for n in shared.values())
         modes = ", ".join(sorted({o["mode"] for o in found})) or "-"
         rows.append([upstream, downstream, modes, counts, ", ".join(decisions), str(len(group))])
-    table = tabulate(rows, headers=["upstream", "downstream", "guard", "shared val / test", "decision", "cells"],
-                     tablefmt="github", disable_numparse=True)
+    table = markdown_table(rows, ["upstream", "downstream", "guard", "shared val / test", "decision", "cells"])
     return ["## Overlap between upstream training data and downstream evaluation data", "",
             ("Recordings an upstream checkpoint was trained on (its training and validation splits) that the "
              "downstream's validation or test split holds, found by content fingerprint (README: what counts as "

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tabulate import tabulate
-
-from ecgbench.results.findings import Pair, canonical_order
+from ecgbench.results.findings import Pair, canonical_order, paired_records
+from ecgbench.results.markdown import markdown_table
 from ecgbench.results.record_intervals import BootstrapScores, format_interval
 
 RANDOM = "random"  # the study's name of the control upstream (``ecgbench.study.RANDOM_UPSTREAM``)
@@ -20,15 +19,8 @@ MISSING = "-"
 def random_control_pairs(records: list[dict]) -> list[Pair]:
     """Every ok linear record of a real upstream with the ok linear record from ``random`` of its cell and seed
     (as ``Pair(finetune=upstream's, scratch=random's)``, so the pair's gain is upstream minus random)."""
-    ok = [r for r in records if r.get("status") == "ok" and r["cell"]["regime"] == "linear"]
-    control = {_twin(r["cell"]): r for r in ok if r["cell"]["upstream"] == RANDOM}
-    pairs = [Pair(r, control[_twin(r["cell"])]) for r in ok
-             if r["cell"]["upstream"] != RANDOM and _twin(r["cell"]) in control]
-    return sorted(pairs, key=lambda p: p.keys)
-
-
-def _twin(cell: dict) -> tuple:
-    return cell["downstream"], cell["model"], float(cell["fraction"]), cell["seed"]
+    return paired_records(records, lambda cell: cell["regime"] == "linear" and cell["upstream"] != RANDOM,
+                          lambda cell: cell["regime"] == "linear" and cell["upstream"] == RANDOM)
 
 
 def random_control_section(records: list[dict], scores: BootstrapScores, metrics: tuple[tuple[str, str], ...],
@@ -57,4 +49,4 @@ def random_control_section(records: list[dict], scores: BootstrapScores, metrics
     if not rows:
         return lines + ["No linear probe of another upstream to set beside the random control.", ""]
     headers = ["downstream", "upstream", "fraction", "model", "paired seeds", *(label for _, label in metrics)]
-    return lines + [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    return lines + [markdown_table(rows, headers), ""]
