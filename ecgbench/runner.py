@@ -575,7 +575,7 @@ class CellRunner:
         undefined = sorted(name for name, value in scores.items() if not np.isfinite(value))
         if undefined:
             raise ValueError(f"{task.key}: scores {undefined} are not finite on these {len(subset)} records")
-        return {"scores": scores, "higher_is_better": {name: higher_is_better()[name] for name in scores},
+        return {"scores": scores, "higher_is_better": higher_is_better(),
                 "n_records": len(subset),
                 "timing": {"forward_s": scores_started - forward_started, "scores_s": finished - scores_started,
                            "pretrain_s": float(ckpt["train_seconds"]), "pretrain_built_here": built_here}}

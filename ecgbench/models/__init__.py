@@ -77,8 +77,9 @@ def _discover(registry: Registry[ModelSpec]) -> None:
 MODELS: Registry[ModelSpec] = Registry("model", discover=_discover)
 
 
-def register_model(name: str, factory: ModelFactory, family: str = "other", *, rate_hz: float = 100.0,
-                   seconds: float = 10.0, leads: Sequence[str] = STANDARD_LEADS,
+def register_model(name: str, factory: ModelFactory, family: str = "other", *,
+                   rate_hz: float = DEFAULT_INPUT.rate_hz, seconds: float = DEFAULT_INPUT.seconds,
+                   leads: Sequence[str] = DEFAULT_INPUT.leads,
                    bf16_faster_on_cpu: bool = False) -> None:
     """Add a model: ``factory(n_classes)`` returns a ``Classifier`` (which names its last layer) reading
     [batch, rate_hz x seconds, len(leads)]; it joins the grid, its data prepared at that input."""
